@@ -1,0 +1,371 @@
+//! The only code that sends HTTP: builds the request, attaches auth, rate-limits, classifies the
+//! answer, re-logs in once when a session is lost, retries what may be retried, and opens one
+//! `tracing` span per call.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT_CHARSET, CONTENT_TYPE, COOKIE, HeaderValue, USER_AGENT};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+
+use crate::auth::{Auth, AuthKind, LoginInfo, Session, login_body, parse_login, signed_headers};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::limit::Limiter;
+use crate::response::{self, Answer};
+use crate::retry::{self, Decision, Idempotency, RetryPolicy};
+use crate::service;
+
+/// Who the client acts as; part of every signed header and login.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) acct_id: String,
+    pub(crate) user: String,
+    pub(crate) lcid: u32,
+    pub(crate) org: String,
+}
+
+/// Everything needed to send a call; shared by all clones of a client.
+pub(crate) struct Transport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: Url,
+    pub(crate) identity: Identity,
+    pub(crate) auth: Auth,
+    pub(crate) session: Session,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) limiter: Limiter,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) timeout: Duration,
+    pub(crate) user_agent: HeaderValue,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("base", &self.base.as_str())
+            .field("identity", &self.identity)
+            .field("auth", &self.auth)
+            .field("session", &self.session)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One call: the service, its JSON body, and whether it may be resent.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    /// Full service name without `.common.kdsvc`, e.g.
+    /// `Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.Save`.
+    pub(crate) service: &'a str,
+    pub(crate) body: Value,
+    pub(crate) idempotency: Idempotency,
+    /// For the tracing span only.
+    pub(crate) form_id: Option<&'a str>,
+}
+
+impl Transport {
+    /// Sends a call and returns the checked answer.
+    pub(crate) async fn call(&self, call: Call<'_>) -> Result<Answer> {
+        let operation = service::method_of(call.service);
+        let span = tracing::info_span!(
+            "k3cloud.call",
+            operation,
+            form_id = call.form_id.unwrap_or(""),
+            attempts = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let started = tokio::time::Instant::now();
+        let result = self
+            .call_in_span(&call, operation, &span)
+            .instrument(span.clone())
+            .await;
+        span.record("duration_ms", started.elapsed().as_millis());
+        span.record(
+            "outcome",
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind_label(),
+            },
+        );
+        result
+    }
+
+    async fn call_in_span(
+        &self,
+        call: &Call<'_>,
+        operation: &str,
+        span: &tracing::Span,
+    ) -> Result<Answer> {
+        let url = self.url(call.service)?;
+        let body = Bytes::from(
+            serde_json::to_vec(&call.body).map_err(|e| Error::InvalidInput(e.to_string()))?,
+        );
+        let _permit = self.limiter.acquire().await;
+        let mut attempt = 0u32;
+        let mut relogged_in = false;
+        loop {
+            attempt += 1;
+            span.record("attempts", attempt);
+            let generation = self.ensure_session().await?;
+            let error = match self.send(&url, body.clone()).await {
+                Ok((status, bytes)) => match response::check(status, bytes) {
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            if let Error::Business(b) = &error
+                && b.is_session_lost()
+            {
+                let message = b.message().to_owned();
+                if !self.auth.uses_session() {
+                    // With signed headers MsgCode 1 means the credentials were refused.
+                    return Err(Error::AuthFailed {
+                        message,
+                        login_result_type: None,
+                    });
+                }
+                if relogged_in {
+                    return Err(Error::SessionExpired { message });
+                }
+                // The server refused the call without acting on it, so even a write is safe
+                // to send once more on a fresh session.
+                tracing::info!("K3Cloud session lost; logging in again");
+                self.relogin(generation).await?;
+                relogged_in = true;
+                attempt -= 1;
+                continue;
+            }
+            match retry::decide(
+                &self.retry,
+                attempt,
+                &error,
+                call.idempotency,
+                retry::jitter(),
+            ) {
+                Decision::Retry(wait) => {
+                    tracing::debug!(attempt, wait_ms = wait.as_millis(), error = %error, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::Fail => return Err(error),
+                Decision::OutcomeUnknown => {
+                    return Err(Error::OutcomeUnknown {
+                        operation: operation.to_owned(),
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
+    }
+
+    fn url(&self, service: &str) -> Result<Url> {
+        if service.trim().is_empty() || service.contains(['/', '?', '#']) {
+            return Err(Error::InvalidInput(format!(
+                "not a K3Cloud service name: `{service}`"
+            )));
+        }
+        self.base
+            .join(&format!("{service}{}", service::SUFFIX))
+            .map_err(|e| Error::InvalidInput(format!("service `{service}`: {e}")))
+    }
+
+    /// One HTTP exchange. Keeps the response's cookies.
+    async fn send(&self, url: &Url, body: Bytes) -> Result<(u16, Bytes)> {
+        let mut request = self
+            .http
+            .post(url.clone())
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT_CHARSET, "utf-8")
+            .header(USER_AGENT, self.user_agent.clone());
+        if let AuthKind::Signed { app_id, app_secret } = &self.auth.kind {
+            let signer = crate::auth::Signer {
+                acct_id: &self.identity.acct_id,
+                user: &self.identity.user,
+                lcid: self.identity.lcid,
+                org: &self.identity.org,
+                app_id: app_id.expose_secret(),
+                app_secret: app_secret.expose_secret(),
+            };
+            for (name, value) in signed_headers(&signer, url.path(), self.clock.unix_seconds()) {
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    Error::InvalidInput(format!("credentials give an invalid {name} header"))
+                })?;
+                value.set_sensitive(true);
+                request = request.header(name, value);
+            }
+        }
+        let session = self.session.headers();
+        if let Some(id) = session.session_id {
+            request = request.header(crate::auth::SESSION_COOKIE, id);
+        }
+        if let Some(cookie) = session.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(classify_send_error)?;
+        self.session.store_cookies(response.headers());
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| Error::NoAnswer {
+            timed_out: e.is_timeout(),
+            source: e.without_url(),
+        })?;
+        tracing::debug!(status, bytes = bytes.len(), "answer");
+        Ok((status, bytes))
+    }
+
+    /// Logs in if the auth mode needs a session and there is none; returns the session's
+    /// generation (0 with signed headers).
+    async fn ensure_session(&self) -> Result<u64> {
+        if !self.auth.uses_session() {
+            return Ok(0);
+        }
+        if let Some(generation) = self.session.live_generation() {
+            return Ok(generation);
+        }
+        let seen_attempts = self.session.attempts();
+        let _gate = self.session.gate.lock().await;
+        if let Some(generation) = self.session.live_generation() {
+            return Ok(generation);
+        }
+        self.refusal_since(seen_attempts)?;
+        self.login_locked().await.map(|(generation, _)| generation)
+    }
+
+    /// Replaces the session that failed, unless another task already did.
+    async fn relogin(&self, failed_generation: u64) -> Result<()> {
+        let seen_attempts = self.session.attempts();
+        let _gate = self.session.gate.lock().await;
+        if let Some(generation) = self.session.live_generation()
+            && generation != failed_generation
+        {
+            return Ok(());
+        }
+        self.refusal_since(seen_attempts)?;
+        self.login_locked().await.map(drop)
+    }
+
+    /// A login attempt that began while this task waited at the gate and was refused is not
+    /// repeated: the credentials are wrong, and repeating could lock the account.
+    fn refusal_since(&self, seen_attempts: u64) -> Result<()> {
+        if self.session.attempts() != seen_attempts
+            && let Some((message, login_result_type)) = self.session.last_refusal()
+        {
+            return Err(Error::AuthFailed {
+                message,
+                login_result_type,
+            });
+        }
+        Ok(())
+    }
+
+    /// Logs in now, replacing any session.
+    pub(crate) async fn login_now(&self) -> Result<LoginInfo> {
+        let _gate = self.session.gate.lock().await;
+        self.login_locked().await.map(|(_, info)| info)
+    }
+
+    async fn login_locked(&self) -> Result<(u64, LoginInfo)> {
+        let id = &self.identity;
+        let Some((method, body)) = login_body(
+            &self.auth.kind,
+            &id.acct_id,
+            &id.user,
+            id.lcid,
+            self.clock.unix_seconds(),
+        ) else {
+            return Err(Error::InvalidInput(
+                "signed-header auth has no login call".into(),
+            ));
+        };
+        self.session.begin_login();
+        let url = self.url(&format!("{}.{method}", service::AUTH_SERVICE))?;
+        let body =
+            Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::InvalidInput(e.to_string()))?);
+        let span = tracing::info_span!("k3cloud.login", method);
+        let mut attempt = 0u32;
+        let answer = loop {
+            attempt += 1;
+            let result = self
+                .send(&url, body.clone())
+                .instrument(span.clone())
+                .await
+                .and_then(|(status, bytes)| response::check(status, bytes));
+            match result {
+                Ok(answer) => break answer,
+                Err(e) => {
+                    match retry::decide(
+                        &self.retry,
+                        attempt,
+                        &e,
+                        Idempotency::Idempotent,
+                        retry::jitter(),
+                    ) {
+                        Decision::Retry(wait) => tokio::time::sleep(wait).await,
+                        _ => return Err(e),
+                    }
+                }
+            }
+        };
+        let value = answer.clone().into_value()?;
+        let outcome = parse_login(&value, &answer.bytes).inspect_err(|e| {
+            if let Error::AuthFailed {
+                message,
+                login_result_type,
+            } = e
+            {
+                self.session.record_refusal(message, *login_result_type);
+            }
+        })?;
+        if !self.session.has_session_cookie() {
+            let Some(sid) = &outcome.body_session_id else {
+                let message = "login answered success but named no session".to_owned();
+                self.session
+                    .record_refusal(&message, Some(outcome.info.result_type));
+                return Err(Error::AuthFailed {
+                    message,
+                    login_result_type: Some(outcome.info.result_type),
+                });
+            };
+            self.session.adopt_session_id(sid);
+        }
+        if let Some(notice) = outcome
+            .info
+            .message
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+        {
+            tracing::warn!(
+                notice,
+                "K3Cloud login succeeded with a notice (often a licence warning)"
+            );
+        }
+        let generation = self.session.finish_login();
+        tracing::info!(parent: &span, generation, "logged in");
+        Ok((generation, outcome.info))
+    }
+}
+
+fn classify_send_error(e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    if e.is_builder() {
+        Error::InvalidInput(e.to_string())
+    } else if e.is_connect() {
+        Error::Connect { source: e }
+    } else {
+        Error::NoAnswer {
+            timed_out: e.is_timeout(),
+            source: e,
+        }
+    }
+}
