@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::form::{check_form_id, to_object, written};
-use crate::response::{ResponseStatus, status_of};
+use crate::response::{ResponseStatus, status_of, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -140,16 +140,20 @@ impl<'c> FormCall<'c> {
             form_id: (self.place != FormIdPlace::None).then_some(self.form_id.as_str()),
         };
         let answer = self.client.transport.call(call).await;
+        let write = self.idempotency == Idempotency::NonIdempotent;
         let decode = |answer: Result<crate::response::Answer>| -> Result<CallResult> {
             let raw = answer?.into_value()?;
-            Ok(CallResult {
-                status: status_of(&raw, &[])?,
-                raw,
-            })
+            let status = if write {
+                write_status(&raw)?
+            } else {
+                status_of(&raw, &[])?
+            };
+            Ok(CallResult { status, raw })
         };
-        match self.idempotency {
-            Idempotency::NonIdempotent => written(self.method, decode(answer)),
-            _ => decode(answer),
+        if write {
+            written(self.method, decode(answer))
+        } else {
+            decode(answer)
         }
     }
 }

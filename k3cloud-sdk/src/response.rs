@@ -357,17 +357,42 @@ pub(crate) fn status_of(value: &Value, body: &[u8]) -> Result<ResponseStatus> {
     }
 }
 
+impl BusinessError {
+    /// Maps this refusal's entries back to `rows` requested rows (BatchSave models, or the
+    /// numbers/ids of an operation) by `DIndex`.
+    pub fn rows(&self, rows: usize) -> Vec<RowResult> {
+        attribute(rows, &self.status())
+    }
+
+    fn status(&self) -> ResponseStatus {
+        ResponseStatus {
+            is_success: false,
+            error_code: self.error_code,
+            msg_code: self.msg_code,
+            errors: self.errors.clone(),
+            success_entities: self.success_entities.clone(),
+            success_messages: Vec::new(),
+        }
+    }
+}
+
+/// `Result.ResponseStatus` of the answer to a write, which must be an object with `Result`:
+/// any other answer says nothing about what happened.
+pub(crate) fn write_status(value: &Value) -> Result<ResponseStatus> {
+    if !value.get("Result").is_some_and(Value::is_object) {
+        return Err(Error::Decode {
+            path: "Result".into(),
+            message: "the answer to a write has no `Result` object".into(),
+            snippet: snippet(value.to_string().as_bytes()),
+        });
+    }
+    status_of(value, &[])
+}
+
 /// The status of a refusal of a multi-row call, so that rows can be attributed; a refusal of
 /// the whole call stays an error.
 pub(crate) fn status_of_refusal(b: Box<BusinessError>) -> Result<ResponseStatus> {
-    let status = ResponseStatus {
-        is_success: false,
-        error_code: b.error_code,
-        msg_code: b.msg_code,
-        errors: b.errors.clone(),
-        success_entities: b.success_entities.clone(),
-        success_messages: Vec::new(),
-    };
+    let status = b.status();
     if is_whole_call_failure(&status) {
         Err(Error::Business(b))
     } else {

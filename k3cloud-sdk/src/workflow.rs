@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::form::{check_form_id, written};
-use crate::response::{ResponseStatus, status_of};
+use crate::response::{ResponseStatus, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -174,7 +174,7 @@ impl<'c> WorkflowAudit<'c> {
             "WorkflowAudit",
             (|| {
                 let raw = answer.into_value()?;
-                let status = status_of(&raw, &[])?;
+                let status = write_status(&raw)?;
                 let operation_results = raw
                     .get("Result")
                     .and_then(|r| r.get("OperationResults"))

@@ -4,10 +4,10 @@ use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
-use super::{OperationResult, check_form_id, flag, form_body, multi_row_outcome};
+use super::{OperationResult, check_form_id, flag, form_body, written};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::response::attribute;
+use crate::response::{attribute, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -104,7 +104,9 @@ impl<'c> Allocate<'c> {
             idempotency: Idempotency::NonIdempotent,
             form_id: Some(&self.form_id),
         };
-        let (status, raw) = multi_row_outcome(self.method, self.client.transport.call(call).await)?;
+        let answer = self.client.transport.call(call).await?;
+        let raw = written(self.method, answer.into_value())?;
+        let status = written(self.method, write_status(&raw))?;
         Ok(OperationResult {
             rows: attribute(rows, &status),
             status,

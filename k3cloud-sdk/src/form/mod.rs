@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, SuccessEntity};
-use crate::response::{Answer, ResponseStatus, RowResult, status_of, status_of_refusal};
+use crate::response::{Answer, ResponseStatus, RowResult, status_of_refusal, write_status};
 
 pub use allocate::Allocate;
 pub use operation::{Operation, OperationKind};
@@ -107,7 +107,7 @@ pub(crate) fn multi_row_outcome(
     match result {
         Ok(answer) => {
             let raw = written(operation, answer.into_value())?;
-            let status = written(operation, status_of(&raw, &[]))?;
+            let status = written(operation, write_status(&raw))?;
             Ok((status, raw))
         }
         Err(Error::Business(b)) => {

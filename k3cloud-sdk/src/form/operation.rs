@@ -5,10 +5,10 @@ use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
-use super::{OperationResult, check_form_id, flag, form_body, multi_row_outcome};
+use super::{OperationResult, check_form_id, flag, form_body, written};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::response::attribute;
+use crate::response::{attribute, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -161,8 +161,14 @@ impl<'c> Operation<'c> {
         self
     }
 
-    /// Sends the operation. Each requested number or id gets a [`RowResult`](crate::RowResult)
-    /// in request order; a refusal of the whole call is an [`Error::Business`].
+    /// Sends the operation.
+    ///
+    /// When the server reports success, each requested number or id gets a
+    /// [`RowResult`](crate::RowResult) in request order — `Unconfirmed` for any the server
+    /// silently skipped. When it reports failure (`IsSuccess: false`), this is an
+    /// [`Error::Business`], even if some documents went through;
+    /// [`BusinessError::rows`](crate::BusinessError::rows) maps its entries back to the
+    /// request.
     pub async fn send(self) -> Result<OperationResult> {
         check_form_id(&self.form_id)?;
         let rows = match (self.numbers.is_empty(), self.ids.is_empty()) {
@@ -207,8 +213,10 @@ impl<'c> Operation<'c> {
             idempotency: Idempotency::NonIdempotent,
             form_id: Some(&self.form_id),
         };
-        let (status, raw) =
-            multi_row_outcome(self.kind.method(), self.client.transport.call(call).await)?;
+        let method = self.kind.method();
+        let answer = self.client.transport.call(call).await?;
+        let raw = written(method, answer.into_value())?;
+        let status = written(method, write_status(&raw))?;
         Ok(OperationResult {
             rows: attribute(rows, &status),
             status,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::{check_form_id, flag, form_body, written};
 use crate::client::Client;
 use crate::error::{Error, Result, SuccessEntity};
-use crate::response::{ResponseStatus, decode_value, status_of};
+use crate::response::{ResponseStatus, decode_value, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -162,7 +162,7 @@ impl<'c> Push<'c> {
 
 fn decode_push(answer: crate::response::Answer) -> Result<PushResult> {
     let raw = answer.into_value()?;
-    let status = status_of(&raw, &[])?;
+    let status = write_status(&raw)?;
     let convert_status = match raw
         .get("Result")
         .and_then(|r| r.get("ConvertResponseStatus"))

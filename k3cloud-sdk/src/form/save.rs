@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{check_form_id, flag, form_body, multi_row_outcome, to_object, written};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::response::{ResponseStatus, RowResult, attribute, status_of};
+use crate::response::{ResponseStatus, RowResult, attribute, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -235,7 +235,7 @@ impl<'c> Save<'c> {
 
 fn decode_save(answer: crate::response::Answer) -> Result<SaveResult> {
     let raw = answer.into_value()?;
-    let status = status_of(&raw, &[])?;
+    let status = write_status(&raw)?;
     let result = raw.get("Result");
     let field = |key: &str| {
         result

@@ -98,8 +98,12 @@ impl<'c> View<'c> {
         if let Some(org) = self.params.get("CreateOrgId") {
             data.insert("CreateOrgId".into(), org.clone());
         }
-        data.insert("Number".into(), self.number.unwrap_or_default().into());
-        data.insert("Id".into(), self.id.unwrap_or_default().into());
+        if let Some(number) = self.number {
+            data.insert("Number".into(), number.into());
+        }
+        if let Some(id) = self.id {
+            data.insert("Id".into(), id.into());
+        }
         data.extend(self.params);
         let service = service::dynamic_form("View");
         let call = Call {
