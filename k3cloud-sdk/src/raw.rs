@@ -36,7 +36,7 @@ pub struct RawCall<'c> {
 impl<'c> RawCall<'c> {
     pub(crate) fn new(client: &'c Client, service: &str) -> Self {
         // A bare method name means DynamicFormService.<method>.
-        let service = if service.contains('.') {
+        let service = if service.contains('.') || service.trim().is_empty() {
             service.to_owned()
         } else {
             service::dynamic_form(service)

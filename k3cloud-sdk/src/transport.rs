@@ -166,7 +166,10 @@ impl Transport {
     }
 
     fn url(&self, service: &str) -> Result<Url> {
-        if service.trim().is_empty() || service.contains(['/', '?', '#']) {
+        if service.trim().is_empty()
+            || service.ends_with('.')
+            || service.contains(['/', '?', '#', ' '])
+        {
             return Err(Error::InvalidInput(format!(
                 "not a K3Cloud service name: `{service}`"
             )));
@@ -233,40 +236,37 @@ impl Transport {
         if let Some(generation) = self.session.live_generation() {
             return Ok(generation);
         }
-        let seen_attempts = self.session.attempts();
+        self.fail_if_recently_refused()?;
         let _gate = self.session.gate.lock().await;
         if let Some(generation) = self.session.live_generation() {
             return Ok(generation);
         }
-        self.refusal_since(seen_attempts)?;
+        self.fail_if_recently_refused()?;
         self.login_locked().await.map(|(generation, _)| generation)
     }
 
     /// Replaces the session that failed, unless another task already did.
     async fn relogin(&self, failed_generation: u64) -> Result<()> {
-        let seen_attempts = self.session.attempts();
         let _gate = self.session.gate.lock().await;
         if let Some(generation) = self.session.live_generation()
             && generation != failed_generation
         {
             return Ok(());
         }
-        self.refusal_since(seen_attempts)?;
+        self.fail_if_recently_refused()?;
         self.login_locked().await.map(drop)
     }
 
-    /// A login attempt that began while this task waited at the gate and was refused is not
-    /// repeated: the credentials are wrong, and repeating could lock the account.
-    fn refusal_since(&self, seen_attempts: u64) -> Result<()> {
-        if self.session.attempts() != seen_attempts
-            && let Some((message, login_result_type)) = self.session.last_refusal()
-        {
-            return Err(Error::AuthFailed {
-                message,
-                login_result_type,
-            });
+    /// Credentials refused a moment ago are not tried again by every waiting or new call:
+    /// they are wrong, and repeating the login could lock the account.
+    fn fail_if_recently_refused(&self) -> Result<()> {
+        match self.session.recent_refusal() {
+            Some(r) => Err(Error::AuthFailed {
+                message: r.message,
+                login_result_type: r.login_result_type,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Logs in now, replacing any session.

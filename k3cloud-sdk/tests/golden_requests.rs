@@ -607,7 +607,7 @@ async fn issue(file: &str, client: &k3cloud_sdk::Client) {
 }
 
 fn capture_files() -> Vec<String> {
-    let dir = format!("{}/tests/fixtures/k3cloud-wire", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../reference/k3cloud-wire", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -23,11 +23,20 @@ struct State {
     /// replaced the session it saw fail.
     generation: u64,
     logged_in: bool,
-    /// Bumped by every login attempt.
-    attempts: u64,
-    /// The last refusal of the credentials, handed to callers that waited for that attempt
-    /// instead of repeating a login that is bound to fail (and could lock the account).
-    last_refusal: Option<(String, Option<i64>)>,
+    /// The last refusal of the credentials and when it came. Calls within
+    /// [`REFUSAL_COOL_DOWN`] of it fail at once instead of repeating a login that is bound to
+    /// fail (and could lock the account).
+    last_refusal: Option<Refusal>,
+}
+
+/// How long a refused login is not retried by calls (an explicit `Client::login` always is).
+pub(crate) const REFUSAL_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Clone)]
+pub(crate) struct Refusal {
+    pub(crate) message: String,
+    pub(crate) login_result_type: Option<i64>,
+    at: tokio::time::Instant,
 }
 
 /// The session headers to send with one request.
@@ -126,17 +135,11 @@ impl Session {
         state.logged_in.then_some(state.generation)
     }
 
-    /// Starts a login attempt: forgets the old session. Returns the attempt number.
-    pub(crate) fn begin_login(&self) -> u64 {
+    /// Starts a login attempt: forgets the old session.
+    pub(crate) fn begin_login(&self) {
         let mut state = self.lock();
         state.logged_in = false;
         state.cookies.clear();
-        state.attempts += 1;
-        state.attempts
-    }
-
-    pub(crate) fn attempts(&self) -> u64 {
-        self.lock().attempts
     }
 
     /// Records a successful login; returns the new generation.
@@ -148,12 +151,20 @@ impl Session {
         state.generation
     }
 
-    pub(crate) fn record_refusal(&self, message: &str, result_type: Option<i64>) {
-        self.lock().last_refusal = Some((message.to_owned(), result_type));
+    pub(crate) fn record_refusal(&self, message: &str, login_result_type: Option<i64>) {
+        self.lock().last_refusal = Some(Refusal {
+            message: message.to_owned(),
+            login_result_type,
+            at: tokio::time::Instant::now(),
+        });
     }
 
-    pub(crate) fn last_refusal(&self) -> Option<(String, Option<i64>)> {
-        self.lock().last_refusal.clone()
+    /// A refusal recent enough that logging in again is pointless.
+    pub(crate) fn recent_refusal(&self) -> Option<Refusal> {
+        self.lock()
+            .last_refusal
+            .clone()
+            .filter(|r| r.at.elapsed() < REFUSAL_COOL_DOWN)
     }
 }
 

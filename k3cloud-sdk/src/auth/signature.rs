@@ -132,7 +132,7 @@ mod tests {
 
     fn vectors() -> Value {
         serde_json::from_str(include_str!(
-            "../../tests/fixtures/k3cloud-wire/signature-test-vectors.json"
+            "../../../reference/k3cloud-wire/signature-test-vectors.json"
         ))
         .unwrap()
     }

@@ -23,10 +23,10 @@ pub const ASPNET_SID: &str = "n3xfizba4et0o2uutwdftvzg";
 pub const DFS: &str = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService";
 pub const AUTH: &str = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.AuthService";
 
-/// `tests/fixtures/k3cloud-wire/<name>` as JSON.
+/// `reference/k3cloud-wire/<name>` (the workspace copy of the protocol reference) as JSON.
 pub fn fixture(name: &str) -> Value {
     let path = format!(
-        "{}/tests/fixtures/k3cloud-wire/{name}",
+        "{}/../reference/k3cloud-wire/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
