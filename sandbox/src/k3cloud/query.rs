@@ -595,8 +595,21 @@ fn like(text: &str, pattern: &str) -> bool {
             Some((c, rest)) => t.first().is_some_and(|x| x == c) && go(&t[1..], rest),
         }
     }
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    // The common shapes without the general matcher: 'X%', '%X', '%X%', 'X'.
+    let (t, p) = (text.to_lowercase(), pattern.to_lowercase());
+    if !p.contains('_') {
+        let inner = p.trim_matches('%');
+        if !inner.contains('%') {
+            return match (p.starts_with('%'), p.ends_with('%') && p.len() > 1) {
+                (false, false) => t == inner,
+                (false, true) => t.starts_with(inner),
+                (true, false) => t.ends_with(inner),
+                (true, true) => t.contains(inner),
+            };
+        }
+    }
+    let t: Vec<char> = t.chars().collect();
+    let p: Vec<char> = p.chars().collect();
     go(&t, &p)
 }
 
@@ -653,6 +666,7 @@ fn order_values(a: &Value, b: &Value) -> Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
+        (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
@@ -764,18 +778,27 @@ pub(crate) fn run(
         }
     }
     if !order.is_empty() {
-        rows.sort_by(|a, b| {
-            for (acc, desc) in &order {
-                let o = order_values(
-                    &read(data, table, a.bill, a.entry, acc),
-                    &read(data, table, b.bill, b.entry, acc),
-                );
+        // Decorate-sort-undecorate: every sort key is read once per row.
+        let mut keyed: Vec<(Vec<Value>, Row<'_>)> = rows
+            .into_iter()
+            .map(|row| {
+                let keys = order
+                    .iter()
+                    .map(|(acc, _)| read(data, table, row.bill, row.entry, acc))
+                    .collect();
+                (keys, row)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&order) {
+                let o = order_values(x, y);
                 if o != Ordering::Equal {
                     return if *desc { o.reverse() } else { o };
                 }
             }
             Ordering::Equal
         });
+        rows = keyed.into_iter().map(|(_, row)| row).collect();
     }
     let start = usize::try_from(int(query, "StartRow").unwrap_or(0).max(0)).unwrap_or(0);
     let limit = usize::try_from(int(query, "Limit").unwrap_or(0).max(0)).unwrap_or(0);
