@@ -1,0 +1,320 @@
+//! Seeded, reproducible fault injection for both simulators.
+//!
+//! A [`Fault`] targets an API and an endpoint (a `K3Cloud` method such as `Save`, or a Fxiaoke
+//! path such as `/cgi/crm/v2/data/create`), fires by probability or for the next N calls, and
+//! does one [`FaultKind`] of harm. Draws come from one seeded RNG, so the same seed and the same
+//! sequence of calls give the same faults.
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SplitMix64;
+
+/// Which simulator a fault or a call counter belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// The `K3Cloud` `WebAPI` simulator (endpoints are method names: `Save`, `ExecuteBillQuery`).
+    K3cloud,
+    /// The Fxiaoke `OpenAPI` simulator (endpoints are paths: `/cgi/crm/v2/data/query`).
+    Fxiaoke,
+}
+
+impl Api {
+    /// `k3cloud` or `fxiaoke`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::K3cloud => "k3cloud",
+            Api::Fxiaoke => "fxiaoke",
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// Answer normally after `ms` milliseconds.
+    Latency {
+        /// Added latency in milliseconds.
+        ms: u64,
+    },
+    /// Answer with this HTTP status and an HTML error page, without doing the work.
+    ServerError {
+        /// HTTP status, 500 by default.
+        #[serde(default = "default_status")]
+        status: u16,
+    },
+    /// Never answer: the request hangs until the client gives up (or the sandbox stops).
+    Hang,
+    /// Do the work (a write is applied), then close the connection without any answer: the
+    /// case that creates duplicates in clients that resend.
+    DropAfterWrite,
+    /// `K3Cloud`: every session is dropped and the call answers `MsgCode` 1. Fxiaoke: every
+    /// token is invalidated and the call answers 20016. The work is not done.
+    SessionLoss,
+    /// Do the work, then answer a body that is not JSON (a syntax error early in the text).
+    MalformedJson,
+    /// Do the work, then answer only the first half of the body.
+    TruncatedJson,
+    /// Answer the vendor's rate-limit error (Fxiaoke 30004 or the configured code; `K3Cloud`
+    /// `MsgCode` 14 调用限制) without doing the work.
+    RateLimited,
+    /// Answer the vendor's quota error (Fxiaoke 30002; `K3Cloud` `MsgCode` 14) without doing the work.
+    QuotaExceeded,
+}
+
+fn default_status() -> u16 {
+    500
+}
+
+/// When a fault fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// On every matching call.
+    Always,
+    /// On each matching call with this probability (0.0–1.0), drawn from the seeded RNG.
+    Probability(f64),
+    /// On the next N matching calls, then the fault is removed.
+    Next(u32),
+}
+
+/// One fault rule.
+///
+/// ```
+/// use sandbox::{Api, Fault, FaultKind, Trigger};
+///
+/// // The next Save applies its write, then the connection drops.
+/// let fault = Fault::new(Api::K3cloud, "Save", FaultKind::DropAfterWrite).next(1);
+/// assert_eq!(fault.trigger, Trigger::Next(1));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The simulator; `None` matches both.
+    #[serde(default)]
+    pub api: Option<Api>,
+    /// The endpoint (`K3Cloud` method name or Fxiaoke path, case-insensitive); `None` or `"*"`
+    /// matches every endpoint.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// What it does.
+    pub kind: FaultKind,
+    /// When it fires.
+    #[serde(default = "default_trigger")]
+    pub trigger: Trigger,
+}
+
+fn default_trigger() -> Trigger {
+    Trigger::Always
+}
+
+impl Fault {
+    /// A fault on one endpoint of one API that fires on every call (narrow it with
+    /// [`Fault::next`] or [`Fault::probability`]).
+    pub fn new(api: Api, endpoint: impl Into<String>, kind: FaultKind) -> Self {
+        Self {
+            api: Some(api),
+            endpoint: Some(endpoint.into()),
+            kind,
+            trigger: Trigger::Always,
+        }
+    }
+
+    /// A fault on every endpoint of one API.
+    #[must_use]
+    pub fn any_endpoint(api: Api, kind: FaultKind) -> Self {
+        Self {
+            api: Some(api),
+            endpoint: None,
+            kind,
+            trigger: Trigger::Always,
+        }
+    }
+
+    /// Fire on the next `n` matching calls only.
+    #[must_use]
+    pub fn next(mut self, n: u32) -> Self {
+        self.trigger = Trigger::Next(n);
+        self
+    }
+
+    /// Fire with probability `p` on each matching call.
+    #[must_use]
+    pub fn probability(mut self, p: f64) -> Self {
+        self.trigger = Trigger::Probability(p);
+        self
+    }
+
+    fn matches(&self, api: Api, endpoint: &str) -> bool {
+        self.api.is_none_or(|a| a == api)
+            && self
+                .endpoint
+                .as_deref()
+                .is_none_or(|e| e == "*" || e.eq_ignore_ascii_case(endpoint))
+    }
+}
+
+/// Identifies a fault that was set, for removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FaultId(pub u64);
+
+#[derive(Debug)]
+struct Entry {
+    id: FaultId,
+    fault: Fault,
+}
+
+#[derive(Debug)]
+struct State {
+    entries: Vec<Entry>,
+    rng: SplitMix64,
+    next_id: u64,
+}
+
+/// The fault rules in force, in the order they were set (the first that fires wins).
+#[derive(Debug)]
+pub(crate) struct FaultRegistry {
+    state: Mutex<State>,
+}
+
+impl FaultRegistry {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            state: Mutex::new(State {
+                entries: Vec::new(),
+                rng: SplitMix64::new(seed ^ 0xFA17_FA17),
+                next_id: 1,
+            }),
+        }
+    }
+
+    pub(crate) fn add(&self, fault: Fault) -> FaultId {
+        let mut state = self.state.lock();
+        let id = FaultId(state.next_id);
+        state.next_id += 1;
+        state.entries.push(Entry { id, fault });
+        id
+    }
+
+    pub(crate) fn remove(&self, id: FaultId) -> bool {
+        let mut state = self.state.lock();
+        let before = state.entries.len();
+        state.entries.retain(|e| e.id != id);
+        state.entries.len() != before
+    }
+
+    /// Removes every fault and restarts the RNG from `seed`.
+    pub(crate) fn clear(&self, seed: u64) {
+        let mut state = self.state.lock();
+        state.entries.clear();
+        state.rng = SplitMix64::new(seed ^ 0xFA17_FA17);
+    }
+
+    pub(crate) fn list(&self) -> Vec<(FaultId, Fault)> {
+        self.state
+            .lock()
+            .entries
+            .iter()
+            .map(|e| (e.id, e.fault.clone()))
+            .collect()
+    }
+
+    /// The fault that fires for this call, if any (consumes `Next` budgets and RNG draws).
+    pub(crate) fn pick(&self, api: Api, endpoint: &str) -> Option<FaultKind> {
+        let mut state = self.state.lock();
+        if state.entries.is_empty() {
+            return None;
+        }
+        let State { entries, rng, .. } = &mut *state;
+        let mut fired = None;
+        for (i, entry) in entries.iter_mut().enumerate() {
+            if !entry.fault.matches(api, endpoint) {
+                continue;
+            }
+            let fire = match &mut entry.fault.trigger {
+                Trigger::Always => true,
+                Trigger::Probability(p) => rng.next_f64() < *p,
+                Trigger::Next(n) => {
+                    if *n > 0 {
+                        *n -= 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if fire {
+                fired = Some((i, entry.fault.kind.clone()));
+                break;
+            }
+        }
+        let (i, kind) = fired?;
+        if entries[i].fault.trigger == Trigger::Next(0) {
+            entries.remove(i);
+        }
+        Some(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_n_fires_n_times_then_goes() {
+        let reg = FaultRegistry::new(1);
+        reg.add(Fault::new(Api::K3cloud, "Save", FaultKind::Hang).next(2));
+        assert_eq!(reg.pick(Api::K3cloud, "View"), None);
+        assert_eq!(reg.pick(Api::Fxiaoke, "Save"), None);
+        assert_eq!(reg.pick(Api::K3cloud, "save"), Some(FaultKind::Hang));
+        assert_eq!(reg.pick(Api::K3cloud, "Save"), Some(FaultKind::Hang));
+        assert_eq!(reg.pick(Api::K3cloud, "Save"), None);
+        assert!(reg.list().is_empty());
+    }
+
+    #[test]
+    fn probability_is_reproducible_per_seed() {
+        let draws = |seed| {
+            let reg = FaultRegistry::new(seed);
+            reg.add(Fault::any_endpoint(Api::Fxiaoke, FaultKind::RateLimited).probability(0.5));
+            (0..64)
+                .map(|_| reg.pick(Api::Fxiaoke, "/x").is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(9), draws(9));
+        assert_ne!(draws(9), draws(10));
+        let hits = draws(9).iter().filter(|h| **h).count();
+        assert!((16..=48).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn first_matching_fault_wins_and_can_be_removed() {
+        let reg = FaultRegistry::new(1);
+        let a = reg.add(Fault::any_endpoint(
+            Api::K3cloud,
+            FaultKind::Latency { ms: 5 },
+        ));
+        reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::Hang));
+        assert_eq!(
+            reg.pick(Api::K3cloud, "Save"),
+            Some(FaultKind::Latency { ms: 5 })
+        );
+        assert!(reg.remove(a));
+        assert_eq!(reg.pick(Api::K3cloud, "Save"), Some(FaultKind::Hang));
+    }
+
+    #[test]
+    fn faults_have_a_json_form() {
+        let f: Fault = serde_json::from_str(
+            r#"{"api":"k3cloud","endpoint":"Save","kind":{"type":"server_error"},"trigger":{"next":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Fault::new(Api::K3cloud, "Save", FaultKind::ServerError { status: 500 }).next(3)
+        );
+    }
+}

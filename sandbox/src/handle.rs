@@ -1,0 +1,346 @@
+//! The in-process handle: start, observe, steer and stop a sandbox.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{Config, FxiaokeConfig, K3CloudConfig};
+use crate::faults::{Fault, FaultId};
+use crate::seed::{self, GenerateSpec};
+use crate::server::{self, Shared};
+
+/// Errors of the in-process API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A direct write through the Rust API was refused, with the simulator's own message.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Builds a [`Sandbox`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sandbox::Error> {
+/// use sandbox::{Clock, Sandbox};
+///
+/// let sandbox = Sandbox::builder()
+///     .clock(Clock::frozen_at_secs(1_700_000_000))
+///     .seed(42)
+///     .start()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SandboxBuilder {
+    config: Config,
+    listen: SocketAddr,
+    clock: Clock,
+    demo_data: bool,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            clock: Clock::system(),
+            demo_data: false,
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// Replaces the whole configuration.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the `K3Cloud` configuration.
+    #[must_use]
+    pub fn k3cloud(mut self, config: K3CloudConfig) -> Self {
+        self.config.k3cloud = config;
+        self
+    }
+
+    /// Replaces the Fxiaoke configuration.
+    #[must_use]
+    pub fn fxiaoke(mut self, config: FxiaokeConfig) -> Self {
+        self.config.fxiaoke = config;
+        self
+    }
+
+    /// Seed of fault draws and generated ids (default 0).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// Address to listen on (default `127.0.0.1:0`, a random loopback port).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Load the demo data set at start (default off: base data only).
+    #[must_use]
+    pub fn demo_data(mut self, yes: bool) -> Self {
+        self.demo_data = yes;
+        self
+    }
+
+    /// Binds the socket and serves on the current tokio runtime.
+    pub async fn start(self) -> Result<Sandbox, Error> {
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared::new(self.config, self.clock));
+        shared.reset();
+        if self.demo_data {
+            seed::demo(&shared);
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(
+            listener,
+            server::router(shared.clone()),
+            stopped,
+        ));
+        Ok(Sandbox {
+            shared,
+            addr,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running sandbox. Dropping it (or [`Sandbox::shutdown`]) stops the server.
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts a sandbox with the defaults: random loopback port, system clock, base data only.
+    pub async fn start() -> Result<Sandbox, Error> {
+        SandboxBuilder::default().start().await
+    }
+
+    /// A builder for anything else.
+    #[must_use]
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The socket address served.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` (no trailing slash).
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The `K3Cloud` server URL, `http://127.0.0.1:<port>/k3cloud/` (what the SDKs call `ServerUrl`).
+    #[must_use]
+    pub fn k3cloud_url(&self) -> String {
+        format!("http://{}/k3cloud/", self.addr)
+    }
+
+    /// The Fxiaoke base URL (the stand-in for `https://open.fxiaoke.com`).
+    #[must_use]
+    pub fn fxiaoke_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// The configuration, including the credentials clients must use.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The sandbox clock (freeze, set or advance it to test time-dependent rules).
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Back to a fresh state: base data only, no faults, counters at zero, sessions and
+    /// tokens gone.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Adds the demo data set (CRM customers, orders with lines, products; ERP materials,
+    /// customers, salesmen).
+    pub fn seed_demo(&self) {
+        seed::demo(&self.shared);
+    }
+
+    /// Adds generated records.
+    pub fn generate(&self, spec: &GenerateSpec) {
+        seed::generate(&self.shared, spec);
+    }
+
+    /// Sets a fault; it stays until it is used up, removed or cleared.
+    #[must_use]
+    pub fn set_fault(&self, fault: Fault) -> FaultId {
+        self.shared.faults.add(fault)
+    }
+
+    /// Removes one fault; `false` if it was not there (any more).
+    #[must_use]
+    pub fn remove_fault(&self, id: FaultId) -> bool {
+        self.shared.faults.remove(id)
+    }
+
+    /// Removes every fault and restarts the fault RNG from the seed.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear(self.shared.config.seed);
+    }
+
+    /// The faults in force.
+    #[must_use]
+    pub fn faults(&self) -> Vec<(FaultId, Fault)> {
+        self.shared.faults.list()
+    }
+
+    /// Calls received by one endpoint: `k3cloud:<Method>` (for example `k3cloud:Save`) or
+    /// `fxiaoke:<path>` (for example `fxiaoke:/cgi/crm/v2/data/query`). Faulted calls count.
+    #[must_use]
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.shared.calls.get(endpoint)
+    }
+
+    /// Every counter.
+    #[must_use]
+    pub fn all_calls(&self) -> BTreeMap<String, u64> {
+        self.shared.calls.all()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_calls(&self) {
+        self.shared.calls.clear();
+    }
+
+    /// Every record of a `K3Cloud` form, as `View` shows them (`Id`, `Number`,
+    /// `DocumentStatus`, fields, entries).
+    #[must_use]
+    pub fn k3cloud_records(&self, form_id: &str) -> Vec<Value> {
+        self.shared.k3.records(form_id)
+    }
+
+    /// One `K3Cloud` record by number (`FNumber` / `FBillNo`) or internal id.
+    #[must_use]
+    pub fn k3cloud_record(&self, form_id: &str, number_or_id: &str) -> Option<Value> {
+        self.shared.k3.record(form_id, number_or_id)
+    }
+
+    /// Saves a `Model` packet directly (as `Save` would, without HTTP, auth or counters) and
+    /// returns `(Id, Number)`. A non-zero primary key in the packet is kept as the new id.
+    pub fn k3cloud_insert(&self, form_id: &str, model: Value) -> Result<(i64, String), Error> {
+        self.shared
+            .k3
+            .insert(form_id, model, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
+    /// Drops every `K3Cloud` session (password sessions then answer `MsgCode` 1).
+    pub fn k3cloud_expire_sessions(&self) {
+        self.shared.k3.expire_sessions();
+    }
+
+    /// Every live record of a Fxiaoke object (invalidated ones included, deleted ones not).
+    #[must_use]
+    pub fn fxiaoke_records(&self, api_name: &str) -> Vec<Value> {
+        self.shared.fx.records(api_name)
+    }
+
+    /// One Fxiaoke record by `_id`.
+    #[must_use]
+    pub fn fxiaoke_record(&self, api_name: &str, id: &str) -> Option<Value> {
+        self.shared.fx.record(api_name, id)
+    }
+
+    /// Creates a Fxiaoke record directly (system fields are filled in); returns its `_id`.
+    pub fn fxiaoke_insert(&self, api_name: &str, record: Value) -> Result<String, Error> {
+        self.shared
+            .fx
+            .insert(api_name, record, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
+    /// Messages sent through `/cgi/message/send`, oldest first.
+    #[must_use]
+    pub fn fxiaoke_messages(&self) -> Vec<Value> {
+        self.shared.fx.messages()
+    }
+
+    /// Makes `token` a valid `corpAccessToken` of the first configured app, issued now (used to
+    /// replay captured requests that carry a fixed token).
+    pub fn fxiaoke_pin_token(&self, token: &str) {
+        self.shared.fx.pin_token(
+            token,
+            &self.shared.config.fxiaoke,
+            self.shared.clock.now_ms(),
+        );
+    }
+
+    /// Invalidates every Fxiaoke token (calls then answer 20016).
+    pub fn fxiaoke_invalidate_tokens(&self) {
+        self.shared.fx.invalidate_tokens();
+    }
+
+    /// Stops the server and waits until it stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

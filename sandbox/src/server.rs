@@ -1,0 +1,236 @@
+//! The HTTP server: routes, the accept loop, call counting and fault application.
+//!
+//! We drive hyper's HTTP/1.1 connections ourselves (instead of `axum::serve`) so that a
+//! [`FaultKind::DropAfterWrite`] can close a connection after the write was applied without
+//! writing a single byte of response, and so that hung requests end when the sandbox stops.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, get};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::faults::{Api, FaultKind, FaultRegistry};
+use crate::reply::Reply;
+use crate::{control, fxiaoke, k3cloud};
+
+/// State shared by every request and the in-process handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    pub(crate) faults: FaultRegistry,
+    pub(crate) calls: Counters,
+    pub(crate) k3: k3cloud::K3Sim,
+    pub(crate) fx: fxiaoke::FxSim,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config, clock: Clock) -> Self {
+        Self {
+            faults: FaultRegistry::new(config.seed),
+            calls: Counters::default(),
+            k3: k3cloud::K3Sim::new(&config.k3cloud, config.seed),
+            fx: fxiaoke::FxSim::new(&config.fxiaoke, config.seed),
+            config,
+            clock,
+        }
+    }
+
+    /// Back to the state of a fresh sandbox: base data only, no faults, no counters.
+    pub(crate) fn reset(&self) {
+        self.k3.reset(self.config.seed);
+        self.fx.reset(self.config.seed, self.clock.now_ms());
+        self.faults.clear(self.config.seed);
+        self.calls.clear();
+    }
+}
+
+/// Per-endpoint call counters, keyed `k3cloud:Save`, `fxiaoke:/cgi/crm/v2/data/query`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    map: Mutex<HashMap<String, u64>>,
+}
+
+impl Counters {
+    pub(crate) fn hit(&self, api: Api, endpoint: &str) {
+        let mut map = self.map.lock();
+        let key = format!("{}:{endpoint}", api.as_str());
+        *map.entry(key).or_insert(0) += 1;
+    }
+
+    pub(crate) fn get(&self, key: &str) -> u64 {
+        let map = self.map.lock();
+        if let Some(n) = map.get(key) {
+            return *n;
+        }
+        // Method names are case-insensitive on the wire; so is the look-up.
+        map.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    pub(crate) fn all(&self) -> BTreeMap<String, u64> {
+        self.map
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.map.lock().clear();
+    }
+}
+
+/// Lets a handler close its own connection without answering.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnAbort(Arc<Notify>);
+
+impl ConnAbort {
+    fn abort(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Counts the call, applies the fault that fires (if any) and runs `work` (the simulator).
+pub(crate) async fn handle(
+    shared: &Shared,
+    api: Api,
+    endpoint: &str,
+    conn: Option<&ConnAbort>,
+    work: impl FnOnce() -> Reply,
+) -> Response {
+    shared.calls.hit(api, endpoint);
+    let Some(kind) = shared.faults.pick(api, endpoint) else {
+        return work().into_response();
+    };
+    tracing::debug!(api = api.as_str(), endpoint, ?kind, "fault fires");
+    let reply = match kind {
+        FaultKind::Latency { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            work()
+        }
+        FaultKind::ServerError { status } => error_page(api, status),
+        FaultKind::Hang => return std::future::pending().await,
+        FaultKind::DropAfterWrite => {
+            let _applied = work();
+            if let Some(conn) = conn {
+                conn.abort();
+            }
+            return std::future::pending().await;
+        }
+        FaultKind::MalformedJson => {
+            let mut reply = work();
+            reply.corrupt();
+            reply
+        }
+        FaultKind::TruncatedJson => {
+            let mut reply = work();
+            reply.truncate();
+            reply
+        }
+        kind @ (FaultKind::SessionLoss | FaultKind::RateLimited | FaultKind::QuotaExceeded) => {
+            match api {
+                Api::K3cloud => shared.k3.fault_reply(endpoint, &kind),
+                Api::Fxiaoke => shared.fx.fault_reply(&kind, &shared.config.fxiaoke),
+            }
+        }
+    };
+    reply.into_response()
+}
+
+/// The HTML error page of a 5xx fault.
+fn error_page(api: Api, status: u16) -> Reply {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let html = match api {
+        // The IIS/ASP.NET page of k3cloud-wire/36_ERR_http500_html.json.
+        Api::K3cloud => "<!DOCTYPE html><html><head><title>运行时错误</title></head><body><h1>&quot;/k3cloud&quot;应用程序中的服务器错误。</h1></body></html>".to_string(),
+        Api::Fxiaoke => format!(
+            "<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n<center><h1>{status}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        ),
+    };
+    Reply::html(status, html)
+}
+
+/// Every route: `K3Cloud` under `/k3cloud/`, the control API under `/__sandbox/`, Fxiaoke at its
+/// real paths (everything else, so that unknown paths get Fxiaoke's 10006 answer).
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/k3cloud/{*rest}", any(k3cloud::http_handler))
+        .nest("/__sandbox", control::router())
+        .fallback(fxiaoke::http_handler)
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(shared)
+}
+
+async fn index() -> &'static str {
+    "fxiaoke-k3cloud sandbox: K3Cloud under /k3cloud/, Fxiaoke at /cgi/…, control API under /__sandbox/\n"
+}
+
+/// Accepts connections until `shutdown` turns true; every connection ends then too.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => Some(accepted),
+            () = stopped(&mut shutdown) => None,
+        };
+        let stream = match accepted {
+            None => break,
+            Some(Ok((stream, _))) => stream,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let abort = ConnAbort(Arc::new(Notify::new()));
+            let for_requests = abort.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(for_requests.clone());
+                let mut router = router.clone();
+                async move {
+                    let response: Result<Response, Infallible> =
+                        tower_service::Service::call(&mut router, request).await;
+                    response
+                }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                () = abort.0.notified() => {}
+                () = stopped(&mut shutdown) => {}
+            }
+        });
+    }
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
