@@ -1,4 +1,4 @@
-//! Fidelity: every captured request of `shared/reference/k3cloud-wire/NN_*.json` replayed
+//! Fidelity: every captured request of `reference/k3cloud-wire/NN_*.json` replayed
 //! byte-for-byte (headers including the signatures, body bytes) against a sandbox whose clock
 //! is set to the capture's, answered in the documented shape; plus the stateful scenarios.
 
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 fn reference_dir() -> PathBuf {
     std::env::var_os("FXK3_REFERENCE_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reference"),
         PathBuf::from,
     )
 }
