@@ -50,6 +50,8 @@ mod auth;
 mod client;
 mod clock;
 pub mod de;
+#[cfg(test)]
+mod decode_props;
 mod error;
 mod form;
 mod generic;
