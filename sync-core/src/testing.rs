@@ -265,7 +265,7 @@ pub enum CallFault {
 struct SinkState {
     docs: Vec<Document>,
     next_id: u64,
-    call_faults: Vec<CallFault>,
+    call_faults: Vec<Option<CallFault>>,
     record_failures: HashMap<String, String>,
     record_unknown: HashSet<String>,
     action_failures: HashSet<(String, String)>,
@@ -376,7 +376,12 @@ impl MemorySink {
 
     /// Arms a fault for the next write call (faults queue up in order).
     pub fn fault_next_write(&self, fault: CallFault) {
-        lock(&self.state).call_faults.push(fault);
+        lock(&self.state).call_faults.push(Some(fault));
+    }
+
+    /// Lets the next write call through without a fault (to aim a later fault).
+    pub fn pass_next_write(&self) {
+        lock(&self.state).call_faults.push(None);
     }
 
     /// Writes of `source_key` fail with `reason` until [`heal`](Self::heal).
@@ -486,7 +491,7 @@ impl Sink for MemorySink {
         let fault = if st.call_faults.is_empty() {
             None
         } else {
-            Some(st.call_faults.remove(0))
+            st.call_faults.remove(0)
         };
         if fault == Some(CallFault::FailBeforeSend) {
             return Err(ConnectorError::transient("injected: connection refused"));
