@@ -897,3 +897,24 @@ async fn runs_are_recorded_with_their_counts_and_errors() {
     );
     assert_eq!(runs[1].counts.created, 2);
 }
+
+#[tokio::test]
+async fn check_reports_unknown_fields_before_a_run() {
+    use sync_core::metadata::{FieldDescription, FieldKind, ObjectDescription};
+    let h = Harness::new();
+    h.sink.set_description(
+        ObjectDescription::new("BD_Customer")
+            .field(FieldDescription::new("FName", FieldKind::Text).required())
+            .field(FieldDescription::new("FNumber", FieldKind::Text).required()),
+    );
+    let issues = h.engine.check(&h.flow()).await.unwrap();
+    let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "error: fields[1] (F_CrmId): target field `F_CrmId` does not exist in `BD_Customer`",
+            "error: fields: required target field `FNumber` of `BD_Customer` is not mapped",
+        ]
+    );
+    assert!(h.sink.documents().is_empty());
+}
