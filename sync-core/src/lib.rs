@@ -77,3 +77,8 @@ pub use source::{
     Page, PageRequest, Source, SourceWriteBack, Window, WriteBackItem, WriteBackOutcome,
 };
 pub use state::{MemoryStore, SqliteStore, StateStore};
+
+/// The README's program, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

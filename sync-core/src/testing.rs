@@ -445,7 +445,12 @@ impl MemorySink {
         st.next_id += 1;
         let doc = Document {
             id: st.next_id.to_string(),
-            number: format!("N{:06}", st.next_id),
+            // Like K3Cloud: the number sent in the packet, else one the system assigns.
+            number: item
+                .payload
+                .get("FNumber")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("N{:06}", st.next_id), str::to_owned),
             natural_key: item.natural_key.clone(),
             source_key: item.source_key.clone(),
             payload: item.payload.clone(),
