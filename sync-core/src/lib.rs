@@ -55,6 +55,8 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 mod hash;
+#[cfg(feature = "k3cloud")]
+pub mod k3cloud;
 pub mod mapping;
 pub mod metadata;
 pub mod observer;
