@@ -71,7 +71,7 @@ pub use engine::{Counts, Engine, Failure, PlannedWrite, RecordOutcome, RunReport
 pub use error::{ConnectorError, ConnectorErrorKind, Error, Result};
 pub use flow::{Flow, FlowBuilder, FlowOptions};
 pub use hash::payload_hash;
-pub use mapping::{DeclarativeMapping, LookupKey, Lookups, MapError, Mapped, Mapping};
+pub use mapping::{DeclarativeMapping, LookupBy, LookupKey, Lookups, MapError, Mapped, Mapping};
 pub use observer::{NoopObserver, Observer, TracingObserver};
 pub use record::{Position, Record};
 pub use sink::{ActionOutcome, Sink, TargetEntry, TargetPage, TargetRef, WriteItem, WriteOutcome};

@@ -918,3 +918,83 @@ async fn check_reports_unknown_fields_before_a_run() {
     );
     assert!(h.sink.documents().is_empty());
 }
+
+/// Rule 6 in the ERP → CRM direction: a delivery names its ERP order by number, which the
+/// orders flow's ID map leads back to the CRM order; a delivery whose order has not synced
+/// waits.
+#[tokio::test]
+async fn rule6_reverse_lookup_by_number_waits_for_the_order() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(sync_core::ManualClock::new(T0));
+    let engine = sync_core::Engine::new(store.clone()).with_clock(clock.clone());
+    let crm_orders = Arc::new(MemorySource::new());
+    let erp_orders = Arc::new(MemorySink::new());
+    let orders = Flow::builder(
+        "orders",
+        crm_orders.clone(),
+        Arc::new(
+            DeclarativeMapping::from_toml(
+                "natural_key = \"FNumber\"\n[[fields]]\ntarget = \"FNumber\"\nsource = \"name\"\n",
+            )
+            .unwrap(),
+        ),
+        erp_orders.clone(),
+    )
+    .lookback_ms(0)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+    let erp_deliveries = Arc::new(MemorySource::new());
+    let crm_updates = Arc::new(MemorySink::new());
+    let deliveries = Flow::builder(
+        "deliveries",
+        erp_deliveries.clone(),
+        Arc::new(
+            DeclarativeMapping::from_toml(
+                r#"
+                natural_key = "_id"
+                [[fields]]
+                target = "_id"
+                lookup = { flow = "orders", from = "order_no", by = "number", take = "source" }
+                required = true
+                [[fields]]
+                target = "logistics_no"
+                source = "carriage_no"
+                "#,
+            )
+            .unwrap(),
+        ),
+        crm_updates.clone(),
+    )
+    .depends_on("orders")
+    .lookback_ms(0)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+
+    erp_deliveries.upsert(Record::new(
+        "d1",
+        T0 - 5_000,
+        json!({"order_no": "SO-7", "carriage_no": "SF1001"}),
+    ));
+    let r = engine.run(&deliveries).await.unwrap();
+    assert_eq!((r.counts.deferred, r.counts.created), (1, 0));
+    assert_eq!(
+        store.deferrals("deliveries", None, 10).await.unwrap()[0].missing_key,
+        "SO-7"
+    );
+
+    crm_orders.upsert(Record::new(
+        "crm-order-7",
+        T0 - 4_000,
+        json!({"name": "SO-7"}),
+    ));
+    engine.run(&orders).await.unwrap();
+    clock.advance(60_000);
+    let r = engine.run(&deliveries).await.unwrap();
+    assert_eq!(r.counts.created, 1, "{r:?}");
+    assert_eq!(
+        crm_updates.documents()[0].payload,
+        json!({"_id": "crm-order-7", "logistics_no": "SF1001"})
+    );
+}

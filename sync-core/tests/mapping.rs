@@ -369,3 +369,48 @@ fn validation_against_descriptions_reports_unknown_and_missing_fields() {
             .contains("source field `account_no` does not exist")
     }));
 }
+
+/// The deliveries direction: an ERP order number (a target number of the `orders` flow) leads
+/// back to the CRM order id (its source key).
+#[test]
+fn reverse_lookup_by_target_number() {
+    let m = DeclarativeMapping::from_toml(
+        r#"
+        natural_key = "_id"
+        [[fields]]
+        target = "_id"
+        lookup = { flow = "orders", from = "FEntity[0].FSoorDerno", by = "number", take = "source" }
+        required = true
+        [[fields]]
+        target = "logistics_no"
+        source = "FCarriageNO"
+        "#,
+    )
+    .unwrap();
+    let r = Record::new(
+        "000000100123",
+        1,
+        serde_json::json!({"FCarriageNO": "SF1001", "FEntity": [{"FSoorDerno": "XSDD000007"}]}),
+    );
+    assert_eq!(
+        m.lookups(&r),
+        [LookupKey::target_number("orders", "XSDD000007")]
+    );
+    let mut lookups = Lookups::new();
+    // Known by source key only: the reverse lookup does not see it.
+    lookups.insert("orders", id("crm-order-7", "XSDD000007"));
+    assert_eq!(
+        m.map(&r, &Lookups::new()).unwrap_err(),
+        MapError::MissingReference {
+            flow: "orders".into(),
+            key: "XSDD000007".into()
+        }
+    );
+    lookups.insert_by_number("orders", id("crm-order-7", "XSDD000007"));
+    let out = m.map(&r, &lookups).unwrap();
+    assert_eq!(
+        out.payload,
+        serde_json::json!({"_id": "crm-order-7", "logistics_no": "SF1001"})
+    );
+    assert_eq!(out.natural_key, "crm-order-7");
+}

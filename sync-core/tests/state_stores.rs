@@ -114,6 +114,20 @@ async fn contract(store: &dyn StateStore) {
         store.id_map_by_target(FLOW, "100").await.unwrap(),
         Some(entry("k1", "100"))
     );
+    let number = entry("k1", "100").target.number.unwrap();
+    let by_number = store
+        .id_map_by_target_numbers(FLOW, &[number.clone(), "NO-SUCH".into()])
+        .await
+        .unwrap();
+    assert_eq!(by_number.len(), 1);
+    assert_eq!(by_number[&number], entry("k1", "100"));
+    assert!(
+        store
+            .id_map_by_target_numbers("other-flow", &[number])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let keys: Vec<String> = ["k1", "k2", "k3", "zz"].map(String::from).to_vec();
     let states = store.lookup(FLOW, &keys).await.unwrap();
@@ -236,8 +250,27 @@ fn sqlite_schema_is_versioned_and_newer_files_are_refused() {
     // Opening again applies nothing twice.
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        1
+        SqliteStore::SCHEMA_VERSION
     );
+    // A file written by the first release (schema 1) is brought up to date.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP INDEX id_map_by_number; UPDATE schema_version SET version = 1;")
+        .unwrap();
+    drop(conn);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().schema_version().unwrap(),
+        SqliteStore::SCHEMA_VERSION
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'id_map_by_number'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 1, "migration 2 ran");
+    drop(conn);
     // A file from a future build.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE schema_version SET version = 99", [])

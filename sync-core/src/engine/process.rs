@@ -5,7 +5,7 @@ use super::report::{PlannedWrite, RecordOutcome};
 use super::run::Run;
 use crate::error::{ConnectorErrorKind, Result};
 use crate::hash::payload_hash;
-use crate::mapping::{LookupKey, Lookups, MapError};
+use crate::mapping::{LookupBy, LookupKey, Lookups, MapError};
 use crate::record::Record;
 use crate::sink::{WriteItem, WriteOutcome};
 use crate::state::{Changes, Cursor, IdMapEntry, Intent, IntentOp, KeyState, Stage};
@@ -23,18 +23,32 @@ struct Pending {
 impl Run<'_> {
     /// Resolves every ID-map lookup of a group with one store call per referenced flow.
     async fn resolve_lookups(&self, records: &[Record]) -> Result<Lookups> {
-        let mut by_flow: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_flow: BTreeMap<(String, LookupBy), Vec<String>> = BTreeMap::new();
         for r in records {
-            for LookupKey { flow, key } in self.flow.mapping.lookups(r) {
-                by_flow.entry(flow).or_default().push(key);
+            for LookupKey { flow, key, by } in self.flow.mapping.lookups(r) {
+                by_flow.entry((flow, by)).or_default().push(key);
             }
         }
         let mut lookups = Lookups::new();
-        for (flow, mut keys) in by_flow {
+        for ((flow, by), mut keys) in by_flow {
             keys.sort_unstable();
             keys.dedup();
-            for (_, entry) in self.engine.store.id_map_get_many(&flow, &keys).await? {
-                lookups.insert(flow.clone(), entry);
+            match by {
+                LookupBy::SourceKey => {
+                    for (_, entry) in self.engine.store.id_map_get_many(&flow, &keys).await? {
+                        lookups.insert(flow.clone(), entry);
+                    }
+                }
+                LookupBy::TargetNumber => {
+                    for (_, entry) in self
+                        .engine
+                        .store
+                        .id_map_by_target_numbers(&flow, &keys)
+                        .await?
+                    {
+                        lookups.insert_by_number(flow.clone(), entry);
+                    }
+                }
             }
         }
         Ok(lookups)

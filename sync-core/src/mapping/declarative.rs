@@ -1,9 +1,9 @@
 //! [`DeclarativeMapping`]: a mapping compiled from a JSON or TOML file.
 
 use super::path::FieldPath;
-use super::spec::{DictionarySpec, EntrySpec, FieldSpec, MappingSpec, Take, UnknownPolicy};
+use super::spec::{By, DictionarySpec, EntrySpec, FieldSpec, MappingSpec, Take, UnknownPolicy};
 use super::transform::Transform;
-use super::{LookupKey, Lookups, MapError, Mapped, Mapping, ValidationIssue};
+use super::{LookupBy, LookupKey, Lookups, MapError, Mapped, Mapping, ValidationIssue};
 use crate::metadata::ObjectDescription;
 use crate::record::Record;
 use serde_json::{Map, Value};
@@ -45,6 +45,7 @@ pub(crate) enum ValueFrom {
     Lookup {
         flow: String,
         from: FieldPath,
+        by: LookupBy,
         take: Take,
     },
 }
@@ -234,6 +235,10 @@ fn compile_field(
         ValueFrom::Lookup {
             flow: l.flow,
             from: parse_path(&format!("{at}.lookup.from"), &l.from, false)?,
+            by: match l.by {
+                By::Source => LookupBy::SourceKey,
+                By::Number => LookupBy::TargetNumber,
+            },
             take: l.take,
         }
     } else {
@@ -416,9 +421,14 @@ impl Field {
                 Value::String(parts.join(sep))
             }
             ValueFrom::Constant(c) => c.clone(),
-            ValueFrom::Lookup { flow, from, take } => match from.get(scope).and_then(key_text) {
+            ValueFrom::Lookup {
+                flow,
+                from,
+                by,
+                take,
+            } => match from.get(scope).and_then(key_text) {
                 None => Value::Null,
-                Some(key) => match lookups.get(flow, &key) {
+                Some(key) => match lookups.get_by(flow, *by, &key) {
                     None => {
                         return Err(MapError::MissingReference {
                             flow: flow.clone(),
@@ -427,6 +437,7 @@ impl Field {
                     }
                     Some(e) => match take {
                         Take::Id => Value::String(e.target.id.clone()),
+                        Take::Source => Value::String(e.source_key.clone()),
                         Take::Number => match &e.target.number {
                             Some(n) => Value::String(n.clone()),
                             None => {
@@ -521,12 +532,13 @@ fn map_object(
 
 fn collect_lookups(fields: &[Field], entries: &[Entry], scope: &Value, out: &mut Vec<LookupKey>) {
     for f in fields {
-        if let ValueFrom::Lookup { flow, from, .. } = &f.value
+        if let ValueFrom::Lookup { flow, from, by, .. } = &f.value
             && let Some(key) = from.get(scope).and_then(key_text)
         {
             out.push(LookupKey {
                 flow: flow.clone(),
                 key,
+                by: *by,
             });
         }
     }

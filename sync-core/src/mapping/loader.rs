@@ -140,7 +140,9 @@ impl DeclarativeMapping {
     /// (joined with `separator`), `constant` or `lookup`
     /// (`{ flow = "customers", from = "account_id", take = "number" | "id" }`: the target of
     /// another flow's record, from its ID map; a record whose reference is not there yet is
-    /// deferred). Then, in order: `transforms`, `dictionary`, and `reference` (wrap as
+    /// deferred). With `by = "number"` the lookup goes the other way: `from` holds a target
+    /// number of that flow (an ERP order number) and `take = "source"` yields the source key it
+    /// came from (the CRM order id). Then, in order: `transforms`, `dictionary`, and `reference` (wrap as
     /// `{"<key>": value}`). Blank results are left out unless `keep_null = true`, and fail the
     /// record when `required = true`. Transforms: `trim`, `upper`, `lower`, `string`,
     /// `number`, `first`, `join`/`concat` (`{ join = "," }`), `{ default = … }`, `date` and

@@ -22,19 +22,53 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 
-/// A reference to another flow's ID map: "the target of source key `key` in flow `flow`".
+/// A reference to another flow's ID map: "the entry of `key` in flow `flow`", where `key` is a
+/// source key (the usual direction: CRM account id → ERP customer) or a target number (the
+/// reverse: ERP order number → CRM order id).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LookupKey {
     /// The flow whose ID map is consulted (e.g. `customers`).
     pub flow: String,
-    /// The source key in that flow (e.g. the CRM account id).
+    /// The key looked up (e.g. the CRM account id).
     pub key: String,
+    /// Which side of the ID map `key` is on.
+    pub by: LookupBy,
+}
+
+impl LookupKey {
+    /// The entry of source key `key` in `flow`.
+    pub fn source(flow: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            flow: flow.into(),
+            key: key.into(),
+            by: LookupBy::SourceKey,
+        }
+    }
+
+    /// The entry whose target has number `number` in `flow`.
+    pub fn target_number(flow: impl Into<String>, number: impl Into<String>) -> Self {
+        Self {
+            flow: flow.into(),
+            key: number.into(),
+            by: LookupBy::TargetNumber,
+        }
+    }
+}
+
+/// Which side of an ID map a [`LookupKey`] names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LookupBy {
+    /// The source record's key.
+    #[default]
+    SourceKey,
+    /// The target's business number (K3Cloud `FBillNo`/`FNumber`).
+    TargetNumber,
 }
 
 /// Resolved ID-map lookups handed to [`Mapping::map`].
 #[derive(Debug, Default, Clone)]
 pub struct Lookups {
-    entries: HashMap<String, HashMap<String, IdMapEntry>>,
+    entries: HashMap<(String, LookupBy), HashMap<String, IdMapEntry>>,
 }
 
 impl Lookups {
@@ -42,16 +76,31 @@ impl Lookups {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds a resolved entry.
+    /// Adds a resolved entry, found by its source key.
     pub fn insert(&mut self, flow: impl Into<String>, entry: IdMapEntry) {
         self.entries
-            .entry(flow.into())
+            .entry((flow.into(), LookupBy::SourceKey))
             .or_default()
             .insert(entry.source_key.clone(), entry);
     }
-    /// The entry for `key` in `flow`'s ID map, if it was resolved.
+    /// Adds a resolved entry, found by its target's number.
+    pub fn insert_by_number(&mut self, flow: impl Into<String>, entry: IdMapEntry) {
+        if let Some(number) = entry.target.number.clone() {
+            self.entries
+                .entry((flow.into(), LookupBy::TargetNumber))
+                .or_default()
+                .insert(number, entry);
+        }
+    }
+    /// The entry for source key `key` in `flow`'s ID map, if it was resolved.
     pub fn get(&self, flow: &str, key: &str) -> Option<&IdMapEntry> {
-        self.entries.get(flow).and_then(|m| m.get(key))
+        self.get_by(flow, LookupBy::SourceKey, key)
+    }
+    /// The entry for `key` on side `by` of `flow`'s ID map, if it was resolved.
+    pub fn get_by(&self, flow: &str, by: LookupBy, key: &str) -> Option<&IdMapEntry> {
+        self.entries
+            .get(&(flow.to_owned(), by))
+            .and_then(|m| m.get(key))
     }
 }
 

@@ -73,7 +73,20 @@ pub(crate) struct LookupSpec {
     pub(crate) flow: String,
     pub(crate) from: String,
     #[serde(default)]
+    pub(crate) by: By,
+    #[serde(default)]
     pub(crate) take: Take,
+}
+
+/// Which side of the other flow's ID map `from` names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum By {
+    /// A source key of that flow (CRM account id → ERP customer).
+    #[default]
+    Source,
+    /// A target number of that flow (ERP order number → CRM order).
+    Number,
 }
 
 /// Which part of the looked-up target a lookup yields.
@@ -85,6 +98,8 @@ pub(crate) enum Take {
     Number,
     /// The internal id.
     Id,
+    /// The source record's key (with `by = "number"`: the CRM id an ERP number came from).
+    Source,
 }
 
 #[derive(Debug, Deserialize)]

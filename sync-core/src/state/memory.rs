@@ -141,6 +141,25 @@ impl StateStore for MemoryStore {
         }))
     }
 
+    async fn id_map_by_target_numbers(
+        &self,
+        flow: &str,
+        numbers: &[String],
+    ) -> Result<HashMap<String, IdMapEntry>> {
+        let flows = self.lock();
+        let Some(st) = flows.get(flow) else {
+            return Ok(HashMap::new());
+        };
+        Ok(st
+            .id_map
+            .values()
+            .filter_map(|e| {
+                let n = e.target.number.as_ref()?;
+                numbers.contains(n).then(|| (n.clone(), e.clone()))
+            })
+            .collect())
+    }
+
     async fn apply(&self, lease: &Lease, changes: &Changes) -> Result<()> {
         let mut flows = self.lock();
         let st = flows.entry(lease.flow.clone()).or_default();

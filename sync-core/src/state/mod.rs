@@ -73,6 +73,14 @@ pub trait StateStore: Send + Sync {
     /// The ID-map entry pointing at a target id (the reverse direction).
     async fn id_map_by_target(&self, flow: &str, target_id: &str) -> Result<Option<IdMapEntry>>;
 
+    /// The ID-map entries whose targets have these numbers, keyed by number (the reverse
+    /// direction: an ERP order number to the CRM order it was made from).
+    async fn id_map_by_target_numbers(
+        &self,
+        flow: &str,
+        numbers: &[String],
+    ) -> Result<HashMap<String, IdMapEntry>>;
+
     /// Applies `changes` to the lease's flow in one transaction. Fails with
     /// [`Error::LeaseLost`](crate::Error::LeaseLost), changing nothing, when the lease is no
     /// longer held by its owner.

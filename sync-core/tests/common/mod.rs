@@ -149,6 +149,13 @@ impl StateStore for CrashStore {
     async fn id_map_by_target(&self, flow: &str, id: &str) -> Result<Option<IdMapEntry>> {
         self.inner.id_map_by_target(flow, id).await
     }
+    async fn id_map_by_target_numbers(
+        &self,
+        flow: &str,
+        numbers: &[String],
+    ) -> Result<std::collections::HashMap<String, IdMapEntry>> {
+        self.inner.id_map_by_target_numbers(flow, numbers).await
+    }
     async fn apply(&self, lease: &Lease, changes: &Changes) -> Result<()> {
         let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.crash_on.load(Ordering::SeqCst) {

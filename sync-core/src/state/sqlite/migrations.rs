@@ -73,6 +73,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         expires_at  INTEGER NOT NULL
     );
     ",
+    // 2: reverse lookups by target number (ERP order number → CRM order).
+    r"
+    CREATE INDEX id_map_by_number ON id_map (flow, target_number);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -313,6 +313,27 @@ impl StateStore for SqliteStore {
             .optional()?)
     }
 
+    async fn id_map_by_target_numbers(
+        &self,
+        flow: &str,
+        numbers: &[String],
+    ) -> Result<HashMap<String, IdMapEntry>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{ID_MAP_COLS} WHERE flow = ?1 AND target_number = ?2"
+        ))?;
+        let mut out = HashMap::new();
+        for number in numbers {
+            if let Some(entry) = stmt
+                .query_row(params![flow, number], read_id_map)
+                .optional()?
+            {
+                out.insert(number.clone(), entry);
+            }
+        }
+        Ok(out)
+    }
+
     async fn apply(&self, lease: &Lease, changes: &Changes) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
