@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -328,6 +329,58 @@ impl Sandbox {
     /// Invalidates every Fxiaoke token (calls then answer 20016).
     pub fn fxiaoke_invalidate_tokens(&self) {
         self.shared.fx.invalidate_tokens();
+    }
+
+    /// Changes fields of a Fxiaoke record as a CRM user would: `last_modified_time` moves to
+    /// the sandbox clock and the version goes up (what an incremental sync must notice).
+    pub fn fxiaoke_update(&self, api_name: &str, id: &str, patch: Value) -> Result<(), Error> {
+        self.shared
+            .fx
+            .update(api_name, id, patch, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
+    /// Every CRM object and how many records it holds.
+    #[must_use]
+    pub fn fxiaoke_objects(&self) -> BTreeMap<String, usize> {
+        self.shared.fx.objects().into_iter().collect()
+    }
+
+    /// The describe of an object, as `/cgi/crm/v2/object/describe` answers under `data.describe`.
+    #[must_use]
+    pub fn fxiaoke_describe(&self, api_name: &str) -> Option<Value> {
+        self.shared.fx.describe(api_name)
+    }
+
+    /// Adds (or replaces) a custom object from a describe-shaped JSON:
+    /// `{"api_name": "object_x__c", "display_name": "…", "fields": {"f__c": {"label", "type",
+    /// "is_required", "options", "target_api_name"}}}`. The system fields and `name` are added.
+    pub fn fxiaoke_define_object(&self, describe: &Value) -> Result<(), Error> {
+        self.shared.fx.define(describe).map_err(Error::Rejected)
+    }
+
+    /// The employees (`user/get` fields plus the plain `employeeId` of the new-style auth).
+    #[must_use]
+    pub fn fxiaoke_users(&self) -> Vec<Value> {
+        self.shared.fx.users()
+    }
+
+    /// Sets the per-path rate limit (`None`: unlimited) until the next reset.
+    pub fn fxiaoke_set_rate_limit(&self, limit: Option<(usize, Duration)>) {
+        self.shared.fx.set_limits(|l| l.rate_limit = limit);
+    }
+
+    /// Sets the daily call quota (`None`: unlimited); beyond it calls answer 30002 until
+    /// 00:00 GMT+8 on the sandbox clock.
+    pub fn fxiaoke_set_daily_quota(&self, quota: Option<u64>) {
+        self.shared.fx.set_limits(|l| l.daily_quota = quota);
+    }
+
+    /// Whether the enterprise bought an Open API quota; `false` answers 30003 to every call.
+    pub fn fxiaoke_set_openapi_purchased(&self, purchased: bool) {
+        self.shared
+            .fx
+            .set_limits(|l| l.openapi_purchased = purchased);
     }
 
     /// Stops the server and waits until it stopped.
