@@ -398,7 +398,12 @@ impl Crm {
             _ => self.new_id(ctx.now_ms),
         };
         if def.auto_number && is_empty(record.get("name")) {
-            let number = self.auto_number(api, ctx.now_ms);
+            // Seeded records are numbered on the day they say they were created.
+            let day = match record.get("create_time").and_then(Value::as_i64) {
+                Some(t) if ctx.direct => t,
+                _ => ctx.now_ms,
+            };
+            let number = self.auto_number(api, day);
             record.insert("name".into(), json!(number));
         }
         self.stamp_new(&def, &mut record, &id, ctx);
@@ -430,6 +435,13 @@ impl Crm {
                 }
                 let line_id = self.new_id(ctx.now_ms);
                 self.stamp_new(&detail_def, &mut line, &line_id, ctx);
+                if ctx.direct {
+                    for key in ["create_time", "last_modified_time"] {
+                        if let Some(t) = record.get(key) {
+                            line.insert(key.into(), t.clone());
+                        }
+                    }
+                }
                 self.validate(&detail_def, &line, &label, ctx, Some(&link))?;
                 lines.push((detail_api.clone(), line_id, line));
             }
