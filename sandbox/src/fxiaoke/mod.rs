@@ -320,8 +320,11 @@ impl FxSim {
         Ok(())
     }
 
+    /// Makes `token` a token of the first app (nothing happens without apps).
     pub(crate) fn pin_token(&self, token: &str, config: &FxiaokeConfig, now: i64) {
-        self.auth.lock().pin(token, 0, config, now);
+        if !config.apps.is_empty() {
+            self.auth.lock().pin(token, 0, config, now);
+        }
     }
 
     pub(crate) fn invalidate_tokens(&self) {
@@ -531,7 +534,7 @@ impl FxSim {
                 let table = crm
                     .table(api)
                     .ok_or_else(|| Crm::unknown_object(code, api))?;
-                let (total, page) = search.run(table.records.values());
+                let (total, page) = search.run(&table.records, Some(&table.def));
                 let mut out = Map::new();
                 out.insert("totalNumber".into(), json!(total));
                 out.insert("datas".into(), Value::Array(page));
@@ -595,7 +598,7 @@ impl FxSim {
                 let table = crm
                     .table(api)
                     .ok_or_else(|| Crm::unknown_object(code, api))?;
-                let (total, page) = search.run(table.records.values());
+                let (total, page) = search.run(&table.records, Some(&table.def));
                 if op == DataOp::FindOne {
                     let first = page.into_iter().next().unwrap_or(Value::Null);
                     return ok(payload("data", json!({"objectData": first})));

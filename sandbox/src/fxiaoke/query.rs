@@ -5,7 +5,11 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
 use super::envelope::FxError;
+use super::objects::ObjectDef;
 use super::store::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +68,31 @@ struct Filter {
     op: Op,
     values: Vec<Value>,
 }
+
+/// How a field's values compare: by the describe's type where the field is declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `number`, `currency`, `percentile`, dates and times: as numbers (numeric text too).
+    Numeric,
+    /// `_id`, text, options, lookups: as text (`"10" < "9"`, as ids must).
+    Text,
+    /// Undeclared fields: as numbers when one side is a JSON number, else as text.
+    Auto,
+}
+
+fn kind_of(def: Option<&ObjectDef>, field: &str) -> Kind {
+    if field == "_id" {
+        return Kind::Text;
+    }
+    match def.and_then(|d| d.fields.iter().find(|f| f.api == field)) {
+        Some(f) if f.is_numeric() || f.is_time() => Kind::Numeric,
+        Some(_) => Kind::Text,
+        None => Kind::Auto,
+    }
+}
+
+/// A matching record, its sort keys (read once) and its `_id`.
+type Hit<'r> = (&'r Record, Vec<Option<&'r Value>>, &'r str);
 
 /// A parsed `search_query_info` plus the options around it.
 #[derive(Clone, Debug)]
@@ -289,46 +318,110 @@ impl Search {
     /// Matching records (total, page), projected. Invalidated records (`is_deleted`) only
     /// appear when a filter names `is_deleted` or `life_status` (the recycle bin is not
     /// part of a normal list; an inference, fxiaoke.md does not say).
-    pub(crate) fn run<'a>(&self, records: impl Iterator<Item = &'a Record>) -> (usize, Vec<Value>) {
+    ///
+    /// Records are kept by `_id`, so `_id` range filters (keyset paging, fxiaoke.md §4.4)
+    /// only visit the range, and an `_id`-ordered page without totals stops when full.
+    pub(crate) fn run(
+        &self,
+        records: &BTreeMap<String, Record>,
+        def: Option<&ObjectDef>,
+    ) -> (usize, Vec<Value>) {
         let show_deleted = self
             .filters
             .iter()
             .any(|f| f.field == "is_deleted" || f.field == "life_status");
-        let mut hits: Vec<&Record> = records
-            .filter(|r| show_deleted || r.get("is_deleted") != Some(&Value::Bool(true)))
-            .filter(|r| self.filters.iter().all(|f| matches(r, f)))
+        let kinds: Vec<Kind> = self
+            .filters
+            .iter()
+            .map(|f| kind_of(def, &f.field))
             .collect();
         // Without orders: most recently modified first (our choice; the reference is silent).
-        let orders: Vec<(&str, bool)> = if self.orders.is_empty() {
-            vec![("last_modified_time", false), ("_id", false)]
+        let orders: Vec<(&str, bool, Kind)> = if self.orders.is_empty() {
+            vec![
+                ("last_modified_time", false, Kind::Numeric),
+                ("_id", false, Kind::Text),
+            ]
         } else {
-            self.orders.iter().map(|(f, a)| (f.as_str(), *a)).collect()
+            self.orders
+                .iter()
+                .map(|(f, a)| (f.as_str(), *a, kind_of(def, f)))
+                .collect()
         };
+        let by_id_asc = orders.len() == 1 && orders[0].0 == "_id" && orders[0].1;
+        let early_end = (by_id_asc && !self.want_total).then(|| self.offset + self.limit);
+
+        // Each hit with its sort keys, read once.
+        let mut hits: Vec<Hit<'_>> = Vec::new();
+        for (id, r) in records.range::<str, _>(self.id_range()) {
+            if !show_deleted && r.get("is_deleted") == Some(&Value::Bool(true)) {
+                continue;
+            }
+            if !self
+                .filters
+                .iter()
+                .zip(&kinds)
+                .all(|(f, k)| matches(r, f, *k))
+            {
+                continue;
+            }
+            let keys = orders.iter().map(|(f, _, _)| sort_key(r.get(*f))).collect();
+            hits.push((r, keys, id.as_str()));
+            if early_end.is_some_and(|e| hits.len() >= e) {
+                break;
+            }
+        }
         let total = hits.len();
         let end = self.offset.saturating_add(self.limit).min(total);
         let start = self.offset.min(end);
-        let compare = |a: &&Record, b: &&Record| {
-            for (field, asc) in &orders {
-                let o = order_values(a.get(*field), b.get(*field), *asc);
+        let compare = |a: &Hit<'_>, b: &Hit<'_>| {
+            for ((x, y), (_, asc, kind)) in a.1.iter().zip(&b.1).zip(&orders) {
+                let o = order_values(*x, *y, *asc, *kind);
                 if o != Ordering::Equal {
                     return o;
                 }
             }
             // Ties: `_id` ascending, so that pages never overlap.
-            a.get("_id")
-                .and_then(Value::as_str)
-                .cmp(&b.get("_id").and_then(Value::as_str))
+            a.2.cmp(b.2)
         };
-        if end < hits.len() && end > 0 {
-            hits.select_nth_unstable_by(end, compare);
-            hits.truncate(end);
+        if !by_id_asc {
+            if end < hits.len() && end > 0 {
+                hits.select_nth_unstable_by(end, compare);
+                hits.truncate(end);
+            }
+            hits.sort_unstable_by(compare);
         }
-        hits.sort_unstable_by(compare);
         let page = hits[start..end.min(hits.len())]
             .iter()
-            .map(|r| self.project(r))
+            .map(|(r, _, _)| self.project(r))
             .collect();
         (if self.want_total { total } else { 0 }, page)
+    }
+
+    /// The `_id` range the filters allow (the rest is checked record by record).
+    fn id_range(&self) -> (Bound<&str>, Bound<&str>) {
+        let mut low = Bound::Unbounded;
+        let mut high = Bound::Unbounded;
+        for f in self.filters.iter().filter(|f| f.field == "_id") {
+            let Some(v) = f.values.first().and_then(Value::as_str) else {
+                continue;
+            };
+            match f.op {
+                Op::Gt => low = tighter_low(low, Bound::Excluded(v)),
+                Op::Gte => low = tighter_low(low, Bound::Included(v)),
+                Op::Lt => high = tighter_high(high, Bound::Excluded(v)),
+                Op::Lte => high = tighter_high(high, Bound::Included(v)),
+                _ => {}
+            }
+        }
+        // An empty or inverted range would make `BTreeMap::range` panic: answer an empty one.
+        if let (Some(l), Some(h)) = (bound_value(low), bound_value(high))
+            && (l > h
+                || (l == h
+                    && (matches!(low, Bound::Excluded(_)) || matches!(high, Bound::Excluded(_)))))
+        {
+            return (Bound::Included(""), Bound::Excluded(""));
+        }
+        (low, high)
     }
 
     fn project(&self, r: &Record) -> Value {
@@ -368,17 +461,65 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// Scalar comparison: numbers (and numeric text) as numbers, booleans with their text,
-/// everything else as text.
-fn cmp_scalar(a: &Value, b: &Value) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
+fn bound_value(b: Bound<&str>) -> Option<&str> {
+    match b {
+        Bound::Included(v) | Bound::Excluded(v) => Some(v),
+        Bound::Unbounded => None,
+    }
+}
+
+fn tighter_low<'v>(a: Bound<&'v str>, b: Bound<&'v str>) -> Bound<&'v str> {
+    match (a, b) {
+        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y))
+            if x != y =>
+        {
+            if x > y {
+                a
+            } else {
+                b
+            }
+        }
+        (Bound::Excluded(_), _) => a,
+        _ => b,
+    }
+}
+
+fn tighter_high<'v>(a: Bound<&'v str>, b: Bound<&'v str>) -> Bound<&'v str> {
+    match (a, b) {
+        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y))
+            if x != y =>
+        {
+            if x < y {
+                a
+            } else {
+                b
+            }
+        }
+        (Bound::Excluded(_), _) => a,
+        _ => b,
+    }
+}
+
+/// Scalar comparison by the field's [`Kind`]; booleans compare as their text.
+fn cmp_scalar(a: &Value, b: &Value, kind: Kind) -> Option<Ordering> {
+    let numeric = match kind {
+        Kind::Numeric => true,
+        Kind::Text => false,
+        Kind::Auto => a.is_number() || b.is_number(),
+    };
+    if numeric && let (Some(x), Some(y)) = (number(a), number(b)) {
         return x.partial_cmp(&y);
+    }
+    if let (Value::String(x), Value::String(y)) = (a, b) {
+        return Some(x.as_str().cmp(y.as_str()));
     }
     Some(text(a)?.cmp(&text(b)?))
 }
 
-fn eq_scalar(a: &Value, b: &Value) -> bool {
-    cmp_scalar(a, b) == Some(Ordering::Equal)
+fn eq_scalar(a: &Value, b: &Value, kind: Kind) -> bool {
+    cmp_scalar(a, b, kind) == Some(Ordering::Equal)
 }
 
 /// The scalars of a field: the elements of a list (owner, employee and department fields),
@@ -400,7 +541,7 @@ fn empty(v: Option<&Value>) -> bool {
     }
 }
 
-fn matches(r: &Record, f: &Filter) -> bool {
+fn matches(r: &Record, f: &Filter, kind: Kind) -> bool {
     let v = r.get(&f.field);
     let items = scalars(v);
     let first = f.values.first();
@@ -418,24 +559,26 @@ fn matches(r: &Record, f: &Filter) -> bool {
     let any_eq = || {
         items
             .iter()
-            .any(|x| f.values.iter().any(|y| eq_scalar(x, y)))
+            .any(|x| f.values.iter().any(|y| eq_scalar(x, y, kind)))
     };
     let cmp_first = |want: &dyn Fn(Ordering) -> bool| {
         let Some(y) = first else { return false };
-        items.iter().any(|x| cmp_scalar(x, y).is_some_and(want))
+        items
+            .iter()
+            .any(|x| cmp_scalar(x, y, kind).is_some_and(want))
     };
     let between = || {
         let (Some(low), Some(high)) = (f.values.first(), f.values.get(1)) else {
             return false;
         };
         items.iter().any(|x| {
-            cmp_scalar(x, low).is_some_and(|o| o != Ordering::Less)
-                && cmp_scalar(x, high).is_some_and(|o| o != Ordering::Greater)
+            cmp_scalar(x, low, kind).is_some_and(|o| o != Ordering::Less)
+                && cmp_scalar(x, high, kind).is_some_and(|o| o != Ordering::Greater)
         })
     };
     match f.op {
-        Op::Eq => first.is_some_and(|y| items.iter().any(|x| eq_scalar(x, y))),
-        Op::N => !first.is_some_and(|y| items.iter().any(|x| eq_scalar(x, y))),
+        Op::Eq => first.is_some_and(|y| items.iter().any(|x| eq_scalar(x, y, kind))),
+        Op::N => !first.is_some_and(|y| items.iter().any(|x| eq_scalar(x, y, kind))),
         Op::Gt => cmp_first(&|o| o == Ordering::Greater),
         Op::Gte => cmp_first(&|o| o != Ordering::Less),
         Op::Lt => cmp_first(&|o| o == Ordering::Less),
@@ -462,13 +605,14 @@ fn sort_key(v: Option<&Value>) -> Option<&Value> {
     }
 }
 
-fn order_values(a: Option<&Value>, b: Option<&Value>, asc: bool) -> Ordering {
-    match (sort_key(a), sort_key(b)) {
+/// Compares two sort keys (already through [`sort_key`]).
+fn order_values(a: Option<&Value>, b: Option<&Value>, asc: bool, kind: Kind) -> Ordering {
+    match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
         (Some(left), Some(right)) => {
-            let order = cmp_scalar(left, right).unwrap_or(Ordering::Equal);
+            let order = cmp_scalar(left, right, kind).unwrap_or(Ordering::Equal);
             if asc { order } else { order.reverse() }
         }
     }
@@ -500,8 +644,14 @@ mod tests {
         };
         let info = info.as_object().cloned().unwrap();
         let search = Search::parse(&info, &Map::new(), &Map::new(), caps)?;
-        let data = records();
-        Ok(search.run(data.iter()))
+        Ok(search.run(&by_id(records()), None))
+    }
+
+    fn by_id(records: Vec<Record>) -> BTreeMap<String, Record> {
+        records
+            .into_iter()
+            .map(|r| (r["_id"].as_str().unwrap().to_string(), r))
+            .collect()
     }
 
     fn ids(page: &[Value]) -> Vec<i64> {
@@ -530,20 +680,22 @@ mod tests {
         assert_eq!(q("NIN", json!(["A"])).len(), 14);
         assert_eq!(q("HASANYOF", json!(["B", "C"])).len(), 14);
         assert_eq!(q("NHASANYOF", json!(["B"])).len(), 15);
-        let t = |op: &str, field: &str, value: &str| {
+        let t = |op: &str, field: &str, value: Value| {
             let (_, page) = run(&json!({"limit": 100, "offset": 0,
                 "filters": [{"field_name": field, "operator": op, "field_values": [value]}]}))
             .unwrap();
             page.len()
         };
-        assert_eq!(t("LIKE", "name", "户1"), 10);
-        assert_eq!(t("NLIKE", "name", "户1"), 19);
-        assert_eq!(t("CONTAINS", "name", "客户2"), 9);
-        assert_eq!(t("STARTWITH", "name", "客户0"), 10);
-        assert_eq!(t("ENDWITH", "name", "5"), 3);
-        assert_eq!(t("IS", "tag", ""), 10);
-        assert_eq!(t("ISN", "tag", ""), 19);
-        assert_eq!(t("GT", "amount", "200"), 9);
+        assert_eq!(t("LIKE", "name", json!("户1")), 10);
+        assert_eq!(t("NLIKE", "name", json!("户1")), 19);
+        assert_eq!(t("CONTAINS", "name", json!("客户2")), 9);
+        assert_eq!(t("STARTWITH", "name", json!("客户0")), 10);
+        assert_eq!(t("ENDWITH", "name", json!("5")), 3);
+        assert_eq!(t("IS", "tag", json!("")), 10);
+        assert_eq!(t("ISN", "tag", json!("")), 19);
+        // An undeclared field compares as text unless the filter value is a JSON number.
+        assert_eq!(t("GT", "amount", json!("200")), 16);
+        assert_eq!(t("GT", "amount", json!(200)), 9);
     }
 
     #[test]
@@ -584,6 +736,28 @@ mod tests {
     }
 
     #[test]
+    fn id_ranges_never_panic() {
+        let id = |n: u32| format!("{n:024x}");
+        let q = |filters: Value| {
+            run(&json!({"limit": 100, "filters": filters, "orders": [{"fieldName": "_id", "isAsc": true}]}))
+                .unwrap()
+                .1
+                .len()
+        };
+        let f =
+            |op: &str, v: &str| json!({"field_name": "_id", "operator": op, "field_values": [v]});
+        assert_eq!(q(json!([f("GT", &id(3)), f("LTE", &id(6))])), 3);
+        assert_eq!(q(json!([f("GTE", &id(3)), f("LTE", &id(3))])), 1);
+        assert_eq!(q(json!([f("GT", &id(3)), f("LT", &id(3))])), 0);
+        assert_eq!(q(json!([f("GT", &id(9)), f("LT", &id(2))])), 0);
+        assert_eq!(
+            q(json!([f("GT", &id(2)), f("GT", &id(5)), f("GTE", &id(4))])),
+            23
+        );
+        assert_eq!(q(json!([f("GT", "zzz")])), 0);
+    }
+
+    #[test]
     fn projection_and_total_switch() {
         let caps = Caps {
             max_limit: 100,
@@ -598,8 +772,7 @@ mod tests {
             caps,
         )
         .unwrap();
-        let recs = records();
-        let (total, page) = search.run(recs.iter());
+        let (total, page) = search.run(&by_id(records()), None);
         assert_eq!(total, 0);
         assert_eq!(
             page[0].as_object().unwrap().keys().collect::<Vec<_>>(),

@@ -2,6 +2,7 @@
 //! owner, with the system fields of fxiaoke.md §5 kept on every write.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -36,7 +37,7 @@ const SYSTEM_WRITE_PROTECTED: &[&str] = &[
 
 #[derive(Debug)]
 pub(crate) struct ObjTable {
-    pub(crate) def: ObjectDef,
+    pub(crate) def: Arc<ObjectDef>,
     pub(crate) records: BTreeMap<String, Record>,
     /// `life_status` before `invalid`, for `recover`.
     prior_status: HashMap<String, Value>,
@@ -47,7 +48,7 @@ pub(crate) struct ObjTable {
 impl ObjTable {
     fn new(def: ObjectDef) -> Self {
         Self {
-            def,
+            def: Arc::new(def),
             records: BTreeMap::new(),
             prior_status: HashMap::new(),
             numbers: HashMap::new(),
@@ -143,7 +144,7 @@ impl Crm {
     pub(crate) fn define(&mut self, def: ObjectDef) {
         let api = def.api.clone();
         match self.objects.get_mut(&api) {
-            Some(table) => table.def = def,
+            Some(table) => table.def = Arc::new(def),
             None => {
                 self.objects.insert(api, ObjTable::new(def));
             }
