@@ -32,6 +32,7 @@ mod config;
 mod control;
 mod faults;
 mod fxiaoke;
+mod generation;
 mod handle;
 mod k3cloud;
 mod reply;

@@ -716,3 +716,69 @@ async fn control_api_reads_and_writes_fxiaoke_state() {
     assert!(sandbox.fxiaoke_records("AccountObj").is_empty());
     let _ = Config::default();
 }
+
+#[tokio::test]
+async fn sorted_pages_follow_writes() {
+    let sandbox = unlimited().await;
+    for i in 0..250 {
+        sandbox
+            .fxiaoke_insert("AccountObj", json!({"name": format!("客户{:03}", (i * 97) % 250), "account_level": if i % 2 == 0 { "1" } else { "2" }}))
+            .unwrap();
+    }
+    let fx = Fx::token(&sandbox).await;
+    let page = |offset: usize| {
+        fx.query(
+            "AccountObj",
+            json!({"limit": 50, "offset": offset,
+            "filters": [{"field_name": "account_level", "operator": "EQ", "field_values": ["2"]}],
+            "orders": [{"fieldName": "name", "isAsc": false}]}),
+        )
+    };
+    let names = |answer: &Value| -> Vec<String> {
+        answer["data"]["dataList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut all = Vec::new();
+    for offset in [0, 50, 100] {
+        let answer = page(offset).await;
+        assert_eq!(answer["data"]["total"], 125);
+        all.extend(names(&answer));
+    }
+    assert_eq!(all.len(), 125);
+    let mut sorted = all.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(all, sorted);
+
+    // A new record that sorts first, and an update that moves another one: both show.
+    fx.create(
+        "AccountObj",
+        json!({"name": "客户999", "account_level": "2"}),
+        None,
+    )
+    .await;
+    let first = page(0).await;
+    assert_eq!(
+        (first["data"]["total"].as_i64(), names(&first)[0].as_str()),
+        (Some(126), "客户999")
+    );
+    let last_id = all.last().map(|name| {
+        sandbox
+            .fxiaoke_records("AccountObj")
+            .into_iter()
+            .find(|r| r["name"] == name.as_str())
+            .unwrap()["_id"]
+            .clone()
+    });
+    fx.call("/cgi/crm/v2/data/update", json!({"data": {"object_data": {"dataObjectApiName": "AccountObj", "_id": last_id, "name": "客户998"}}})).await;
+    assert_eq!(names(&page(0).await)[1], "客户998");
+    fx.call(
+        "/cgi/crm/v2/data/invalid",
+        json!({"data": {"dataObjectApiName": "AccountObj", "object_data_id": last_id}}),
+    )
+    .await;
+    assert_eq!(page(0).await["data"]["total"], 125);
+}

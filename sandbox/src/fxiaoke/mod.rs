@@ -29,7 +29,7 @@ use self::envelope::{FxError, Tracer};
 use self::objects::ObjectDef;
 pub(crate) use self::org::{ADMIN_MOBILE, ADMIN_OPEN_USER_ID};
 use self::query::{Caps, Search};
-use self::store::{Crm, WriteCtx, id_list};
+use self::store::{Crm, ObjTable, WriteCtx, id_list};
 use crate::config::FxiaokeConfig;
 use crate::faults::{Api, FaultKind};
 use crate::reply::Reply;
@@ -130,6 +130,9 @@ fn route(path: &str) -> Option<(&'static str, Route)> {
     ROUTES.get(&key).map(|(p, r)| (p.as_str(), *r))
 }
 
+/// A cached total order of an object's records.
+type SortedIds = Arc<Vec<String>>;
+
 /// The simulator: tokens and limits under one lock, CRM data under a read-write lock.
 #[derive(Debug)]
 pub(crate) struct FxSim {
@@ -138,6 +141,9 @@ pub(crate) struct FxSim {
     crm: RwLock<Crm>,
     traces: AtomicU64,
     tracer: Tracer,
+    /// Sorted `_id`s per (object, sort), for the data generation they were built from: a
+    /// client paging through a sorted list pays for the sort once, not per page.
+    order_cache: Mutex<HashMap<String, (u64, SortedIds)>>,
 }
 
 /// Who is calling, once authenticated.
@@ -181,6 +187,7 @@ impl FxSim {
             crm: RwLock::new(Crm::new(seed)),
             traces: AtomicU64::new(seed.wrapping_mul(0x9E37_79B9)),
             tracer: Tracer { ea },
+            order_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -221,6 +228,51 @@ impl FxSim {
             specify_created_by: false,
             direct: false,
         }
+    }
+
+    /// Runs a search. Sorted searches go through two caches, both valid for one data
+    /// generation: the object's total order for the sort, and the result (matching ids in
+    /// order) for the filters, so that paging with offsets costs a page, not a scan.
+    fn search(
+        &self,
+        crm: &Crm,
+        table: &ObjTable,
+        api: &str,
+        search: &Search,
+    ) -> (usize, Vec<Value>) {
+        let (Some(order_key), Some(result_key)) = (search.order_key(api), search.result_key(api))
+        else {
+            return search.run(&table.records, Some(&table.def), None);
+        };
+        let def = Some(&*table.def);
+        let ids = self.cached(result_key, crm.generation, || {
+            let sorted = self.cached(order_key, crm.generation, || {
+                search.sorted_ids(&table.records, def)
+            });
+            search.matching_ids(&table.records, def, &sorted)
+        });
+        search.page_of(&table.records, &ids)
+    }
+
+    fn cached(
+        &self,
+        key: String,
+        generation: u64,
+        build: impl FnOnce() -> Vec<String>,
+    ) -> SortedIds {
+        if let Some((g, ids)) = self.order_cache.lock().get(&key)
+            && *g == generation
+        {
+            return ids.clone();
+        }
+        // Built without the cache's lock; two searches may both build it, harmlessly.
+        let ids = Arc::new(build());
+        let mut cache = self.order_cache.lock();
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(key, (generation, ids.clone()));
+        ids
     }
 
     fn caps(&self) -> Caps {
@@ -534,7 +586,7 @@ impl FxSim {
                 let table = crm
                     .table(api)
                     .ok_or_else(|| Crm::unknown_object(code, api))?;
-                let (total, page) = search.run(&table.records, Some(&table.def));
+                let (total, page) = self.search(&crm, table, api, &search);
                 let mut out = Map::new();
                 out.insert("totalNumber".into(), json!(total));
                 out.insert("datas".into(), Value::Array(page));
@@ -598,7 +650,7 @@ impl FxSim {
                 let table = crm
                     .table(api)
                     .ok_or_else(|| Crm::unknown_object(code, api))?;
-                let (total, page) = search.run(&table.records, Some(&table.def));
+                let (total, page) = self.search(&crm, table, api, &search);
                 if op == DataOp::FindOne {
                     let first = page.into_iter().next().unwrap_or(Value::Null);
                     return ok(payload("data", json!({"objectData": first})));

@@ -315,28 +315,10 @@ impl Search {
         })
     }
 
-    /// Matching records (total, page), projected. Invalidated records (`is_deleted`) only
-    /// appear when a filter names `is_deleted` or `life_status` (the recycle bin is not
-    /// part of a normal list; an inference, fxiaoke.md does not say).
-    ///
-    /// Records are kept by `_id`, so `_id` range filters (keyset paging, fxiaoke.md §4.4)
-    /// only visit the range, and an `_id`-ordered page without totals stops when full.
-    pub(crate) fn run(
-        &self,
-        records: &BTreeMap<String, Record>,
-        def: Option<&ObjectDef>,
-    ) -> (usize, Vec<Value>) {
-        let show_deleted = self
-            .filters
-            .iter()
-            .any(|f| f.field == "is_deleted" || f.field == "life_status");
-        let kinds: Vec<Kind> = self
-            .filters
-            .iter()
-            .map(|f| kind_of(def, &f.field))
-            .collect();
-        // Without orders: most recently modified first (our choice; the reference is silent).
-        let orders: Vec<(&str, bool, Kind)> = if self.orders.is_empty() {
+    /// The sort of this search: the orders asked for (most recently modified first when
+    /// none; our choice, the reference is silent), each field with how it compares.
+    fn orders<'s>(&'s self, def: Option<&ObjectDef>) -> Vec<(&'s str, bool, Kind)> {
+        if self.orders.is_empty() {
             vec![
                 ("last_modified_time", false, Kind::Numeric),
                 ("_id", false, Kind::Text),
@@ -346,54 +328,200 @@ impl Search {
                 .iter()
                 .map(|(f, a)| (f.as_str(), *a, kind_of(def, f)))
                 .collect()
-        };
-        let by_id_asc = orders.len() == 1 && orders[0].0 == "_id" && orders[0].1;
-        let early_end = (by_id_asc && !self.want_total).then(|| self.offset + self.limit);
-
-        // Each hit with its sort keys, read once.
-        let mut hits: Vec<Hit<'_>> = Vec::new();
-        for (id, r) in records.range::<str, _>(self.id_range()) {
-            if !show_deleted && r.get("is_deleted") == Some(&Value::Bool(true)) {
-                continue;
-            }
-            if !self
-                .filters
-                .iter()
-                .zip(&kinds)
-                .all(|(f, k)| matches(r, f, *k))
-            {
-                continue;
-            }
-            let keys = orders.iter().map(|(f, _, _)| sort_key(r.get(*f))).collect();
-            hits.push((r, keys, id.as_str()));
-            if early_end.is_some_and(|e| hits.len() >= e) {
-                break;
-            }
         }
-        let total = hits.len();
-        let end = self.offset.saturating_add(self.limit).min(total);
-        let start = self.offset.min(end);
-        let compare = |a: &Hit<'_>, b: &Hit<'_>| {
-            for ((x, y), (_, asc, kind)) in a.1.iter().zip(&b.1).zip(&orders) {
+    }
+
+    /// Whether the page follows `_id` order, which the store already keeps.
+    fn by_id_asc(&self) -> bool {
+        self.orders.len() == 1 && self.orders[0].0 == "_id" && self.orders[0].1
+    }
+
+    /// A key naming this search's sort, when a cached total order of the object can serve
+    /// it (not for `_id` order or `_id` ranges: the store's own order serves those).
+    pub(crate) fn order_key(&self, api: &str) -> Option<String> {
+        if self.by_id_asc() || self.filters.iter().any(|f| f.field == "_id") {
+            return None;
+        }
+        let mut key = api.to_string();
+        for (field, asc) in &self.orders {
+            key.push('|');
+            key.push_str(field);
+            key.push(if *asc { '+' } else { '-' });
+        }
+        Some(key)
+    }
+
+    /// Every record's `_id` in this search's order (ties by `_id`), deleted ones included.
+    pub(crate) fn sorted_ids(
+        &self,
+        records: &BTreeMap<String, Record>,
+        def: Option<&ObjectDef>,
+    ) -> Vec<String> {
+        let orders = self.orders(def);
+        let width = orders.len();
+        let keys: Vec<Option<&Value>> = records
+            .values()
+            .flat_map(|r| orders.iter().map(|(f, _, _)| sort_key(r.get(*f))))
+            .collect();
+        let ids: Vec<&String> = records.keys().collect();
+        let mut index: Vec<usize> = (0..ids.len()).collect();
+        // Stable: records arrive in `_id` order, which breaks ties.
+        index.sort_by(|a, b| {
+            let (ka, kb) = (
+                &keys[a * width..(a + 1) * width],
+                &keys[b * width..(b + 1) * width],
+            );
+            for ((x, y), (_, asc, kind)) in ka.iter().zip(kb).zip(&orders) {
                 let o = order_values(*x, *y, *asc, *kind);
                 if o != Ordering::Equal {
                     return o;
                 }
             }
-            // Ties: `_id` ascending, so that pages never overlap.
-            a.2.cmp(b.2)
-        };
-        if !by_id_asc {
+            Ordering::Equal
+        });
+        index.into_iter().map(|i| ids[i].clone()).collect()
+    }
+
+    /// A key naming this search's result set (filters and sort, not the page), when a
+    /// cached result can serve it: a client paging with offsets repeats it page after page.
+    pub(crate) fn result_key(&self, api: &str) -> Option<String> {
+        self.order_key(api)
+            .map(|order| format!("{order}#{:?}", self.filters))
+    }
+
+    /// The `_id`s of every matching record, in the order of `sorted`.
+    pub(crate) fn matching_ids(
+        &self,
+        records: &BTreeMap<String, Record>,
+        def: Option<&ObjectDef>,
+        sorted: &[String],
+    ) -> Vec<String> {
+        let show_deleted = self.shows_deleted();
+        let kinds: Vec<Kind> = self
+            .filters
+            .iter()
+            .map(|f| kind_of(def, &f.field))
+            .collect();
+        sorted
+            .iter()
+            .filter(|id| {
+                records
+                    .get(*id)
+                    .is_some_and(|r| self.keep(r, &kinds, show_deleted))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// (total, page) of a result given as matching `_id`s in order.
+    pub(crate) fn page_of(
+        &self,
+        records: &BTreeMap<String, Record>,
+        ids: &[String],
+    ) -> (usize, Vec<Value>) {
+        let page = ids
+            .iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .filter_map(|id| records.get(id))
+            .map(|r| self.project(r))
+            .collect();
+        (if self.want_total { ids.len() } else { 0 }, page)
+    }
+
+    fn shows_deleted(&self) -> bool {
+        self.filters
+            .iter()
+            .any(|f| f.field == "is_deleted" || f.field == "life_status")
+    }
+
+    fn keep(&self, r: &Record, kinds: &[Kind], show_deleted: bool) -> bool {
+        (show_deleted || r.get("is_deleted") != Some(&Value::Bool(true)))
+            && self
+                .filters
+                .iter()
+                .zip(kinds)
+                .all(|(f, k)| matches(r, f, *k))
+    }
+
+    /// Matching records (total, page), projected. Invalidated records (`is_deleted`) only
+    /// appear when a filter names `is_deleted` or `life_status` (the recycle bin is not
+    /// part of a normal list; an inference, fxiaoke.md does not say).
+    ///
+    /// With `sorted` (from [`Search::sorted_ids`], possibly cached) the records are walked in
+    /// that order. Without it, records are walked by `_id`: `_id` range filters (keyset
+    /// paging, fxiaoke.md §4.4) only visit the range, and an `_id`-ordered page without
+    /// totals stops when full; other orders are sorted here.
+    pub(crate) fn run(
+        &self,
+        records: &BTreeMap<String, Record>,
+        def: Option<&ObjectDef>,
+        sorted: Option<&[String]>,
+    ) -> (usize, Vec<Value>) {
+        let show_deleted = self.shows_deleted();
+        let kinds: Vec<Kind> = self
+            .filters
+            .iter()
+            .map(|f| kind_of(def, &f.field))
+            .collect();
+        let end = self.offset.saturating_add(self.limit);
+        let mut total = 0;
+        let mut page: Vec<&Record> = Vec::new();
+        if let Some(sorted) = sorted {
+            for id in sorted {
+                let Some(r) = records.get(id) else { continue };
+                if self.keep(r, &kinds, show_deleted) {
+                    if (self.offset..end).contains(&total) {
+                        page.push(r);
+                    }
+                    total += 1;
+                    if total >= end && !self.want_total {
+                        break;
+                    }
+                }
+            }
+        } else if self.by_id_asc() {
+            for (_, r) in records.range::<str, _>(self.id_range()) {
+                if self.keep(r, &kinds, show_deleted) {
+                    if (self.offset..end).contains(&total) {
+                        page.push(r);
+                    }
+                    total += 1;
+                    if total >= end && !self.want_total {
+                        break;
+                    }
+                }
+            }
+        } else {
+            let orders = self.orders(def);
+            let mut hits: Vec<Hit<'_>> = records
+                .range::<str, _>(self.id_range())
+                .filter(|(_, r)| self.keep(r, &kinds, show_deleted))
+                .map(|(id, r)| {
+                    let keys = orders.iter().map(|(f, _, _)| sort_key(r.get(*f))).collect();
+                    (r, keys, id.as_str())
+                })
+                .collect();
+            total = hits.len();
+            let compare = |a: &Hit<'_>, b: &Hit<'_>| {
+                for ((x, y), (_, asc, kind)) in a.1.iter().zip(&b.1).zip(&orders) {
+                    let o = order_values(*x, *y, *asc, *kind);
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+                // Ties: `_id` ascending, so that pages never overlap.
+                a.2.cmp(b.2)
+            };
+            let end = end.min(total);
             if end < hits.len() && end > 0 {
                 hits.select_nth_unstable_by(end, compare);
                 hits.truncate(end);
             }
             hits.sort_unstable_by(compare);
+            page = hits.iter().skip(self.offset).map(|(r, _, _)| *r).collect();
         }
-        let page = hits[start..end.min(hits.len())]
-            .iter()
-            .map(|(r, _, _)| self.project(r))
-            .collect();
+        let page = page.into_iter().map(|r| self.project(r)).collect();
         (if self.want_total { total } else { 0 }, page)
     }
 
@@ -524,11 +652,11 @@ fn eq_scalar(a: &Value, b: &Value, kind: Kind) -> bool {
 
 /// The scalars of a field: the elements of a list (owner, employee and department fields),
 /// or the value itself.
-fn scalars(v: Option<&Value>) -> Vec<&Value> {
+fn scalars(v: Option<&Value>) -> &[Value] {
     match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(other) => vec![other],
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(other) => std::slice::from_ref(other),
     }
 }
 
@@ -551,10 +679,7 @@ fn matches(r: &Record, f: &Filter, kind: Kind) -> bool {
             return false;
         };
         let needle = needle.trim_matches('%').to_string();
-        items
-            .iter()
-            .filter_map(|x| lower(x))
-            .any(|t| test(&t, &needle))
+        items.iter().filter_map(&lower).any(|t| test(&t, &needle))
     };
     let any_eq = || {
         items
@@ -644,7 +769,16 @@ mod tests {
         };
         let info = info.as_object().cloned().unwrap();
         let search = Search::parse(&info, &Map::new(), &Map::new(), caps)?;
-        Ok(search.run(&by_id(records()), None))
+        let records = by_id(records());
+        let unsorted = search.run(&records, None, None);
+        // The cached-order path gives the same answer.
+        let sorted = search.sorted_ids(&records, None);
+        if search.order_key("x").is_some() {
+            assert_eq!(search.run(&records, None, Some(&sorted)), unsorted);
+            let ids = search.matching_ids(&records, None, &sorted);
+            assert_eq!(search.page_of(&records, &ids), unsorted);
+        }
+        Ok(unsorted)
     }
 
     fn by_id(records: Vec<Record>) -> BTreeMap<String, Record> {
@@ -772,7 +906,7 @@ mod tests {
             caps,
         )
         .unwrap();
-        let (total, page) = search.run(&by_id(records()), None);
+        let (total, page) = search.run(&by_id(records()), None, None);
         assert_eq!(total, 0);
         assert_eq!(
             page[0].as_object().unwrap().keys().collect::<Vec<_>>(),

@@ -77,6 +77,8 @@ pub(crate) struct Crm {
     pub(crate) objects: BTreeMap<String, ObjTable>,
     pub(crate) org: Org,
     pub(crate) messages: Vec<Value>,
+    /// A new one after every change of any record (see `crate::generation`).
+    pub(crate) generation: u64,
     seq: u64,
     salt: u16,
 }
@@ -124,6 +126,7 @@ impl Crm {
             objects,
             org: Org::demo(),
             messages: Vec::new(),
+            generation: crate::generation::next(),
             seq: 1,
             salt: u16::try_from(crate::rng::SplitMix64::new(seed).next_u64() & 0xFFFF).unwrap_or(0),
         }
@@ -142,6 +145,7 @@ impl Crm {
     }
 
     pub(crate) fn define(&mut self, def: ObjectDef) {
+        self.generation = crate::generation::next();
         let api = def.api.clone();
         match self.objects.get_mut(&api) {
             Some(table) => table.def = Arc::new(def),
@@ -369,6 +373,7 @@ impl Crm {
         details: Option<&Map<String, Value>>,
         ctx: &WriteCtx<'_>,
     ) -> Result<String, FxError> {
+        self.generation = crate::generation::next();
         let def = self
             .objects
             .get(api)
@@ -468,6 +473,7 @@ impl Crm {
         details: Option<&Map<String, Value>>,
         ctx: &WriteCtx<'_>,
     ) -> Result<(), FxError> {
+        self.generation = crate::generation::next();
         let def = self
             .objects
             .get(api)
@@ -641,6 +647,7 @@ impl Crm {
         ids: &[String],
         ctx: &WriteCtx<'_>,
     ) -> Result<(), FxError> {
+        self.generation = crate::generation::next();
         self.lookup(api, ids, ctx)?;
         if let Some(id) = ids.iter().find(|id| self.is_invalid(api, id)) {
             return Err(Self::business(
@@ -673,6 +680,7 @@ impl Crm {
         ids: &[String],
         ctx: &WriteCtx<'_>,
     ) -> Result<(), FxError> {
+        self.generation = crate::generation::next();
         self.lookup(api, ids, ctx)?;
         if let Some(id) = ids.iter().find(|id| !self.is_invalid(api, id)) {
             return Err(Self::business(
@@ -704,6 +712,7 @@ impl Crm {
         ids: &[String],
         ctx: &WriteCtx<'_>,
     ) -> Result<(), FxError> {
+        self.generation = crate::generation::next();
         self.lookup(api, ids, ctx)?;
         if let Some(id) = ids.iter().find(|id| !self.is_invalid(api, id)) {
             return Err(Self::business(
@@ -731,6 +740,7 @@ impl Crm {
         changes: &[(String, Vec<String>)],
         ctx: &WriteCtx<'_>,
     ) -> Result<(), FxError> {
+        self.generation = crate::generation::next();
         let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         self.lookup(api, &ids, ctx)?;
         for (id, owners) in changes {

@@ -894,8 +894,9 @@ fn sorted_rows(
 /// Rows as `(bill id, entry index)`, in some order.
 type SortedRows = Vec<(i64, Option<usize>)>;
 
-/// Total orders of a table's rows by an `OrderString`, kept until the data changes: a client
-/// paging through a sorted result pays for the sort once, not once per page.
+/// Rows in some order, kept until the data changes: the total order of a table's rows by an
+/// `OrderString`, and the matching rows of a `FilterString` in that order. A client paging
+/// through a sorted result pays for the sort and the filter once, not once per page.
 #[derive(Debug, Default)]
 pub(crate) struct OrderCache {
     map: Mutex<HashMap<String, (u64, Arc<SortedRows>)>>,
@@ -916,7 +917,7 @@ impl OrderCache {
         // Built outside the cache's lock; two queries may both build it, which is harmless.
         let rows = Arc::new(build());
         let mut map = self.map.lock();
-        if map.len() >= 64 {
+        if map.len() >= 256 {
             map.clear();
         }
         map.insert(key.to_string(), (generation, rows.clone()));
@@ -1023,37 +1024,37 @@ pub(crate) fn run(
         });
         rows
     } else {
-        // Walk every row in the cached total order of this sort, keep those that match,
-        // stop when the page is full.
+        // The rows that match, in the order asked for: built from the cached total order
+        // of this sort, and cached themselves for this filter, so that the pages of one
+        // result cost a page each, not a scan.
         let key = format!(
             "{}|{}|{}",
             table.def.id,
             entity.as_deref().unwrap_or(""),
             order_text.trim().to_ascii_lowercase()
         );
-        let sorted = cache.get_or_build(&key, data.generation, || {
-            sorted_rows(data, table, entity.as_deref(), &order)
-        });
-        let mut rows = Vec::new();
-        for &(bill_id, entry_index) in sorted.iter() {
-            if rows.len() >= end {
-                break;
-            }
-            let Some(bill) = table.bills.get(&bill_id) else {
-                continue;
-            };
+        let result_key = format!("{key}#{filter_text}");
+        let resolve = |&(bill_id, entry_index): &(i64, Option<usize>)| {
+            let bill = table.bills.get(&bill_id)?;
             let entry = entry_index.and_then(|i| {
                 entity
                     .as_ref()
                     .and_then(|e| bill.entries.get(e))
                     .and_then(|list| list.get(i))
             });
-            let row = Row { bill, entry };
-            if eval(&filter, data, &row) {
-                rows.push(row);
-            }
-        }
-        rows
+            Some(Row { bill, entry })
+        };
+        let matching = cache.get_or_build(&result_key, data.generation, || {
+            let sorted = cache.get_or_build(&key, data.generation, || {
+                sorted_rows(data, table, entity.as_deref(), &order)
+            });
+            sorted
+                .iter()
+                .filter(|r| resolve(r).is_some_and(|row| eval(&filter, data, &row)))
+                .copied()
+                .collect()
+        });
+        matching.iter().take(end).filter_map(resolve).collect()
     };
     let start = start.min(rows.len());
     let out = rows[start..]

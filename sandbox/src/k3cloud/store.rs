@@ -129,17 +129,11 @@ pub(crate) enum StatusOp {
 pub(crate) struct K3Data {
     tables: HashMap<String, Table>,
     /// Changes whenever any table may have changed; unique across resets (see
-    /// [`next_generation`]), so that cached query orders are never mistaken for current ones.
+    /// `crate::generation`), so that cached query orders are never mistaken for current ones.
     pub(crate) generation: u64,
     next_id: i64,
     next_entry_id: i64,
     pub(crate) attachments: HashMap<String, (String, Vec<u8>)>,
-}
-
-/// A process-wide counter: a generation number is never reused, not even by a reset store.
-fn next_generation() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Reads the lookup value of a reference packet `{"FNumber": "X"}` (any lookup key).
@@ -208,7 +202,7 @@ impl K3Data {
             .collect();
         Self {
             tables,
-            generation: next_generation(),
+            generation: crate::generation::next(),
             next_id: 100_001,
             next_entry_id: 100_001,
             attachments: HashMap::new(),
@@ -228,7 +222,7 @@ impl K3Data {
 
     /// A table to change; every change makes a new [`K3Data::generation`].
     pub(crate) fn table_mut(&mut self, form: &str) -> Option<&mut Table> {
-        self.generation = next_generation();
+        self.generation = crate::generation::next();
         self.tables.get_mut(&form.trim().to_ascii_lowercase())
     }
 
