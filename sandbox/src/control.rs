@@ -73,7 +73,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> 
     serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("invalid JSON: {e}"))))
 }
 
-async fn info(State(shared): S) -> Response {
+pub(crate) async fn info(State(shared): S) -> Response {
     let k3 = &shared.config.k3cloud;
     let fx = &shared.config.fxiaoke;
     axum::Json(json!({
@@ -92,6 +92,7 @@ async fn info(State(shared): S) -> Response {
                 "app_secret": a.app_secret,
                 "permanent_code": a.permanent_code,
                 "corp_id": a.corp_id,
+                "ea": a.ea,
             })).collect::<Vec<_>>(),
             "admin_open_user_id": crate::fxiaoke::ADMIN_OPEN_USER_ID,
             "admin_mobile": crate::fxiaoke::ADMIN_MOBILE,
