@@ -136,7 +136,6 @@ pub(crate) fn k3_date_key(epoch_ms: i64) -> i64 {
         + i64::from(s)
 }
 
-#[allow(dead_code)] // used by the Fxiaoke daily quota
 /// The GMT+8 day number of `epoch_ms` (Fxiaoke's daily quota resets at 00:00 China time).
 pub(crate) fn china_day(epoch_ms: i64) -> i64 {
     (epoch_ms + 8 * 3_600_000).div_euclid(86_400_000)
