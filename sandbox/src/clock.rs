@@ -127,7 +127,15 @@ pub(crate) fn k3_datetime(epoch_ms: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
 }
 
-#[allow(dead_code)] // used by the Fxiaoke daily quota
+/// The sortable key `yyyyMMddHHmmss` (GMT+8) of Unix milliseconds, as [`parse_k3_date`] makes
+/// from text: lets a query compare a stored instant with a date literal without formatting it.
+pub(crate) fn k3_date_key(epoch_ms: i64) -> i64 {
+    let (y, mo, d, h, mi, s) = civil(epoch_ms + 8 * 3_600_000);
+    ((((y * 100 + i64::from(mo)) * 100 + i64::from(d)) * 100 + i64::from(h)) * 100 + i64::from(mi))
+        * 100
+        + i64::from(s)
+}
+
 /// The GMT+8 day number of `epoch_ms` (Fxiaoke's daily quota resets at 00:00 China time).
 pub(crate) fn china_day(epoch_ms: i64) -> i64 {
     (epoch_ms + 8 * 3_600_000).div_euclid(86_400_000)
@@ -209,6 +217,7 @@ mod tests {
     fn k3_datetime_is_china_local() {
         // 1700000000 = 2023-11-14T22:13:20Z = 2023-11-15T06:13:20+08:00
         assert_eq!(k3_datetime(1_700_000_000_000), "2023-11-15T06:13:20");
+        assert_eq!(k3_date_key(1_700_000_000_000), 20_231_115_061_320);
     }
 
     #[test]

@@ -148,10 +148,19 @@ pub struct FxiaokeConfig {
     pub daily_quota: Option<u64>,
     /// Whether the enterprise bought an Open API quota at all; `false` answers 30003 everywhere.
     pub openapi_purchased: bool,
-    /// Largest `limit` of a query (100); larger values are clamped.
+    /// Largest `limit` of a query (100, the current docs); larger values answer 15002.
     pub max_query_limit: usize,
     /// Largest `offset` of a query (10,000); larger ones answer 10013.
     pub max_query_offset: usize,
+    /// `errorCode` of business-rule failures (a lookup that does not exist, a record that is
+    /// not there, delete before invalid, a bad option value). The reference pairs the lookup
+    /// error text with the placeholder code -1 and knows no real one; -1 by default.
+    pub business_error_code: i64,
+    /// Whether `/cgi/crm/v2/data/*` serves custom (`…__c`) objects. The reference does not
+    /// know (fxiaoke.md §4.1); by default the sandbox refuses them (15002) so that a client
+    /// that routes custom objects to the preset path is caught. The custom path always
+    /// serves preset objects too (crm-cli does that).
+    pub accept_custom_on_preset_path: bool,
 }
 
 impl Default for FxiaokeConfig {
@@ -167,6 +176,8 @@ impl Default for FxiaokeConfig {
             openapi_purchased: true,
             max_query_limit: 100,
             max_query_offset: 10_000,
+            business_error_code: -1,
+            accept_custom_on_preset_path: false,
         }
     }
 }

@@ -33,8 +33,16 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/k3cloud/forms/{form}", get(k3_records).post(k3_insert))
         .route("/k3cloud/forms/{form}/{key}", get(k3_record))
         .route("/k3cloud/sessions/expire", post(k3_expire))
+        .route("/fxiaoke/objects", get(fx_objects))
         .route("/fxiaoke/objects/{api}", get(fx_records).post(fx_insert))
-        .route("/fxiaoke/objects/{api}/{id}", get(fx_record))
+        .route(
+            "/fxiaoke/objects/{api}/{id}",
+            get(fx_record).patch(fx_update),
+        )
+        .route("/fxiaoke/describe", post(fx_define))
+        .route("/fxiaoke/describe/{api}", get(fx_describe))
+        .route("/fxiaoke/users", get(fx_users))
+        .route("/fxiaoke/limits", get(fx_limits).post(fx_set_limits))
         .route("/fxiaoke/messages", get(fx_messages))
         .route("/fxiaoke/tokens", post(fx_pin_token))
         .route("/fxiaoke/tokens/invalidate", post(fx_invalidate))
@@ -65,7 +73,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> 
     serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("invalid JSON: {e}"))))
 }
 
-async fn info(State(shared): S) -> Response {
+pub(crate) async fn info(State(shared): S) -> Response {
     let k3 = &shared.config.k3cloud;
     let fx = &shared.config.fxiaoke;
     axum::Json(json!({
@@ -84,6 +92,7 @@ async fn info(State(shared): S) -> Response {
                 "app_secret": a.app_secret,
                 "permanent_code": a.permanent_code,
                 "corp_id": a.corp_id,
+                "ea": a.ea,
             })).collect::<Vec<_>>(),
             "admin_open_user_id": crate::fxiaoke::ADMIN_OPEN_USER_ID,
             "admin_mobile": crate::fxiaoke::ADMIN_MOBILE,
@@ -283,4 +292,117 @@ async fn fx_pin_token(State(shared): S, body: Bytes) -> Response {
 async fn fx_invalidate(State(shared): S) -> Response {
     shared.fx.invalidate_tokens();
     axum::Json(json!({"ok": true})).into_response()
+}
+
+async fn fx_objects(State(shared): S) -> Response {
+    let counts: serde_json::Map<String, Value> = shared
+        .fx
+        .objects()
+        .into_iter()
+        .map(|(k, n)| (k, json!(n)))
+        .collect();
+    axum::Json(counts).into_response()
+}
+
+async fn fx_update(
+    State(shared): S,
+    Path((api, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let patch: Value = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    match shared.fx.update(&api, &id, patch, shared.clock.now_ms()) {
+        Ok(()) => match shared.fx.record(&api, &id) {
+            Some(record) => axum::Json(record).into_response(),
+            None => not_found(),
+        },
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn fx_describe(State(shared): S, Path(api): Path<String>) -> Response {
+    match shared.fx.describe(&api) {
+        Some(d) => axum::Json(d).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn fx_define(State(shared): S, body: Bytes) -> Response {
+    let describe: Value = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    match shared.fx.define(&describe) {
+        Ok(()) => axum::Json(json!({"ok": true})).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn fx_users(State(shared): S) -> Response {
+    axum::Json(shared.fx.users()).into_response()
+}
+
+async fn fx_limits(State(shared): S) -> Response {
+    let l = shared.fx.limits();
+    axum::Json(json!({
+        "rate_limit": l.rate_limit.map(|(calls, window)| json!({
+            "calls": calls,
+            "window_ms": u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        })),
+        "daily_quota": l.daily_quota,
+        "openapi_purchased": l.openapi_purchased,
+    }))
+    .into_response()
+}
+
+/// `{"rate_limit": {"calls": 100, "window_ms": 20000} | null, "daily_quota": N | null,
+/// "openapi_purchased": bool}`; absent keys stay as they are.
+async fn fx_set_limits(State(shared): S, body: Bytes) -> Response {
+    let body: serde_json::Map<String, Value> = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let rate = match body.get("rate_limit") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match (
+            v.get("calls").and_then(Value::as_u64),
+            v.get("window_ms").and_then(Value::as_u64),
+        ) {
+            (Some(calls), Some(ms)) => Some(Some((
+                usize::try_from(calls).unwrap_or(usize::MAX),
+                Duration::from_millis(ms),
+            ))),
+            _ => return bad_request("rate_limit needs calls and window_ms"),
+        },
+    };
+    let quota = match body.get("daily_quota") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match v.as_u64() {
+            Some(n) => Some(Some(n)),
+            None => return bad_request("daily_quota must be a number or null"),
+        },
+    };
+    let purchased = match body.get("openapi_purchased") {
+        None => None,
+        Some(v) => match v.as_bool() {
+            Some(b) => Some(b),
+            None => return bad_request("openapi_purchased must be a boolean"),
+        },
+    };
+    shared.fx.set_limits(|l| {
+        if let Some(r) = rate {
+            l.rate_limit = r;
+        }
+        if let Some(q) = quota {
+            l.daily_quota = q;
+        }
+        if let Some(p) = purchased {
+            l.openapi_purchased = p;
+        }
+    });
+    fx_limits(State(shared)).await
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -245,7 +246,18 @@ impl Sandbox {
     }
 
     /// Calls received by one endpoint: `k3cloud:<Method>` (for example `k3cloud:Save`) or
-    /// `fxiaoke:<path>` (for example `fxiaoke:/cgi/crm/v2/data/query`). Faulted calls count.
+    /// `fxiaoke:<path>` (for example `fxiaoke:/cgi/crm/v2/data/query`). Faulted and refused
+    /// calls count; paths that do not exist count as `fxiaoke:unknown` / `k3cloud:unknown`.
+    /// This is how API calls per synced record are measured.
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// sandbox.reset_calls();
+    /// // … sync 100 customers …
+    /// let per_record = sandbox.calls("k3cloud:BatchSave") as f64 / 100.0;
+    /// println!("{per_record} BatchSave calls per customer; all: {:?}", sandbox.all_calls());
+    /// # }
+    /// ```
     #[must_use]
     pub fn calls(&self, endpoint: &str) -> u64 {
         self.shared.calls.get(endpoint)
@@ -289,7 +301,19 @@ impl Sandbox {
         self.shared.k3.expire_sessions();
     }
 
-    /// Every live record of a Fxiaoke object (invalidated ones included, deleted ones not).
+    /// Every record of a Fxiaoke object in `_id` order (invalidated ones included, with
+    /// `life_status` `invalid` and `is_deleted` true; deleted ones are gone).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sandbox::Error> {
+    /// let sandbox = sandbox::Sandbox::builder().demo_data(true).start().await?;
+    /// let orders = sandbox.fxiaoke_records("SalesOrderObj");
+    /// let lines = sandbox.fxiaoke_records("SalesOrderProductObj");
+    /// let first_lines = lines.iter().filter(|l| l["order_id"] == orders[0]["_id"]).count();
+    /// assert!((1..=5).contains(&first_lines));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn fxiaoke_records(&self, api_name: &str) -> Vec<Value> {
         self.shared.fx.records(api_name)
@@ -301,7 +325,27 @@ impl Sandbox {
         self.shared.fx.record(api_name, id)
     }
 
-    /// Creates a Fxiaoke record directly (system fields are filled in); returns its `_id`.
+    /// Creates a Fxiaoke record directly, checked like `data/create` (lookups, options,
+    /// numbers, owner); returns its `_id`. Unlike the API, an `_id` and system fields given in
+    /// the record (`create_time`, `last_modified_time`, `life_status`, `version`, …) are
+    /// kept, so that recorded data can be loaded as it was. A `details` key holds detail rows
+    /// (`{"SalesOrderProductObj": [...]}`), created with the master link set.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sandbox::Error> {
+    /// use serde_json::json;
+    ///
+    /// let sandbox = sandbox::Sandbox::start().await?;
+    /// let account = sandbox.fxiaoke_insert("AccountObj", json!({"name": "上海示例科技有限公司", "account_no": "KH00001"}))?;
+    /// let product = sandbox.fxiaoke_insert("ProductObj", json!({"name": "球阀 DN50", "product_code": "MAT0001", "price": "180.00"}))?;
+    /// let order = sandbox.fxiaoke_insert("SalesOrderObj", json!({
+    ///     "account_id": account,
+    ///     "details": {"SalesOrderProductObj": [{"product_id": product, "quantity": "2", "sales_price": "170.00"}]},
+    /// }))?;
+    /// assert!(sandbox.fxiaoke_record("SalesOrderObj", &order).is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fxiaoke_insert(&self, api_name: &str, record: Value) -> Result<String, Error> {
         self.shared
             .fx
@@ -309,7 +353,18 @@ impl Sandbox {
             .map_err(Error::Rejected)
     }
 
-    /// Messages sent through `/cgi/message/send`, oldest first.
+    /// Messages sent through `/cgi/message/send`, oldest first: the request's `toUser`,
+    /// `msgType` and content (`text`, `composite` or `articles`), the sending `appId` and
+    /// `sentAt` (sandbox clock, ms).
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// // … after a delivery sync ran against the sandbox:
+    /// for message in sandbox.fxiaoke_messages() {
+    ///     println!("{} → {}", message["msgType"], message["toUser"]);
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn fxiaoke_messages(&self) -> Vec<Value> {
         self.shared.fx.messages()
@@ -328,6 +383,95 @@ impl Sandbox {
     /// Invalidates every Fxiaoke token (calls then answer 20016).
     pub fn fxiaoke_invalidate_tokens(&self) {
         self.shared.fx.invalidate_tokens();
+    }
+
+    /// Changes fields of a Fxiaoke record as a CRM user would: `last_modified_time` moves to
+    /// the sandbox clock and the version goes up (what an incremental sync must notice).
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: sandbox::Sandbox, id: &str) -> Result<(), sandbox::Error> {
+    /// use serde_json::json;
+    /// use std::time::Duration;
+    ///
+    /// sandbox.clock().advance(Duration::from_secs(60));
+    /// sandbox.fxiaoke_update("AccountObj", id, json!({"tel": "021-87654321"}))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fxiaoke_update(&self, api_name: &str, id: &str, patch: Value) -> Result<(), Error> {
+        self.shared
+            .fx
+            .update(api_name, id, patch, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
+    /// Every CRM object and how many records it holds.
+    #[must_use]
+    pub fn fxiaoke_objects(&self) -> BTreeMap<String, usize> {
+        self.shared.fx.objects().into_iter().collect()
+    }
+
+    /// The describe of an object, as `/cgi/crm/v2/object/describe` answers under `data.describe`.
+    #[must_use]
+    pub fn fxiaoke_describe(&self, api_name: &str) -> Option<Value> {
+        self.shared.fx.describe(api_name)
+    }
+
+    /// Adds (or replaces) a custom object from a describe-shaped JSON:
+    /// `{"api_name": "object_x__c", "display_name": "…", "fields": {"f__c": {"label", "type",
+    /// "is_required", "options", "target_api_name"}}}`. The system fields and `name` are added.
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: sandbox::Sandbox) -> Result<(), sandbox::Error> {
+    /// use serde_json::json;
+    ///
+    /// sandbox.fxiaoke_define_object(&json!({
+    ///     "api_name": "object_visit__c",
+    ///     "display_name": "拜访记录",
+    ///     "fields": {
+    ///         "account__c": {"label": "客户", "type": "object_reference", "target_api_name": "AccountObj"},
+    ///         "result__c": {"label": "结果", "type": "select_one",
+    ///                       "options": [{"label": "成交", "value": "won"}, {"label": "跟进", "value": "open"}]},
+    ///     },
+    /// }))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fxiaoke_define_object(&self, describe: &Value) -> Result<(), Error> {
+        self.shared.fx.define(describe).map_err(Error::Rejected)
+    }
+
+    /// The employees (`user/get` fields plus the plain `employeeId` of the new-style auth).
+    #[must_use]
+    pub fn fxiaoke_users(&self) -> Vec<Value> {
+        self.shared.fx.users()
+    }
+
+    /// Sets the per-path rate limit (`None`: unlimited) until the next reset.
+    pub fn fxiaoke_set_rate_limit(&self, limit: Option<(usize, Duration)>) {
+        self.shared.fx.set_limits(|l| l.rate_limit = limit);
+    }
+
+    /// Sets the daily call quota (`None`: unlimited); beyond it calls answer 30002 until
+    /// 00:00 GMT+8 on the sandbox clock. Calls made earlier today count.
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// use std::time::Duration;
+    ///
+    /// sandbox.fxiaoke_set_daily_quota(Some(0)); // the next call answers 30002
+    /// sandbox.clock().advance(Duration::from_secs(24 * 3600)); // a new day: calls work again
+    /// # }
+    /// ```
+    pub fn fxiaoke_set_daily_quota(&self, quota: Option<u64>) {
+        self.shared.fx.set_limits(|l| l.daily_quota = quota);
+    }
+
+    /// Whether the enterprise bought an Open API quota; `false` answers 30003 to every call.
+    pub fn fxiaoke_set_openapi_purchased(&self, purchased: bool) {
+        self.shared
+            .fx
+            .set_limits(|l| l.openapi_purchased = purchased);
     }
 
     /// Stops the server and waits until it stopped.

@@ -174,6 +174,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(index))
         .route("/k3cloud/{*rest}", any(k3cloud::http_handler))
         .nest("/__sandbox", control::router())
+        // `nest` serves `/__sandbox` but not `/__sandbox/`, the URL the binary prints.
+        .route("/__sandbox/", get(control::info))
         .fallback(fxiaoke::http_handler)
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(shared)

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use sandbox::{Clock, Sandbox};
 use serde_json::{Value, json};
 
+/// The in-repo reference: CI runs on a fresh clone, so nothing outside the repository.
 fn reference_dir() -> PathBuf {
-    std::env::var_os("FXK3_REFERENCE_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reference"),
-        PathBuf::from,
-    )
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reference")
 }
 
 fn fixture(name: &str) -> Value {

@@ -2,68 +2,124 @@
 
 use std::net::SocketAddr;
 
-use sandbox::Sandbox;
+use sandbox::{FxiaokeConfig, GenerateSpec, Sandbox};
 
-const USAGE: &str = "usage: sandbox [--listen ADDR] [--seed N] [--no-demo]\n\
-  --listen ADDR   address to serve (default 127.0.0.1:8080; loopback unless you say otherwise)\n\
-  --seed N        seed of fault draws and generated ids (default 0)\n\
-  --no-demo       start with base data only";
+const USAGE: &str = "usage: sandbox [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]\n\
+  --listen ADDR     address to serve (default 127.0.0.1:8080; loopback unless you say otherwise)\n\
+  --seed N          seed of the demo data, generated ids and fault draws (default 0)\n\
+  --no-demo         start with base data only (organisations, currencies, the CRM directory)\n\
+  --generate N      add N more CRM customers and N orders (for benchmarks)\n\
+  --no-rate-limit   switch off Fxiaoke's 100 calls / 20 s per path";
 
-#[tokio::main]
-async fn main() {
-    tracing_subscriber::fmt().with_target(false).init();
-    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let mut seed = 0u64;
-    let mut demo = true;
+struct Args {
+    listen: SocketAddr,
+    seed: u64,
+    demo: bool,
+    generate: usize,
+    rate_limit: bool,
+}
+
+fn parse_args() -> Args {
+    let mut out = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        seed: 0,
+        demo: true,
+        generate: 0,
+        rate_limit: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => match args.next().and_then(|a| a.parse().ok()) {
-                Some(addr) => listen = addr,
+                Some(addr) => out.listen = addr,
                 None => fail("--listen needs an address such as 127.0.0.1:8080"),
             },
             "--seed" => match args.next().and_then(|a| a.parse().ok()) {
-                Some(n) => seed = n,
+                Some(n) => out.seed = n,
                 None => fail("--seed needs a number"),
             },
-            "--no-demo" => demo = false,
+            "--generate" => match args.next().and_then(|a| a.parse().ok()) {
+                Some(n) => out.generate = n,
+                None => fail("--generate needs a number"),
+            },
+            "--no-demo" => out.demo = false,
+            "--no-rate-limit" => out.rate_limit = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
-                return;
+                std::process::exit(0);
             }
             other => fail(&format!("unknown argument {other}")),
         }
     }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt().with_target(false).init();
+    let args = parse_args();
+    let mut fxiaoke = FxiaokeConfig::default();
+    if !args.rate_limit {
+        fxiaoke.rate_limit = None;
+    }
     let sandbox = match Sandbox::builder()
-        .listen(listen)
-        .seed(seed)
-        .demo_data(demo)
+        .listen(args.listen)
+        .seed(args.seed)
+        .fxiaoke(fxiaoke)
+        .demo_data(args.demo)
         .start()
         .await
     {
         Ok(s) => s,
         Err(e) => fail(&e.to_string()),
     };
+    if args.generate > 0 {
+        sandbox.generate(&GenerateSpec::crm(args.generate));
+    }
     let k3 = &sandbox.config().k3cloud;
-    let fx = &sandbox.config().fxiaoke.apps[0];
-    println!("sandbox listening on {}", sandbox.base_url());
-    println!();
-    println!("K3Cloud  server URL  {}", sandbox.k3cloud_url());
-    println!("         acct id     {}", k3.acct_id);
+    let objects = sandbox.fxiaoke_objects();
+    let count = |api: &str| objects.get(api).copied().unwrap_or(0);
     println!(
-        "         user        {} / password {}",
-        k3.user_name, k3.password
+        "sandbox listening on {} (seed {})",
+        sandbox.base_url(),
+        args.seed
     );
-    println!("         app id      {}", k3.app_id);
-    println!("         app secret  {}", k3.app_secret);
-    println!("Fxiaoke  base URL    {}", sandbox.fxiaoke_url());
-    println!("         appId       {}", fx.app_id);
-    println!("         appSecret   {}", fx.app_secret);
-    println!("         permanentCode {}", fx.permanent_code);
-    println!("         corpId      {}", fx.corp_id);
+    println!(
+        "  CRM: {} customers, {} contacts, {} products, {} orders; ERP: {} materials, {} salesmen",
+        count("AccountObj"),
+        count("ContactObj"),
+        count("ProductObj"),
+        count("SalesOrderObj"),
+        sandbox.k3cloud_records("BD_MATERIAL").len(),
+        sandbox.k3cloud_records("BD_Empinfo").len(),
+    );
+    println!();
+    println!("K3Cloud  server URL     {}", sandbox.k3cloud_url());
+    println!("         acct id        {}", k3.acct_id);
+    println!("         user/password  {} / {}", k3.user_name, k3.password);
+    println!("         app id         {}", k3.app_id);
+    println!("         app secret     {}", k3.app_secret);
+    println!("         lcid           2052");
+    println!("Fxiaoke  base URL       {}", sandbox.fxiaoke_url());
+    if let Some(fx) = sandbox.config().fxiaoke.apps.first() {
+        println!("         appId          {}", fx.app_id);
+        println!("         appSecret      {}", fx.app_secret);
+        println!("         permanentCode  {}", fx.permanent_code);
+        println!("         corpId         {}", fx.corp_id);
+        println!("         ea (x-fs-ea)   {}", fx.ea);
+    }
+    println!(
+        "         operator       FSUID_0123456789ABCDEF0123456789ABCDEF (张三, mobile 13800000000, employee 1000)"
+    );
     println!("Control  {}/__sandbox/", sandbox.base_url());
     println!();
-    println!("Demo credentials of a local simulator. Ctrl-C stops it.");
+    println!("Demo credentials of a local simulator, never real ones. Ctrl-C stops it.");
+    if !args.listen.ip().is_loopback() {
+        eprintln!(
+            "warning: serving on {} — anyone who can reach it can change its data",
+            args.listen
+        );
+    }
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
 }

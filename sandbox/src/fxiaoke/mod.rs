@@ -1,49 +1,797 @@
-//! The Fxiaoke `OpenAPI` simulator (stub while the `K3Cloud` side lands).
-use std::sync::Arc;
+//! The Fxiaoke `OpenAPI` simulator (fxiaoke.md, fxiaoke-wire/).
+//!
+//! Served at the real paths: `/cgi/corpAccessToken/get/V2`, `/oauth2.0/token`, the directory
+//! (`/cgi/user/*`, `/cgi/department/*`), CRM metadata (`/cgi/crm/v2/object/*`), data of preset
+//! objects (`/cgi/crm/v2/data/*`) and custom objects (`/cgi/crm/custom/v2/data/*`, and the v1
+//! `/cgi/crm/custom/data/*`), the 2017 `/cgi/crm/data/query|get`, and `/cgi/message/send`.
+//! Every answer is HTTP 200 with the vendor's envelope; anything else answers 10006.
+
+mod auth;
+mod envelope;
+mod objects;
+mod org;
+mod query;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::Value;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value, json};
 
+use self::auth::AuthState;
+pub(crate) use self::auth::Limits;
+use self::envelope::{FxError, Tracer};
+use self::objects::ObjectDef;
+pub(crate) use self::org::{ADMIN_MOBILE, ADMIN_OPEN_USER_ID};
+use self::query::{Caps, Search};
+use self::store::{Crm, ObjTable, WriteCtx, id_list};
 use crate::config::FxiaokeConfig;
-use crate::faults::FaultKind;
+use crate::faults::{Api, FaultKind};
 use crate::reply::Reply;
-use crate::server::Shared;
+use crate::server::{self, ConnAbort, Shared};
 
-pub(crate) const ADMIN_OPEN_USER_ID: &str = "FSUID_0123456789ABCDEF0123456789ABCDEF";
-pub(crate) const ADMIN_MOBILE: &str = "13800000000";
-
-#[derive(Debug)]
-pub(crate) struct FxSim;
-
-#[allow(clippy::unused_self)] // stub, replaced by the Fxiaoke simulator
-impl FxSim {
-    pub(crate) fn new(_c: &FxiaokeConfig, _seed: u64) -> Self {
-        Self
-    }
-    pub(crate) fn reset(&self, _seed: u64, _now: i64) {}
-    pub(crate) fn fault_reply(&self, _k: &FaultKind, _c: &FxiaokeConfig) -> Reply {
-        Reply::json(&Value::Null)
-    }
-    pub(crate) fn records(&self, _a: &str) -> Vec<Value> {
-        Vec::new()
-    }
-    pub(crate) fn record(&self, _a: &str, _id: &str) -> Option<Value> {
-        None
-    }
-    pub(crate) fn insert(&self, _a: &str, _r: Value, _now: i64) -> Result<String, String> {
-        Err("todo".into())
-    }
-    pub(crate) fn messages(&self) -> Vec<Value> {
-        Vec::new()
-    }
-    pub(crate) fn pin_token(&self, _t: &str, _c: &FxiaokeConfig, _now: i64) {}
-    pub(crate) fn invalidate_tokens(&self) {}
+/// An operation of the `…/data/*` families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DataOp {
+    Query,
+    Get,
+    Create,
+    Update,
+    Invalid,
+    Delete,
+    Recover,
+    ChangeOwner,
+    FindOne,
+    FindSimple,
 }
 
-pub(crate) async fn http_handler(
-    State(_shared): State<Arc<Shared>>,
-    _request: Request,
-) -> Response {
-    Reply::json(&Value::Null).into_response()
+/// What a path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    CorpToken,
+    OAuthToken,
+    Org(&'static str),
+    ObjectList,
+    Describe,
+    /// `custom` is true for the custom-object families.
+    Data(DataOp, bool),
+    V1Query,
+    V1Get,
+    Message,
+}
+
+/// Lower-case path → (canonical path, route).
+static ROUTES: LazyLock<HashMap<String, (String, Route)>> = LazyLock::new(|| {
+    let mut routes: Vec<(String, Route)> = vec![
+        ("/cgi/corpAccessToken/get/V2".into(), Route::CorpToken),
+        ("/oauth2.0/token".into(), Route::OAuthToken),
+        ("/cgi/user/getByMobile".into(), Route::Org("getByMobile")),
+        ("/cgi/user/get".into(), Route::Org("get")),
+        ("/cgi/user/list".into(), Route::Org("list")),
+        ("/cgi/user/simpleList".into(), Route::Org("simpleList")),
+        (
+            "/cgi/user/get/batchByUpdTime".into(),
+            Route::Org("batchByUpdTime"),
+        ),
+        ("/cgi/department/list".into(), Route::Org("department/list")),
+        (
+            "/cgi/department/detail".into(),
+            Route::Org("department/detail"),
+        ),
+        ("/cgi/crm/v2/object/list".into(), Route::ObjectList),
+        ("/cgi/crm/v2/object/describe".into(), Route::Describe),
+        ("/cgi/crm/data/query".into(), Route::V1Query),
+        ("/cgi/crm/data/get".into(), Route::V1Get),
+        ("/cgi/message/send".into(), Route::Message),
+    ];
+    let ops = [
+        ("query", DataOp::Query),
+        ("get", DataOp::Get),
+        ("create", DataOp::Create),
+        ("update", DataOp::Update),
+        ("invalid", DataOp::Invalid),
+        ("delete", DataOp::Delete),
+        ("recover", DataOp::Recover),
+        ("changeOwner", DataOp::ChangeOwner),
+    ];
+    for (name, op) in ops {
+        routes.push((format!("/cgi/crm/v2/data/{name}"), Route::Data(op, false)));
+        routes.push((
+            format!("/cgi/crm/custom/v2/data/{name}"),
+            Route::Data(op, true),
+        ));
+        routes.push((
+            format!("/cgi/crm/custom/data/{name}"),
+            Route::Data(op, true),
+        ));
+    }
+    for (name, op) in [
+        ("findOne", DataOp::FindOne),
+        ("findSimple", DataOp::FindSimple),
+    ] {
+        routes.push((
+            format!("/cgi/crm/custom/v2/data/{name}"),
+            Route::Data(op, true),
+        ));
+    }
+    routes
+        .into_iter()
+        .map(|(path, route)| (path.to_ascii_lowercase(), (path, route)))
+        .collect()
+});
+
+fn route(path: &str) -> Option<(&'static str, Route)> {
+    let key = path.trim_end_matches('/').to_ascii_lowercase();
+    ROUTES.get(&key).map(|(p, r)| (p.as_str(), *r))
+}
+
+/// A cached total order of an object's records.
+type SortedIds = Arc<Vec<String>>;
+
+/// The simulator: tokens and limits under one lock, CRM data under a read-write lock.
+#[derive(Debug)]
+pub(crate) struct FxSim {
+    config: FxiaokeConfig,
+    auth: Mutex<AuthState>,
+    crm: RwLock<Crm>,
+    traces: AtomicU64,
+    tracer: Tracer,
+    /// Sorted `_id`s per (object, sort), for the data generation they were built from: a
+    /// client paging through a sorted list pays for the sort once, not per page.
+    order_cache: Mutex<HashMap<String, (u64, SortedIds)>>,
+}
+
+/// Who is calling, once authenticated.
+#[derive(Clone, Debug)]
+struct Caller {
+    app: usize,
+    /// The acting employee's `FSUID_…` (CRM calls only).
+    user: Option<String>,
+}
+
+type Out = Result<Value, FxError>;
+
+fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
+    v.and_then(Value::as_object)
+}
+
+fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    m.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn flag(body: &Map<String, Value>, data: &Map<String, Value>, key: &str) -> bool {
+    // Flow flags belong at the top level; some clients put them in `data` (fxiaoke.md §4.2).
+    body.get(key)
+        .or_else(|| data.get(key))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+impl FxSim {
+    pub(crate) fn new(config: &FxiaokeConfig, seed: u64) -> Self {
+        let ea = config
+            .apps
+            .first()
+            .map_or_else(|| "fsdemo".to_string(), |a| a.ea.clone());
+        Self {
+            config: config.clone(),
+            auth: Mutex::new(AuthState::new(config, seed)),
+            crm: RwLock::new(Crm::new(seed)),
+            traces: AtomicU64::new(seed.wrapping_mul(0x9E37_79B9)),
+            tracer: Tracer { ea },
+            order_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn reset(&self, seed: u64, _now: i64) {
+        *self.auth.lock() = AuthState::new(&self.config, seed);
+        *self.crm.write() = Crm::new(seed);
+        self.traces
+            .store(seed.wrapping_mul(0x9E37_79B9), Ordering::Relaxed);
+    }
+
+    fn trace(&self) -> u64 {
+        self.traces.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn error_reply(&self, e: &FxError) -> Reply {
+        Reply::json(&self.tracer.error(self.trace(), e))
+    }
+
+    /// The answer of a session-loss, rate-limit or quota fault.
+    pub(crate) fn fault_reply(&self, kind: &FaultKind, config: &FxiaokeConfig) -> Reply {
+        let e = match kind {
+            FaultKind::SessionLoss => {
+                self.invalidate_tokens();
+                FxError::bad_token()
+            }
+            FaultKind::QuotaExceeded => FxError::daily_quota(),
+            _ => FxError::rate_limited(config.rate_limit_code),
+        };
+        self.error_reply(&e)
+    }
+
+    fn write_ctx<'a>(&self, user: &'a str, now_ms: i64) -> WriteCtx<'a> {
+        WriteCtx {
+            user,
+            now_ms,
+            code: self.config.business_error_code,
+            specify_time: false,
+            specify_created_by: false,
+            direct: false,
+        }
+    }
+
+    /// Runs a search. Sorted searches go through two caches, both valid for one data
+    /// generation: the object's total order for the sort, and the result (matching ids in
+    /// order) for the filters, so that paging with offsets costs a page, not a scan.
+    fn search(
+        &self,
+        crm: &Crm,
+        table: &ObjTable,
+        api: &str,
+        search: &Search,
+    ) -> (usize, Vec<Value>) {
+        let (Some(order_key), Some(result_key)) = (search.order_key(api), search.result_key(api))
+        else {
+            return search.run(&table.records, Some(&table.def), None);
+        };
+        let def = Some(&*table.def);
+        let ids = self.cached(result_key, crm.generation, || {
+            let sorted = self.cached(order_key, crm.generation, || {
+                search.sorted_ids(&table.records, def)
+            });
+            search.matching_ids(&table.records, def, &sorted)
+        });
+        search.page_of(&table.records, &ids)
+    }
+
+    fn cached(
+        &self,
+        key: String,
+        generation: u64,
+        build: impl FnOnce() -> Vec<String>,
+    ) -> SortedIds {
+        if let Some((g, ids)) = self.order_cache.lock().get(&key)
+            && *g == generation
+        {
+            return ids.clone();
+        }
+        // Built without the cache's lock; two searches may both build it, harmlessly.
+        let ids = Arc::new(build());
+        let mut cache = self.order_cache.lock();
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(key, (generation, ids.clone()));
+        ids
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            max_limit: self.config.max_query_limit,
+            max_offset: self.config.max_query_offset,
+        }
+    }
+
+    // ---- in-process API (handle and control routes) -----------------------------------
+
+    pub(crate) fn records(&self, api: &str) -> Vec<Value> {
+        let crm = self.crm.read();
+        crm.table(api)
+            .map(|t| {
+                t.records
+                    .values()
+                    .map(|r| Value::Object(r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn record(&self, api: &str, id: &str) -> Option<Value> {
+        let crm = self.crm.read();
+        crm.table(api)?
+            .records
+            .get(id)
+            .map(|r| Value::Object(r.clone()))
+    }
+
+    /// Object api names and their record counts.
+    pub(crate) fn objects(&self) -> Vec<(String, usize)> {
+        let crm = self.crm.read();
+        crm.objects
+            .iter()
+            .map(|(k, t)| (k.clone(), t.records.len()))
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, api: &str, record: Value, now: i64) -> Result<String, String> {
+        let Value::Object(record) = record else {
+            return Err("the record must be a JSON object".into());
+        };
+        let mut crm = self.crm.write();
+        let owner = id_list(record.get("owner"))
+            .into_iter()
+            .next()
+            .filter(|o| crm.org.user(o).is_some())
+            .unwrap_or_else(|| ADMIN_OPEN_USER_ID.to_string());
+        let mut ctx = self.write_ctx(&owner, now);
+        ctx.direct = true;
+        let details = obj(record.get("details")).cloned();
+        let mut record = record;
+        record.remove("details");
+        crm.create(api, &record, details.as_ref(), &ctx)
+            .map_err(|e| e.message)
+    }
+
+    /// Changes fields of a record as a CRM user would (`last_modified_time` moves).
+    pub(crate) fn update(&self, api: &str, id: &str, patch: Value, now: i64) -> Result<(), String> {
+        let Value::Object(mut patch) = patch else {
+            return Err("the patch must be a JSON object".into());
+        };
+        patch.insert("_id".into(), json!(id));
+        let ctx = self.write_ctx(ADMIN_OPEN_USER_ID, now);
+        self.crm
+            .write()
+            .update(api, &patch, None, &ctx)
+            .map_err(|e| e.message)
+    }
+
+    pub(crate) fn messages(&self) -> Vec<Value> {
+        self.crm.read().messages.clone()
+    }
+
+    pub(crate) fn users(&self) -> Vec<Value> {
+        let crm = self.crm.read();
+        crm.org
+            .users
+            .iter()
+            .map(|u| {
+                let mut m = org::Org::user_json(u);
+                m.insert("employeeId".into(), json!(u.employee_id));
+                Value::Object(m)
+            })
+            .collect()
+    }
+
+    pub(crate) fn describe(&self, api: &str) -> Option<Value> {
+        self.crm.read().table(api).map(|t| t.def.describe())
+    }
+
+    pub(crate) fn define(&self, describe: &Value) -> Result<(), String> {
+        let def = ObjectDef::from_describe(describe)?;
+        self.crm.write().define(def);
+        Ok(())
+    }
+
+    /// Makes `token` a token of the first app (nothing happens without apps).
+    pub(crate) fn pin_token(&self, token: &str, config: &FxiaokeConfig, now: i64) {
+        if !config.apps.is_empty() {
+            self.auth.lock().pin(token, 0, config, now);
+        }
+    }
+
+    pub(crate) fn invalidate_tokens(&self) {
+        self.auth.lock().invalidate();
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.auth.lock().limits.clone()
+    }
+
+    pub(crate) fn set_limits(&self, f: impl FnOnce(&mut Limits)) {
+        f(&mut self.auth.lock().limits);
+    }
+
+    // ---- HTTP ------------------------------------------------------------------------
+
+    fn process(
+        &self,
+        route: Route,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Reply {
+        let body: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => return self.error_reply(&FxError::bad_body("不是对象")),
+                Err(e) => return self.error_reply(&FxError::bad_body(&e.to_string())),
+            }
+        };
+        let n = self.trace();
+        let answer = match route {
+            Route::CorpToken | Route::OAuthToken => self.token(route, &body, now_ms),
+            _ => self
+                .authenticate(route, &body, headers, now_ms)
+                .and_then(|caller| {
+                    self.auth
+                        .lock()
+                        .admit(path, self.config.rate_limit_code, now_ms)?;
+                    self.dispatch(route, &body, &caller, now_ms)
+                }),
+        };
+        match answer {
+            Ok(value) => Reply::json(&value),
+            Err(e) => Reply::json(&self.tracer.error(n, &e)),
+        }
+    }
+
+    fn app_by_id(&self, body: &Map<String, Value>) -> Result<usize, FxError> {
+        let app_id = str_of(body, "appId").ok_or_else(|| FxError::bad_app_param("appId"))?;
+        let index = self
+            .config
+            .apps
+            .iter()
+            .position(|a| a.app_id == app_id)
+            .ok_or_else(|| FxError::bad_app_param("appId"))?;
+        let app = &self.config.apps[index];
+        if str_of(body, "appSecret") != Some(app.app_secret.as_str()) {
+            return Err(FxError::bad_app_param("appSecret"));
+        }
+        if str_of(body, "permanentCode") != Some(app.permanent_code.as_str()) {
+            return Err(FxError::bad_app_param("permanentCode"));
+        }
+        Ok(index)
+    }
+
+    fn token(&self, route: Route, body: &Map<String, Value>, now_ms: i64) -> Out {
+        let app = self.app_by_id(body)?;
+        if route == Route::OAuthToken && str_of(body, "grantType") != Some("app_secret") {
+            return Err(FxError::bad_app_param("grantType"));
+        }
+        let (token, expires_in) = {
+            let mut auth = self.auth.lock();
+            if !auth.limits.openapi_purchased {
+                return Err(FxError::no_quota());
+            }
+            auth.issue(app, &self.config, now_ms)?
+        };
+        let a = &self.config.apps[app];
+        let mut out = Map::new();
+        if route == Route::CorpToken {
+            out.insert("corpAccessToken".into(), json!(token));
+            out.insert("corpId".into(), json!(a.corp_id));
+            out.insert("expiresIn".into(), json!(expires_in));
+        } else {
+            // The doc example: openUserId is the corp's open id, ea the enterprise account.
+            out.insert("openUserId".into(), json!(a.corp_id));
+            out.insert("accessToken".into(), json!(token));
+            out.insert("expiresIn".into(), json!(expires_in));
+            out.insert("appId".into(), json!(a.app_id));
+            out.insert("ea".into(), json!(a.ea));
+        }
+        Ok(self.tracer.ok(self.trace(), false, out))
+    }
+
+    /// Legacy body auth (`corpAccessToken`, `corpId`, `currentOpenUserId`) or the new headers
+    /// (`authorization: Bearer`, `x-fs-ea`, `x-fs-userid`).
+    fn authenticate(
+        &self,
+        route: Route,
+        body: &Map<String, Value>,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<Caller, FxError> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let bearer = header("authorization").map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v)
+                .trim()
+                .to_string()
+        });
+        let (app, user) = if let Some(token) = bearer {
+            let app = self
+                .auth
+                .lock()
+                .check(&token, now_ms)
+                .map(|t| t.app)
+                .ok_or_else(FxError::bad_token)?;
+            if header("x-fs-ea").is_some_and(|ea| ea != self.config.apps[app].ea) {
+                return Err(FxError::bad_token());
+            }
+            let user = header("x-fs-userid")
+                .map(str::to_string)
+                .or_else(|| str_of(body, "currentOpenUserId").map(str::to_string));
+            (app, user)
+        } else {
+            let token = str_of(body, "corpAccessToken").ok_or_else(FxError::missing_auth)?;
+            let app = self
+                .auth
+                .lock()
+                .check(token, now_ms)
+                .map(|t| t.app)
+                .ok_or_else(FxError::bad_token)?;
+            if str_of(body, "corpId") != Some(self.config.apps[app].corp_id.as_str()) {
+                return Err(FxError::bad_token());
+            }
+            (app, str_of(body, "currentOpenUserId").map(str::to_string))
+        };
+        let needs_user = !matches!(route, Route::Org(_) | Route::Message);
+        let user = match (user, needs_user) {
+            (None, true) => return Err(FxError::missing_user()),
+            (None, false) => None,
+            (Some(id), _) => {
+                let crm = self.crm.read();
+                match crm.org.user(&id) {
+                    Some(u) => Some(u.open_user_id.clone()),
+                    None if needs_user => return Err(FxError::unknown_user(&id)),
+                    None => None,
+                }
+            }
+        };
+        Ok(Caller { app, user })
+    }
+
+    fn dispatch(
+        &self,
+        route: Route,
+        body: &Map<String, Value>,
+        caller: &Caller,
+        now_ms: i64,
+    ) -> Out {
+        let user = caller.user.as_deref().unwrap_or(ADMIN_OPEN_USER_ID);
+        let ok =
+            |crm: bool, payload: Map<String, Value>| Ok(self.tracer.ok(self.trace(), crm, payload));
+        let code = self.config.business_error_code;
+        match route {
+            Route::Org(op) => ok(false, self.crm.read().org.call(op, body)?),
+            Route::ObjectList => {
+                let crm = self.crm.read();
+                let objects: Vec<Value> =
+                    crm.objects.values().map(|t| t.def.list_entry()).collect();
+                ok(true, payload("data", json!({"objects": objects})))
+            }
+            Route::Describe => {
+                // Legacy clients send `apiName` at the top level, new docs under `data`.
+                let api = str_of(body, "apiName")
+                    .or_else(|| obj(body.get("data")).and_then(|d| str_of(d, "apiName")))
+                    .ok_or_else(|| FxError::param("apiName 不能为空"))?;
+                let crm = self.crm.read();
+                let table = crm
+                    .table(api)
+                    .ok_or_else(|| Crm::unknown_object(code, api))?;
+                ok(
+                    true,
+                    payload("data", json!({"describe": table.def.describe()})),
+                )
+            }
+            Route::Message => self.send_message(body, caller, now_ms),
+            Route::V1Query => {
+                let api =
+                    str_of(body, "apiName").ok_or_else(|| FxError::param("apiName 不能为空"))?;
+                let search = Search::from_v1(
+                    obj(body.get("searchQuery")).unwrap_or(&Map::new()),
+                    self.caps(),
+                )?;
+                let crm = self.crm.read();
+                let table = crm
+                    .table(api)
+                    .ok_or_else(|| Crm::unknown_object(code, api))?;
+                let (total, page) = self.search(&crm, table, api, &search);
+                let mut out = Map::new();
+                out.insert("totalNumber".into(), json!(total));
+                out.insert("datas".into(), Value::Array(page));
+                ok(true, out)
+            }
+            Route::V1Get => {
+                let api =
+                    str_of(body, "apiName").ok_or_else(|| FxError::param("apiName 不能为空"))?;
+                let id = str_of(body, "dataId").ok_or_else(|| FxError::param("dataId 不能为空"))?;
+                let crm = self.crm.read();
+                let table = crm
+                    .table(api)
+                    .ok_or_else(|| Crm::unknown_object(code, api))?;
+                let record = table.records.get(id).ok_or_else(|| {
+                    let m = format!("数据[{id}]不存在或已被删除");
+                    FxError::new(code, m.clone(), m)
+                })?;
+                ok(true, payload("data", Value::Object(record.clone())))
+            }
+            Route::Data(op, custom) => self.data(op, custom, body, user, now_ms),
+            Route::CorpToken | Route::OAuthToken => Err(FxError::unknown_path("token")),
+        }
+    }
+
+    fn data(
+        &self,
+        op: DataOp,
+        custom: bool,
+        body: &Map<String, Value>,
+        user: &str,
+        now_ms: i64,
+    ) -> Out {
+        let code = self.config.business_error_code;
+        let empty = Map::new();
+        let data = obj(body.get("data")).ok_or_else(|| FxError::param("data 不能为空"))?;
+        let object_data = obj(data.get("object_data"));
+        let api = object_data
+            .and_then(|o| str_of(o, "dataObjectApiName"))
+            .or_else(|| str_of(data, "dataObjectApiName"))
+            .or_else(|| str_of(data, "apiName"))
+            .ok_or_else(|| FxError::param("dataObjectApiName 不能为空"))?;
+        if !custom && api.ends_with("__c") && !self.config.accept_custom_on_preset_path {
+            // Undocumented on the real service (fxiaoke.md §4.1); the sandbox is strict so that
+            // a client routing custom objects to the preset path is caught.
+            return Err(FxError::param(format!(
+                "{api} 是自定义对象，请使用 /cgi/crm/custom/v2/data/* 接口"
+            )));
+        }
+        if self.crm.read().table(api).is_none() {
+            return Err(Crm::unknown_object(code, api));
+        }
+        let ok = |payload: Map<String, Value>| Ok(self.tracer.ok(self.trace(), true, payload));
+        let mut ctx = self.write_ctx(user, now_ms);
+        ctx.specify_time = flag(body, data, "hasSpecifyTime");
+        ctx.specify_created_by = flag(body, data, "hasSpecifyCreatedBy");
+        match op {
+            DataOp::Query | DataOp::FindSimple | DataOp::FindOne => {
+                let info = obj(data.get("search_query_info")).unwrap_or(&empty);
+                let search = Search::parse(info, data, body, self.caps())?;
+                let crm = self.crm.read();
+                let table = crm
+                    .table(api)
+                    .ok_or_else(|| Crm::unknown_object(code, api))?;
+                let (total, page) = self.search(&crm, table, api, &search);
+                if op == DataOp::FindOne {
+                    let first = page.into_iter().next().unwrap_or(Value::Null);
+                    return ok(payload("data", json!({"objectData": first})));
+                }
+                ok(payload(
+                    "data",
+                    json!({"offset": search.offset, "limit": search.limit, "total": total, "dataList": page}),
+                ))
+            }
+            DataOp::Get => {
+                let id = str_of(data, "objectDataId")
+                    .or_else(|| str_of(data, "object_data_id"))
+                    .or_else(|| str_of(data, "dataId"))
+                    .ok_or_else(|| FxError::param("objectDataId 不能为空"))?;
+                let crm = self.crm.read();
+                let record = crm
+                    .table(api)
+                    .and_then(|t| t.records.get(id))
+                    .ok_or_else(|| {
+                        let m = format!("数据[{id}]不存在或已被删除");
+                        FxError::new(code, m.clone(), m)
+                    })?;
+                ok(payload("data", Value::Object(record.clone())))
+            }
+            DataOp::Create => {
+                let object_data =
+                    object_data.ok_or_else(|| FxError::param("object_data 不能为空"))?;
+                let details = obj(data.get("details"));
+                let id = self.crm.write().create(api, object_data, details, &ctx)?;
+                ok(payload("dataId", json!(id)))
+            }
+            DataOp::Update => {
+                let object_data =
+                    object_data.ok_or_else(|| FxError::param("object_data 不能为空"))?;
+                let details = obj(data.get("details"));
+                self.crm.write().update(api, object_data, details, &ctx)?;
+                ok(Map::new())
+            }
+            DataOp::Invalid | DataOp::Delete | DataOp::Recover => {
+                // v2 invalid takes one `object_data_id`; v1 invalid, delete and recover `idList`.
+                let mut ids = id_list(data.get("idList"));
+                if let Some(one) =
+                    str_of(data, "object_data_id").or_else(|| str_of(data, "objectDataId"))
+                {
+                    ids.push(one.to_string());
+                }
+                let mut crm = self.crm.write();
+                match op {
+                    DataOp::Invalid => crm.invalid(api, &ids, &ctx)?,
+                    DataOp::Delete => crm.delete(api, &ids, &ctx)?,
+                    _ => crm.recover(api, &ids, &ctx)?,
+                }
+                ok(Map::new())
+            }
+            DataOp::ChangeOwner => {
+                // `Data` (docs, Go, PHP), `data` (.NET's camel-case) or `dataList` (v1).
+                let items = data
+                    .get("Data")
+                    .or_else(|| data.get("data"))
+                    .or_else(|| data.get("dataList"))
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| FxError::param("Data 不能为空"))?;
+                let changes: Vec<(String, Vec<String>)> = items
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|m| {
+                        let id = str_of(m, "objectDataId").unwrap_or_default().to_string();
+                        (id, id_list(m.get("ownerId")))
+                    })
+                    .collect();
+                self.crm.write().change_owner(api, &changes, &ctx)?;
+                ok(Map::new())
+            }
+        }
+    }
+
+    /// `/cgi/message/send`: kept for tests and users to read.
+    fn send_message(&self, body: &Map<String, Value>, caller: &Caller, now_ms: i64) -> Out {
+        let to = id_list(body.get("toUser"));
+        if to.is_empty() {
+            return Err(FxError::new(10015, "缺少参数toUser", "缺少参数toUser"));
+        }
+        let mut crm = self.crm.write();
+        if to.len() > 500 || to.iter().any(|u| crm.org.user(u).is_none()) {
+            return Err(FxError::new(11016, "toUser不合法", "toUser不合法"));
+        }
+        let msg_type = str_of(body, "msgType").unwrap_or_default().to_string();
+        let content = match msg_type.as_str() {
+            "text" => {
+                let text = obj(body.get("text")).and_then(|t| str_of(t, "content"));
+                if text.is_none() {
+                    return Err(FxError::new(12005, "消息内容为空", "消息内容为空"));
+                }
+                body.get("text")
+            }
+            "composite" => body.get("composite").filter(|c| c.is_object()),
+            "articles" => body
+                .get("articles")
+                .filter(|a| a.as_array().is_some_and(|a| (1..=7).contains(&a.len()))),
+            "" => return Err(FxError::new(11017, "msgType不合法", "msgType不合法")),
+            _ => return Err(FxError::new(12003, "不支持的消息类型", "不支持的消息类型")),
+        }
+        .ok_or_else(|| FxError::param(format!("{msg_type} 消息内容不合法")))?;
+        crm.messages.push(json!({
+            "toUser": to,
+            "msgType": msg_type,
+            msg_type.clone(): content,
+            "appId": self.config.apps[caller.app].app_id,
+            "sentAt": now_ms,
+        }));
+        Ok(self.tracer.ok(self.trace(), true, Map::new()))
+    }
+}
+
+fn payload(key: &str, value: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(key.into(), value);
+    m
+}
+
+/// The handler of every path that is not `K3Cloud` or the control API.
+pub(crate) async fn http_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let conn = parts.extensions.get::<ConnAbort>().cloned();
+    let Some((canonical, route)) = route(&path) else {
+        shared.calls.hit(Api::Fxiaoke, "unknown");
+        let reply = shared.fx.error_reply(&FxError::unknown_path(&path));
+        return reply.into_response();
+    };
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return shared
+            .fx
+            .error_reply(&FxError::new(12004, "POST请求体为空", "POST请求体读取失败"))
+            .into_response();
+    };
+    let now_ms = shared.clock.now_ms();
+    server::handle(&shared, Api::Fxiaoke, canonical, conn.as_ref(), || {
+        shared
+            .fx
+            .process(route, canonical, &parts.headers, &body, now_ms)
+    })
+    .await
 }

@@ -14,7 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::RwLock;
 use serde_json::{Map, Value, json};
 
 use self::envelope::{Envelope, Failure, OrderedRow, ResponseStatus, SuccessEntity, session_lost};
@@ -31,7 +33,8 @@ pub(crate) use self::forms::{OUTSTOCK, SALE_ORDER};
 
 #[derive(Debug)]
 struct Session {
-    last_ms: i64,
+    /// Last use; atomic so that a request with a live session needs only the shared lock.
+    last_ms: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -42,11 +45,13 @@ struct K3State {
     tasks: HashMap<String, Value>,
 }
 
-/// The simulator: all `K3Cloud` state behind one lock.
+/// The simulator: all `K3Cloud` state behind one read-write lock. Queries and views of
+/// requests with a live session share it; writes, logins and new sessions take it alone.
 #[derive(Debug)]
 pub(crate) struct K3Sim {
     config: K3CloudConfig,
-    state: Mutex<K3State>,
+    state: RwLock<K3State>,
+    order_cache: query::OrderCache,
 }
 
 /// Base data every fresh sandbox has: organisations and the preset currencies.
@@ -81,7 +86,7 @@ fn base_data(data: &mut K3Data) {
     }
     // Preset base data is audited.
     for form in [ORG, CURRENCY] {
-        if let Some(table) = data.tables.get_mut(&form.to_ascii_lowercase()) {
+        if let Some(table) = data.table_mut(form) {
             for bill in table.bills.values_mut() {
                 bill.status = 'C';
             }
@@ -95,7 +100,8 @@ impl K3Sim {
         base_data(&mut data);
         Self {
             config: config.clone(),
-            state: Mutex::new(K3State {
+            order_cache: query::OrderCache::default(),
+            state: RwLock::new(K3State {
                 data,
                 sessions: HashMap::new(),
                 rng: SplitMix64::new(seed ^ 0x4B33),
@@ -107,7 +113,7 @@ impl K3Sim {
     pub(crate) fn reset(&self, seed: u64) {
         let mut data = K3Data::new();
         base_data(&mut data);
-        *self.state.lock() = K3State {
+        *self.state.write() = K3State {
             data,
             sessions: HashMap::new(),
             rng: SplitMix64::new(seed ^ 0x4B33),
@@ -116,11 +122,11 @@ impl K3Sim {
     }
 
     pub(crate) fn expire_sessions(&self) {
-        self.state.lock().sessions.clear();
+        self.state.write().sessions.clear();
     }
 
     pub(crate) fn records(&self, form: &str) -> Vec<Value> {
-        let st = self.state.lock();
+        let st = self.state.read();
         let Some(table) = st.data.table(form) else {
             return Vec::new();
         };
@@ -129,7 +135,7 @@ impl K3Sim {
     }
 
     pub(crate) fn record(&self, form: &str, key: &str) -> Option<Value> {
-        let st = self.state.lock();
+        let st = self.state.read();
         let table = st.data.table(form)?;
         let bill = table
             .by_number(key)
@@ -160,7 +166,7 @@ impl K3Sim {
         };
         let saved = self
             .state
-            .lock()
+            .write()
             .data
             .save(form, &model, &opts, now_ms)
             .map_err(|errors| {
@@ -178,8 +184,8 @@ impl K3Sim {
 
     /// Sets a record's document status directly (seeding).
     pub(crate) fn force_status(&self, form: &str, number: &str, status: char) {
-        let mut st = self.state.lock();
-        if let Some(table) = st.data.tables.get_mut(&form.to_ascii_lowercase())
+        let mut st = self.state.write();
+        if let Some(table) = st.data.table_mut(form)
             && let Some(id) = table.by_number(number).map(|b| b.id)
             && let Some(bill) = table.bills.get_mut(&id)
         {
@@ -219,7 +225,6 @@ impl K3Sim {
             Ok(p) => p,
             Err(e) => return response_error(&format!("请求数据包格式错误：{}", e.0)),
         };
-        let mut st = self.state.lock();
         match service {
             Service::Account => {
                 if method == "GetDataCenterList" {
@@ -227,17 +232,43 @@ impl K3Sim {
                 }
                 not_found(path)
             }
-            Service::Auth => self.login(&mut st, method, &params, headers, now_ms),
+            Service::Auth => {
+                let mut st = self.state.write();
+                self.login(&mut st, method, &params, headers, now_ms)
+            }
             Service::DynamicForm => {
-                let cookies = match self.authenticate(&mut st, headers, path, now_ms) {
-                    Ok(cookies) => cookies,
-                    Err(denied) => return reply_for(method, &denied),
+                // The common case, a live session, needs only the shared lock.
+                let live = self.touch_session(&self.state.read(), headers, now_ms);
+                let cookies = if live {
+                    Vec::new()
+                } else {
+                    match self.authenticate(&mut self.state.write(), headers, path, now_ms) {
+                        Ok(cookies) => cookies,
+                        Err(denied) => return reply_for(method, &denied),
+                    }
                 };
-                let mut reply = self.dynamic_form(&mut st, method, path, &params, now_ms);
+                let mut reply = if is_read_only(method) {
+                    self.read_form(&self.state.read(), method, path, &params)
+                } else {
+                    self.dynamic_form(&mut self.state.write(), method, path, &params, now_ms)
+                };
                 reply.set_cookies.extend(cookies);
                 reply
             }
         }
+    }
+
+    /// Whether the request names a live session; if so, its idle timer restarts.
+    fn touch_session(&self, st: &K3State, headers: &HeaderMap, now_ms: i64) -> bool {
+        let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+        let Some(session) = session_id(headers).and_then(|sid| st.sessions.get(&sid)) else {
+            return false;
+        };
+        if now_ms - session.last_ms.load(Ordering::Relaxed) <= ttl_ms {
+            session.last_ms.store(now_ms, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 
     fn data_centers(&self) -> Reply {
@@ -263,10 +294,10 @@ impl K3Sim {
     ) -> Result<Vec<String>, AuthDenied> {
         let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
         if let Some(sid) = session_id(headers)
-            && let Some(session) = st.sessions.get_mut(&sid)
+            && let Some(session) = st.sessions.get(&sid)
         {
-            if now_ms - session.last_ms <= ttl_ms {
-                session.last_ms = now_ms;
+            if now_ms - session.last_ms.load(Ordering::Relaxed) <= ttl_ms {
+                session.last_ms.store(now_ms, Ordering::Relaxed);
                 return Ok(Vec::new());
             }
             st.sessions.remove(&sid);
@@ -282,7 +313,7 @@ impl K3Sim {
         };
         let signed = auth::SignedHeaders { get: &get };
         match auth::verify(&signed, path, &self.config, now_ms.div_euclid(1000)) {
-            Ok(()) => Ok(Self::new_session(st, now_ms).1),
+            Ok(()) => Ok(self.new_session(st, now_ms).1),
             Err(auth::SignFailure::Passport) => Err(AuthDenied::Passport),
             Err(auth::SignFailure::Lost(why)) => {
                 tracing::debug!(why, "signed headers refused");
@@ -291,10 +322,21 @@ impl K3Sim {
         }
     }
 
-    fn new_session(st: &mut K3State, now_ms: i64) -> (String, Vec<String>) {
+    fn new_session(&self, st: &mut K3State, now_ms: i64) -> (String, Vec<String>) {
         let sid = st.rng.uuid();
         let asp = st.rng.alnum(24);
-        st.sessions.insert(sid.clone(), Session { last_ms: now_ms });
+        if st.sessions.len() >= 10_000 {
+            // Signed-header clients that ignore the cookie open a session per call.
+            let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+            st.sessions
+                .retain(|_, s| now_ms - s.last_ms.load(Ordering::Relaxed) <= ttl_ms);
+        }
+        st.sessions.insert(
+            sid.clone(),
+            Session {
+                last_ms: AtomicI64::new(now_ms),
+            },
+        );
         let cookies = vec![
             format!("kdservice-sessionid={sid}; path=/"),
             format!("ASP.NET_SessionId={asp}; path=/; HttpOnly"),
@@ -380,7 +422,7 @@ impl K3Sim {
                 "IsSuccessByAPI": false,
             }));
         }
-        let (sid, cookies) = Self::new_session(st, now_ms);
+        let (sid, cookies) = self.new_session(st, now_ms);
         let context_sid = cookies
             .get(1)
             .and_then(|c| c.split(['=', ';']).nth(1))
@@ -431,32 +473,11 @@ impl K3Sim {
         reply
     }
 
-    #[allow(clippy::too_many_lines)]
-    fn dynamic_form(
-        &self,
-        st: &mut K3State,
-        method: &str,
-        path: &str,
-        p: &Params,
-        now_ms: i64,
-    ) -> Reply {
+    /// The operations that only read ([`is_read_only`]): they run under the shared lock,
+    /// side by side.
+    fn read_form(&self, st: &K3State, method: &str, path: &str, p: &Params) -> Reply {
         let data_at = |i: usize| p.data(i).map_err(|e| Failure::new(8, None, e));
         let result: Result<Reply, Failure> = (|| match method {
-            "Save" | "Draft" | "BatchSave" => {
-                let form = form_arg(&st.data, p)?;
-                let data = data_at(1)?;
-                let envelope = save_call(&mut st.data, form, &data, method, now_ms);
-                if p.raw_top.contains_key("beginmethod") {
-                    // Async "QUERY" mode (k3cloud.md §5.9): the sandbox finishes at once.
-                    let task = st.rng.uuid();
-                    let result = serde_json::to_value(&envelope).unwrap_or(Value::Null);
-                    st.tasks.insert(task.clone(), result.clone());
-                    return Ok(Reply::json(
-                        &json!({"TaskId": task, "Status": 2, "Result": result}),
-                    ));
-                }
-                Ok(Reply::json(&envelope))
-            }
             "QueryAsyncResult" => {
                 let info = p
                     .get(0, "queryInfo")
@@ -518,51 +539,14 @@ impl K3Sim {
                     )),
                 }
             }
-            "Delete" | "Submit" | "Audit" | "UnAudit" | "CancelAssign" => {
-                let form = form_arg(&st.data, p)?;
-                let data = data_at(1)?;
-                let (numbers, ids) = numbers_and_ids(&data);
-                let op = match method {
-                    "Delete" => StatusOp::Delete,
-                    "Submit" => StatusOp::Submit,
-                    "Audit" => StatusOp::Audit,
-                    "UnAudit" => StatusOp::UnAudit,
-                    _ => StatusOp::CancelAssign,
-                };
-                let status = st.data.transition(form, op, &numbers, &ids, now_ms);
-                Ok(Reply::json(&Envelope::new(status)))
-            }
-            "ExcuteOperation" | "ExecuteOperation" => {
-                let form = form_arg(&st.data, p)?;
-                let op_number = p.string(1, "opNumber").unwrap_or_default();
-                let data = data_at(2)?;
-                let op = match op_number.to_ascii_lowercase().as_str() {
-                    "" => return Err(Failure::new(3, None, "操作标识为空，请传入opNumber参数。")),
-                    "forbid" => StatusOp::Forbid,
-                    "enable" => StatusOp::Enable,
-                    "cancel" | "uncancel" | "closebill" | "unclosebill" | "closeentry"
-                    | "uncloseentry" | "donothing" => StatusOp::NoOp,
-                    _ => {
-                        return Err(Failure::new(
-                            4,
-                            None,
-                            format!("sandbox 未模拟操作“{op_number}”。"),
-                        ));
-                    }
-                };
-                let (numbers, ids) = numbers_and_ids(&data);
-                Ok(Reply::json(&Envelope::new(
-                    st.data.transition(form, op, &numbers, &ids, now_ms),
-                )))
-            }
-            "Push" => {
-                let form = form_arg(&st.data, p)?;
-                let data = data_at(1)?;
-                Ok(Reply::json(&push(&mut st.data, form, &data, now_ms)))
-            }
             "ExecuteBillQuery" | "BillQuery" => {
                 let data = data_at(0)?;
-                let result = query::run(&st.data, &data, self.config.max_query_rows)?;
+                let result = query::run(
+                    &st.data,
+                    &data,
+                    self.config.max_query_rows,
+                    &self.order_cache,
+                )?;
                 if method == "BillQuery" {
                     let rows: Vec<OrderedRow<'_>> = result
                         .rows
@@ -605,6 +589,103 @@ impl K3Sim {
                     None => Err(Failure::new(10, None, format!("组织“{org}”不存在。"))),
                 }
             }
+            "AttachmentDownLoad" => {
+                let data = data_at(0)?;
+                let file_id = get_ci(&data, "FileId")
+                    .and_then(scalar_string)
+                    .unwrap_or_default();
+                let (name, bytes) =
+                    st.data.attachments.get(&file_id).cloned().ok_or_else(|| {
+                        Failure::new(10, None, format!("附件“{file_id}”不存在。"))
+                    })?;
+                Ok(Reply::json(
+                    &Envelope::new(ResponseStatus::ok(Vec::new()))
+                        .with("FileName", Value::from(name))
+                        .with("FileSize", Value::from(bytes.len()))
+                        .with(
+                            "FilePart",
+                            Value::from(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+                        )
+                        .with("IsLast", Value::from(true))
+                        .with("StartIndex", Value::from(0)),
+                ))
+            }
+            _ => Ok(not_found(path)),
+        })();
+        result.unwrap_or_else(|failure| error_reply(method, failure))
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn dynamic_form(
+        &self,
+        st: &mut K3State,
+        method: &str,
+        path: &str,
+        p: &Params,
+        now_ms: i64,
+    ) -> Reply {
+        if is_read_only(method) {
+            return self.read_form(st, method, path, p);
+        }
+        let data_at = |i: usize| p.data(i).map_err(|e| Failure::new(8, None, e));
+        let result: Result<Reply, Failure> = (|| match method {
+            "Save" | "Draft" | "BatchSave" => {
+                let form = form_arg(&st.data, p)?;
+                let data = data_at(1)?;
+                let envelope = save_call(&mut st.data, form, &data, method, now_ms);
+                if p.raw_top.contains_key("beginmethod") {
+                    // Async "QUERY" mode (k3cloud.md §5.9): the sandbox finishes at once.
+                    let task = st.rng.uuid();
+                    let result = serde_json::to_value(&envelope).unwrap_or(Value::Null);
+                    st.tasks.insert(task.clone(), result.clone());
+                    return Ok(Reply::json(
+                        &json!({"TaskId": task, "Status": 2, "Result": result}),
+                    ));
+                }
+                Ok(Reply::json(&envelope))
+            }
+            "Delete" | "Submit" | "Audit" | "UnAudit" | "CancelAssign" => {
+                let form = form_arg(&st.data, p)?;
+                let data = data_at(1)?;
+                let (numbers, ids) = numbers_and_ids(&data);
+                let op = match method {
+                    "Delete" => StatusOp::Delete,
+                    "Submit" => StatusOp::Submit,
+                    "Audit" => StatusOp::Audit,
+                    "UnAudit" => StatusOp::UnAudit,
+                    _ => StatusOp::CancelAssign,
+                };
+                let status = st.data.transition(form, op, &numbers, &ids, now_ms);
+                Ok(Reply::json(&Envelope::new(status)))
+            }
+            "ExcuteOperation" | "ExecuteOperation" => {
+                let form = form_arg(&st.data, p)?;
+                let op_number = p.string(1, "opNumber").unwrap_or_default();
+                let data = data_at(2)?;
+                let op = match op_number.to_ascii_lowercase().as_str() {
+                    "" => return Err(Failure::new(3, None, "操作标识为空，请传入opNumber参数。")),
+                    "forbid" => StatusOp::Forbid,
+                    "enable" => StatusOp::Enable,
+                    "cancel" | "uncancel" | "closebill" | "unclosebill" | "closeentry"
+                    | "uncloseentry" | "donothing" => StatusOp::NoOp,
+                    _ => {
+                        return Err(Failure::new(
+                            4,
+                            None,
+                            format!("sandbox 未模拟操作“{op_number}”。"),
+                        ));
+                    }
+                };
+                let (numbers, ids) = numbers_and_ids(&data);
+                Ok(Reply::json(&Envelope::new(
+                    st.data.transition(form, op, &numbers, &ids, now_ms),
+                )))
+            }
+            "Push" => {
+                let form = form_arg(&st.data, p)?;
+                let data = data_at(1)?;
+                Ok(Reply::json(&push(&mut st.data, form, &data, now_ms)))
+            }
             "WorkflowAudit" => Ok(Reply::json(
                 &Envelope::new(ResponseStatus::ok(Vec::new())).with("OperationResults", json!([])),
             )),
@@ -641,27 +722,6 @@ impl K3Sim {
                         .with("Message", Value::from("")),
                 ))
             }
-            "AttachmentDownLoad" => {
-                let data = data_at(0)?;
-                let file_id = get_ci(&data, "FileId")
-                    .and_then(scalar_string)
-                    .unwrap_or_default();
-                let (name, bytes) =
-                    st.data.attachments.get(&file_id).cloned().ok_or_else(|| {
-                        Failure::new(10, None, format!("附件“{file_id}”不存在。"))
-                    })?;
-                Ok(Reply::json(
-                    &Envelope::new(ResponseStatus::ok(Vec::new()))
-                        .with("FileName", Value::from(name))
-                        .with("FileSize", Value::from(bytes.len()))
-                        .with(
-                            "FilePart",
-                            Value::from(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-                        )
-                        .with("IsLast", Value::from(true))
-                        .with("StartIndex", Value::from(0)),
-                ))
-            }
             // Operations whose parameters the reference only knows as placeholders: the
             // sandbox checks the form when one is given and answers the success envelope.
             "Allocate" | "CancelAllocate" | "FlexSave" | "GroupSave" | "Disassembly"
@@ -679,6 +739,20 @@ impl K3Sim {
         })();
         result.unwrap_or_else(|failure| error_reply(method, failure))
     }
+}
+
+/// Methods that change nothing (session bookkeeping aside).
+fn is_read_only(method: &str) -> bool {
+    matches!(
+        method,
+        "View"
+            | "ExecuteBillQuery"
+            | "BillQuery"
+            | "QueryBusinessInfo"
+            | "SwitchOrg"
+            | "AttachmentDownLoad"
+            | "QueryAsyncResult"
+    )
 }
 
 fn form_arg(data: &K3Data, p: &Params) -> Result<&'static str, Failure> {

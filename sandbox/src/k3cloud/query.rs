@@ -1,8 +1,13 @@
 //! `ExecuteBillQuery` / `BillQuery`: `FieldKeys` (entry and reference sub-fields), a
 //! `FilterString` subset, `OrderString`, `StartRow` / `Limit` / `TopRowCount` (k3cloud.md §5.5).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde_json::{Map, Value};
 
@@ -10,7 +15,7 @@ use super::envelope::Failure;
 use super::forms::FieldType;
 use super::store::{Bill, Cell, Entry, K3Data, Table, unknown_form};
 use super::wire::{get_ci, int, scalar_string};
-use crate::clock::{k3_datetime, parse_k3_date};
+use crate::clock::{k3_date_key, k3_datetime, parse_k3_date};
 
 /// How to read one field of a row.
 #[derive(Clone, Debug)]
@@ -176,46 +181,114 @@ impl Resolver<'_> {
     }
 }
 
-fn read(
-    data: &K3Data,
-    _table: &Table,
-    bill: &Bill,
-    entry: Option<&Entry>,
-    access: &Access,
-) -> Value {
-    let as_date = |ms: i64| Value::from(k3_datetime(ms));
-    let cell_value = |cell: Option<&Cell>, ty: Option<FieldType>, sub: Sub| -> Value {
+/// A field value of one row, borrowed from the store wherever it can be: filtering and
+/// sorting thousands of rows then allocate nothing; only the rows of the page become JSON.
+#[derive(Clone, Copy, Debug)]
+enum V<'a> {
+    Null,
+    Int(i64),
+    Str(&'a str),
+    Json(&'a Value),
+    /// A system date (Unix ms), formatted only for output.
+    Ms(i64),
+    /// Text of a date field, normalised only for output.
+    DateText(&'a str),
+}
+
+impl<'a> V<'a> {
+    fn into_json(self) -> Value {
+        match self {
+            V::Null => Value::Null,
+            V::Int(i) => Value::from(i),
+            V::Str(s) => Value::from(s),
+            V::Json(v) => v.clone(),
+            V::Ms(ms) => Value::from(k3_datetime(ms)),
+            V::DateText(s) => Value::from(normalise_date(s).unwrap_or_else(|| s.to_string())),
+        }
+    }
+
+    fn is_null(self) -> bool {
+        matches!(self, V::Null | V::Json(Value::Null))
+    }
+
+    /// The value as text, as `scalar_string` would make it of the JSON form.
+    fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            V::Null | V::Json(Value::Null | Value::Array(_) | Value::Object(_)) => None,
+            V::Str(s) | V::DateText(s) => Some(Cow::Borrowed(s)),
+            V::Json(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
+            V::Int(i) => Some(Cow::Owned(i.to_string())),
+            V::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            V::Json(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            V::Ms(ms) => Some(Cow::Owned(k3_datetime(ms))),
+        }
+    }
+
+    fn number(self) -> Option<f64> {
+        match self {
+            #[allow(clippy::cast_precision_loss)]
+            V::Int(i) => Some(i as f64),
+            V::Json(Value::Number(n)) => n.as_f64(),
+            V::Json(Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+            V::Str(s) | V::DateText(s) => s.trim().parse().ok(),
+            V::Json(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn is_number(self) -> bool {
+        matches!(self, V::Int(_) | V::Json(Value::Number(_)))
+    }
+
+    fn date_key(self) -> Option<i64> {
+        match self {
+            V::Ms(ms) => Some(k3_date_key(ms)),
+            other => parse_k3_date(&other.text()?),
+        }
+    }
+}
+
+fn status_str(status: char) -> &'static str {
+    match status {
+        'Z' => "Z",
+        'A' => "A",
+        'B' => "B",
+        'C' => "C",
+        _ => "D",
+    }
+}
+
+fn read<'a>(data: &'a K3Data, bill: &'a Bill, entry: Option<&'a Entry>, access: &Access) -> V<'a> {
+    let cell_value = |cell: Option<&'a Cell>, ty: Option<FieldType>, sub: Sub| -> V<'a> {
         match cell {
-            None => Value::Null,
+            None => V::Null,
             Some(Cell::Val(v)) => match (ty, v) {
-                (Some(FieldType::Date), Value::String(s)) => {
-                    Value::from(normalise_date(s).unwrap_or_else(|| s.clone()))
-                }
-                _ => v.clone(),
+                (Some(FieldType::Date), Value::String(s)) => V::DateText(s),
+                _ => V::Json(v),
             },
             Some(Cell::Ref { number, id }) => match sub {
-                Sub::Number => Value::from(number.clone()),
-                Sub::Id | Sub::None => Value::from(*id),
+                Sub::Number => V::Str(number),
+                Sub::Id | Sub::None => V::Int(*id),
                 Sub::Name => match ty {
                     Some(FieldType::BaseData(form)) => {
-                        data.ref_name(form, *id).map_or(Value::Null, Value::from)
+                        data.ref_name(form, *id).map_or(V::Null, V::Str)
                     }
-                    _ => Value::Null,
+                    _ => V::Null,
                 },
             },
         }
     };
     match access {
-        Access::Id => Value::from(bill.id),
-        Access::Number => Value::from(bill.number.clone()),
-        Access::Name => bill.name().map_or(Value::Null, Value::from),
-        Access::Status => Value::from(bill.status.to_string()),
-        Access::Forbid => Value::from(bill.forbid.to_string()),
-        Access::CreateDate => as_date(bill.create_ms),
-        Access::ModifyDate => as_date(bill.modify_ms),
-        Access::ApproveDate => bill.approve_ms.map_or(Value::Null, as_date),
-        Access::EntryId => entry.map_or(Value::Null, |e| Value::from(e.id)),
-        Access::EntrySeq => entry.map_or(Value::Null, |e| Value::from(e.seq)),
+        Access::Id => V::Int(bill.id),
+        Access::Number => V::Str(&bill.number),
+        Access::Name => bill.name().map_or(V::Null, V::Str),
+        Access::Status => V::Str(status_str(bill.status)),
+        Access::Forbid => V::Str(if bill.forbid == 'B' { "B" } else { "A" }),
+        Access::CreateDate => V::Ms(bill.create_ms),
+        Access::ModifyDate => V::Ms(bill.modify_ms),
+        Access::ApproveDate => bill.approve_ms.map_or(V::Null, V::Ms),
+        Access::EntryId => entry.map_or(V::Null, |e| V::Int(e.id)),
+        Access::EntrySeq => entry.map_or(V::Null, |e| V::Int(i64::try_from(e.seq).unwrap_or(0))),
         Access::Head { key, ty, sub } => cell_value(bill.head.get(key), *ty, *sub),
         Access::Line { key, ty, sub } => {
             cell_value(entry.and_then(|e| e.fields.get(key)), *ty, *sub)
@@ -242,9 +315,95 @@ fn normalise_date(s: &str) -> Option<String> {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Lit {
-    Str(String),
+    Str(StrLit),
     Num(f64),
     Null,
+}
+
+/// A text literal with the forms comparisons need, computed once per query.
+#[derive(Clone, Debug, PartialEq)]
+struct StrLit {
+    lower: String,
+    num: Option<f64>,
+    date: Option<i64>,
+}
+
+impl StrLit {
+    fn new(raw: &str) -> Self {
+        Self {
+            lower: raw.to_lowercase(),
+            num: raw.trim().parse().ok(),
+            date: parse_k3_date(raw),
+        }
+    }
+}
+
+/// A `LIKE` pattern, lower-cased once; the common shapes avoid the general matcher.
+#[derive(Clone, Debug)]
+enum LikePat {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    General(Vec<char>),
+}
+
+impl LikePat {
+    fn new(pattern: &str) -> Self {
+        let p = pattern.to_lowercase();
+        if !p.contains('_') {
+            let inner = p.trim_matches('%');
+            if !inner.contains('%') {
+                let inner = inner.to_string();
+                return match (p.starts_with('%'), p.ends_with('%') && p.len() > 1) {
+                    (false, false) => LikePat::Exact(inner),
+                    (false, true) => LikePat::Prefix(inner),
+                    (true, false) => LikePat::Suffix(inner),
+                    (true, true) => LikePat::Contains(inner),
+                };
+            }
+        }
+        LikePat::General(p.chars().collect())
+    }
+
+    /// Case-insensitive (SQL Server's default collation for `K3Cloud`).
+    fn matches(&self, text: &str) -> bool {
+        fn go(t: &[char], p: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+                Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+                Some((c, rest)) => t.first().is_some_and(|x| x == c) && go(&t[1..], rest),
+            }
+        }
+        let (inner, kind) = match self {
+            LikePat::General(p) => {
+                let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+                return go(&t, p);
+            }
+            LikePat::Exact(i) => (i, 0),
+            LikePat::Prefix(i) => (i, 1),
+            LikePat::Suffix(i) => (i, 2),
+            LikePat::Contains(i) => (i, 3),
+        };
+        if inner.is_ascii() {
+            // Non-ASCII bytes of `text` can never equal ASCII bytes of the pattern.
+            let (t, p) = (text.as_bytes(), inner.as_bytes());
+            return match kind {
+                0 => t.eq_ignore_ascii_case(p),
+                1 => t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p),
+                2 => t.len() >= p.len() && t[t.len() - p.len()..].eq_ignore_ascii_case(p),
+                _ => p.is_empty() || t.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p)),
+            };
+        }
+        let t = text.to_lowercase();
+        match kind {
+            0 => t == *inner,
+            1 => t.starts_with(inner.as_str()),
+            2 => t.ends_with(inner.as_str()),
+            _ => t.contains(inner.as_str()),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -253,7 +412,7 @@ enum Expr {
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     Cmp(Access, &'static str, Lit),
-    Like(Access, String, bool),
+    Like(Access, LikePat, bool),
     In(Access, Vec<Lit>, bool),
     IsNull(Access, bool),
     Between(Access, Lit, Lit),
@@ -415,7 +574,7 @@ impl Parser<'_, '_> {
 
     fn literal(&mut self) -> Result<Lit, Failure> {
         match self.next() {
-            Some(Tok::Str(s)) => Ok(Lit::Str(s)),
+            Some(Tok::Str(s)) => Ok(Lit::Str(StrLit::new(&s))),
             Some(Tok::Num(n)) => Ok(Lit::Num(n)),
             Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("null") => Ok(Lit::Null),
             Some(Tok::Ident(s)) => Err(filter_error(format!(
@@ -446,7 +605,7 @@ impl Parser<'_, '_> {
                 let negate = self.eat_kw("not");
                 if self.eat_kw("like") {
                     return match self.next() {
-                        Some(Tok::Str(p)) => Ok(Expr::Like(access, p, negate)),
+                        Some(Tok::Str(p)) => Ok(Expr::Like(access, LikePat::new(&p), negate)),
                         _ => Err(filter_error("LIKE 之后应为字符串")),
                     };
                 }
@@ -554,63 +713,32 @@ fn filter_array_to_text(items: &[Value]) -> Result<String, Failure> {
     Ok(text)
 }
 
-fn cmp_values(a: &Value, b: &Lit, date: bool) -> Option<Ordering> {
-    let text = |v: &Value| scalar_string(v);
-    match b {
-        Lit::Null => None,
-        Lit::Num(n) => {
-            let x = match a {
-                Value::Number(x) => x.as_f64(),
-                Value::String(s) => s.trim().parse().ok(),
-                Value::Bool(b) => Some(f64::from(u8::from(*b))),
-                _ => None,
-            }?;
-            x.partial_cmp(n)
-        }
-        Lit::Str(s) => {
-            if date
-                && let (Some(x), Some(y)) =
-                    (text(a).and_then(|t| parse_k3_date(&t)), parse_k3_date(s))
-            {
-                return Some(x.cmp(&y));
-            }
-            if let Value::Number(x) = a
-                && let (Some(x), Ok(y)) = (x.as_f64(), s.trim().parse::<f64>())
-            {
-                return x.partial_cmp(&y);
-            }
-            let x = text(a)?;
-            // SQL Server's default collation for K3Cloud is case-insensitive.
-            Some(x.to_lowercase().cmp(&s.to_lowercase()))
-        }
+/// Case-insensitive comparison of `x` with an already lower-cased text, without allocating.
+fn cmp_ci(x: &str, lower: &str) -> Ordering {
+    if x.is_ascii() && lower.is_ascii() {
+        x.bytes().map(|b| b.to_ascii_lowercase()).cmp(lower.bytes())
+    } else {
+        x.chars().flat_map(char::to_lowercase).cmp(lower.chars())
     }
 }
 
-fn like(text: &str, pattern: &str) -> bool {
-    fn go(t: &[char], p: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
-            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
-            Some((c, rest)) => t.first().is_some_and(|x| x == c) && go(&t[1..], rest),
+fn cmp_values(a: V<'_>, b: &Lit, date: bool) -> Option<Ordering> {
+    match b {
+        Lit::Null => None,
+        Lit::Num(n) => a.number()?.partial_cmp(n),
+        Lit::Str(lit) => {
+            if date && let (Some(x), Some(y)) = (a.date_key(), lit.date) {
+                return Some(x.cmp(&y));
+            }
+            if a.is_number()
+                && let (Some(x), Some(y)) = (a.number(), lit.num)
+            {
+                return x.partial_cmp(&y);
+            }
+            // SQL Server's default collation for K3Cloud is case-insensitive.
+            Some(cmp_ci(&a.text()?, &lit.lower))
         }
     }
-    // The common shapes without the general matcher: 'X%', '%X', '%X%', 'X'.
-    let (t, p) = (text.to_lowercase(), pattern.to_lowercase());
-    if !p.contains('_') {
-        let inner = p.trim_matches('%');
-        if !inner.contains('%') {
-            return match (p.starts_with('%'), p.ends_with('%') && p.len() > 1) {
-                (false, false) => t == inner,
-                (false, true) => t.starts_with(inner),
-                (true, false) => t.ends_with(inner),
-                (true, true) => t.contains(inner),
-            };
-        }
-    }
-    let t: Vec<char> = t.chars().collect();
-    let p: Vec<char> = p.chars().collect();
-    go(&t, &p)
 }
 
 struct Row<'a> {
@@ -618,16 +746,15 @@ struct Row<'a> {
     entry: Option<&'a Entry>,
 }
 
-fn eval(expr: &Expr, data: &K3Data, table: &Table, row: &Row<'_>) -> bool {
-    let get = |a: &Access| read(data, table, row.bill, row.entry, a);
+fn eval(expr: &Expr, data: &K3Data, row: &Row<'_>) -> bool {
+    let get = |a: &Access| read(data, row.bill, row.entry, a);
     match expr {
         Expr::True => true,
-        Expr::And(a, b) => eval(a, data, table, row) && eval(b, data, table, row),
-        Expr::Or(a, b) => eval(a, data, table, row) || eval(b, data, table, row),
-        Expr::Not(a) => !eval(a, data, table, row),
+        Expr::And(a, b) => eval(a, data, row) && eval(b, data, row),
+        Expr::Or(a, b) => eval(a, data, row) || eval(b, data, row),
+        Expr::Not(a) => !eval(a, data, row),
         Expr::Cmp(a, op, lit) => {
-            let v = get(a);
-            let Some(ord) = cmp_values(&v, lit, a.is_date()) else {
+            let Some(ord) = cmp_values(get(a), lit, a.is_date()) else {
                 return false;
             };
             match *op {
@@ -639,41 +766,162 @@ fn eval(expr: &Expr, data: &K3Data, table: &Table, row: &Row<'_>) -> bool {
                 _ => ord != Ordering::Greater,
             }
         }
-        Expr::Like(a, p, negate) => {
-            let v = get(a);
-            scalar_string(&v).is_some_and(|t| like(&t, p)) != *negate
-        }
+        Expr::Like(a, p, negate) => get(a).text().is_some_and(|t| p.matches(&t)) != *negate,
         Expr::In(a, items, negate) => {
             let v = get(a);
             let is_date = a.is_date();
             items
                 .iter()
-                .any(|lit| cmp_values(&v, lit, is_date) == Some(Ordering::Equal))
+                .any(|lit| cmp_values(v, lit, is_date) == Some(Ordering::Equal))
                 != *negate
         }
         Expr::IsNull(a, negate) => get(a).is_null() != *negate,
         Expr::Between(a, low, high) => {
             let v = get(a);
             let is_date = a.is_date();
-            cmp_values(&v, low, is_date).is_some_and(|o| o != Ordering::Less)
-                && cmp_values(&v, high, is_date).is_some_and(|o| o != Ordering::Greater)
+            cmp_values(v, low, is_date).is_some_and(|o| o != Ordering::Less)
+                && cmp_values(v, high, is_date).is_some_and(|o| o != Ordering::Greater)
         }
     }
 }
 
-fn order_values(a: &Value, b: &Value) -> Ordering {
+/// `ORDER BY` comparison: nulls first, numbers as numbers, dates as dates, text as text.
+fn order_values(a: V<'_>, b: V<'_>) -> Ordering {
+    match (a.is_null(), b.is_null()) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Less,
+        (false, true) => return Ordering::Greater,
+        (false, false) => {}
+    }
     match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
+        (V::Ms(x), V::Ms(y)) => x.cmp(&y),
+        (V::DateText(x), V::DateText(y)) => match (parse_k3_date(x), parse_k3_date(y)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => x.cmp(y),
+        },
+        _ if a.is_number() && b.is_number() => a
+            .number()
+            .partial_cmp(&b.number())
             .unwrap_or(Ordering::Equal),
-        _ => scalar_string(a)
+        _ => a
+            .text()
             .unwrap_or_default()
-            .cmp(&scalar_string(b).unwrap_or_default()),
+            .cmp(&b.text().unwrap_or_default()),
+    }
+}
+
+/// Every row of the table (one per entry when the query expands over `entity`), in storage
+/// order (bill id, then entry sequence).
+/// `f` gets each row and its entry's index, and answers whether to go on.
+fn for_each_row<'a>(
+    table: &'a Table,
+    entity: Option<&str>,
+    f: &mut dyn FnMut(Row<'a>, Option<usize>) -> bool,
+) {
+    for bill in table.bills.values() {
+        match entity.and_then(|e| bill.entries.get(e)) {
+            Some(list) if !list.is_empty() => {
+                for (i, entry) in list.iter().enumerate() {
+                    let row = Row {
+                        bill,
+                        entry: Some(entry),
+                    };
+                    if !f(row, Some(i)) {
+                        return;
+                    }
+                }
+            }
+            _ => {
+                if !f(Row { bill, entry: None }, None) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Storage-order rows that match, up to `end` of them.
+fn collect_unordered<'a>(
+    data: &'a K3Data,
+    table: &'a Table,
+    entity: Option<&str>,
+    filter: &Expr,
+    end: usize,
+    sink: &mut dyn FnMut(Row<'a>),
+) {
+    let mut found = 0;
+    if end == 0 {
+        return;
+    }
+    for_each_row(table, entity, &mut |row, _| {
+        if eval(filter, data, &row) {
+            sink(row);
+            found += 1;
+        }
+        found < end
+    });
+}
+
+/// Every row as `(bill id, entry index)`, sorted by `order`; ties keep storage order.
+fn sorted_rows(
+    data: &K3Data,
+    table: &Table,
+    entity: Option<&str>,
+    order: &[(Access, bool)],
+) -> Vec<(i64, Option<usize>)> {
+    let mut rows: Vec<(i64, Option<usize>, Vec<V<'_>>)> = Vec::new();
+    for_each_row(table, entity, &mut |row, index| {
+        let keys = order
+            .iter()
+            .map(|(acc, _)| read(data, row.bill, row.entry, acc))
+            .collect();
+        rows.push((row.bill.id, index, keys));
+        true
+    });
+    // A stable sort: rows arrive in storage order.
+    rows.sort_by(|(_, _, a), (_, _, b)| {
+        for ((x, y), (_, desc)) in a.iter().zip(b).zip(order) {
+            let o = order_values(*x, *y);
+            if o != Ordering::Equal {
+                return if *desc { o.reverse() } else { o };
+            }
+        }
+        Ordering::Equal
+    });
+    rows.into_iter().map(|(id, index, _)| (id, index)).collect()
+}
+
+/// Rows as `(bill id, entry index)`, in some order.
+type SortedRows = Vec<(i64, Option<usize>)>;
+
+/// Rows in some order, kept until the data changes: the total order of a table's rows by an
+/// `OrderString`, and the matching rows of a `FilterString` in that order. A client paging
+/// through a sorted result pays for the sort and the filter once, not once per page.
+#[derive(Debug, Default)]
+pub(crate) struct OrderCache {
+    map: Mutex<HashMap<String, (u64, Arc<SortedRows>)>>,
+}
+
+impl OrderCache {
+    fn get_or_build(
+        &self,
+        key: &str,
+        generation: u64,
+        build: impl FnOnce() -> Vec<(i64, Option<usize>)>,
+    ) -> Arc<SortedRows> {
+        if let Some((g, rows)) = self.map.lock().get(key)
+            && *g == generation
+        {
+            return rows.clone();
+        }
+        // Built outside the cache's lock; two queries may both build it, which is harmless.
+        let rows = Arc::new(build());
+        let mut map = self.map.lock();
+        if map.len() >= 256 {
+            map.clear();
+        }
+        map.insert(key.to_string(), (generation, rows.clone()));
+        rows
     }
 }
 
@@ -688,6 +936,7 @@ pub(crate) fn run(
     data: &K3Data,
     query: &Map<String, Value>,
     max_rows: usize,
+    cache: &OrderCache,
 ) -> Result<QueryResult, Failure> {
     let form = get_ci(query, "FormId")
         .and_then(scalar_string)
@@ -754,52 +1003,6 @@ pub(crate) fn run(
     }
     let entity = resolver.entity.clone();
 
-    let mut rows: Vec<Row<'_>> = Vec::new();
-    for bill in table.bills.values() {
-        let entries = entity.as_ref().and_then(|e| bill.entries.get(e));
-        match entries {
-            Some(list) if !list.is_empty() => {
-                for entry in list {
-                    let row = Row {
-                        bill,
-                        entry: Some(entry),
-                    };
-                    if eval(&filter, data, table, &row) {
-                        rows.push(row);
-                    }
-                }
-            }
-            _ => {
-                let row = Row { bill, entry: None };
-                if eval(&filter, data, table, &row) {
-                    rows.push(row);
-                }
-            }
-        }
-    }
-    if !order.is_empty() {
-        // Decorate-sort-undecorate: every sort key is read once per row.
-        let mut keyed: Vec<(Vec<Value>, Row<'_>)> = rows
-            .into_iter()
-            .map(|row| {
-                let keys = order
-                    .iter()
-                    .map(|(acc, _)| read(data, table, row.bill, row.entry, acc))
-                    .collect();
-                (keys, row)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&order) {
-                let o = order_values(x, y);
-                if o != Ordering::Equal {
-                    return if *desc { o.reverse() } else { o };
-                }
-            }
-            Ordering::Equal
-        });
-        rows = keyed.into_iter().map(|(_, row)| row).collect();
-    }
     let start = usize::try_from(int(query, "StartRow").unwrap_or(0).max(0)).unwrap_or(0);
     let limit = usize::try_from(int(query, "Limit").unwrap_or(0).max(0)).unwrap_or(0);
     // Limit 0 means "no page size", but the server's cap (WebAPIMaxQueryLimit) still applies.
@@ -813,14 +1016,53 @@ pub(crate) fn run(
     if let Some(top) = int(query, "TopRowCount").filter(|t| *t > 0) {
         end = end.min(usize::try_from(top).unwrap_or(usize::MAX));
     }
-    let out = rows
+
+    let rows: Vec<Row<'_>> = if order.is_empty() {
+        let mut rows = Vec::new();
+        collect_unordered(data, table, entity.as_deref(), &filter, end, &mut |row| {
+            rows.push(row);
+        });
+        rows
+    } else {
+        // The rows that match, in the order asked for: built from the cached total order
+        // of this sort, and cached themselves for this filter, so that the pages of one
+        // result cost a page each, not a scan.
+        let key = format!(
+            "{}|{}|{}",
+            table.def.id,
+            entity.as_deref().unwrap_or(""),
+            order_text.trim().to_ascii_lowercase()
+        );
+        let result_key = format!("{key}#{filter_text}");
+        let resolve = |&(bill_id, entry_index): &(i64, Option<usize>)| {
+            let bill = table.bills.get(&bill_id)?;
+            let entry = entry_index.and_then(|i| {
+                entity
+                    .as_ref()
+                    .and_then(|e| bill.entries.get(e))
+                    .and_then(|list| list.get(i))
+            });
+            Some(Row { bill, entry })
+        };
+        let matching = cache.get_or_build(&result_key, data.generation, || {
+            let sorted = cache.get_or_build(&key, data.generation, || {
+                sorted_rows(data, table, entity.as_deref(), &order)
+            });
+            sorted
+                .iter()
+                .filter(|r| resolve(r).is_some_and(|row| eval(&filter, data, &row)))
+                .copied()
+                .collect()
+        });
+        matching.iter().take(end).filter_map(resolve).collect()
+    };
+    let start = start.min(rows.len());
+    let out = rows[start..]
         .iter()
-        .skip(start)
-        .take(end.saturating_sub(start))
         .map(|row| {
             access
                 .iter()
-                .map(|a| read(data, table, row.bill, row.entry, a))
+                .map(|a| read(data, row.bill, row.entry, a).into_json())
                 .collect()
         })
         .collect();
@@ -833,11 +1075,17 @@ mod tests {
 
     #[test]
     fn like_patterns() {
+        let like = |t: &str, p: &str| LikePat::new(p).matches(t);
         assert!(like("MAT0001", "MAT%"));
         assert!(like("mat0001", "MAT%"));
         assert!(like("MAT0001", "%0001"));
         assert!(like("MAT0001", "MAT_001"));
         assert!(!like("XMAT0001", "MAT%"));
+        assert!(like("上海客户A", "%客户a"));
+        assert!(like("ABC", "abc"));
+        assert!(like("xAbCx", "%b%"));
+        assert!(!like("AB", "ABC%"));
+        assert!(like("a%b", "a%b"));
     }
 
     #[test]

@@ -127,7 +127,10 @@ pub(crate) enum StatusOp {
 
 #[derive(Debug)]
 pub(crate) struct K3Data {
-    pub(crate) tables: HashMap<String, Table>,
+    tables: HashMap<String, Table>,
+    /// Changes whenever any table may have changed; unique across resets (see
+    /// `crate::generation`), so that cached query orders are never mistaken for current ones.
+    pub(crate) generation: u64,
     next_id: i64,
     next_entry_id: i64,
     pub(crate) attachments: HashMap<String, (String, Vec<u8>)>,
@@ -199,6 +202,7 @@ impl K3Data {
             .collect();
         Self {
             tables,
+            generation: crate::generation::next(),
             next_id: 100_001,
             next_entry_id: 100_001,
             attachments: HashMap::new(),
@@ -216,7 +220,9 @@ impl K3Data {
         self.tables.get(&form.trim().to_ascii_lowercase())
     }
 
-    fn table_mut(&mut self, form: &str) -> Option<&mut Table> {
+    /// A table to change; every change makes a new [`K3Data::generation`].
+    pub(crate) fn table_mut(&mut self, form: &str) -> Option<&mut Table> {
+        self.generation = crate::generation::next();
         self.tables.get_mut(&form.trim().to_ascii_lowercase())
     }
 
@@ -228,9 +234,8 @@ impl K3Data {
     }
 
     /// Name of a referenced record (for `FCustId.FName` and View).
-    pub(crate) fn ref_name(&self, form: &str, id: i64) -> Option<String> {
-        let bill = self.table(form)?.bills.get(&id)?;
-        bill.name().map(str::to_string)
+    pub(crate) fn ref_name(&self, form: &str, id: i64) -> Option<&str> {
+        self.table(form)?.bills.get(&id)?.name()
     }
 
     /// Save / Draft of one model packet. Returns the saved bill's id and number.

@@ -1,0 +1,341 @@
+//! Every fault kind end to end, against both simulators, with raw HTTP clients: what the
+//! client sees, and what the state holds afterwards. Draws are reproducible from the seed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Fx, K3, status};
+use sandbox::{Api, Clock, Fault, FaultKind, FxiaokeConfig, Sandbox};
+use serde_json::{Value, json};
+
+async fn sandbox(seed: u64) -> Sandbox {
+    let sandbox = Sandbox::builder()
+        .clock(Clock::frozen_at_secs(1_700_000_000))
+        .seed(seed)
+        .fxiaoke(FxiaokeConfig {
+            rate_limit: None,
+            ..FxiaokeConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    sandbox
+        .k3cloud_insert(
+            "BD_Customer",
+            json!({"FNumber": "CUST0001", "FName": "甲", "FCreateOrgId": {"FNumber": "100"}}),
+        )
+        .unwrap();
+    sandbox
+}
+
+fn customer(number: &str) -> Value {
+    json!({"formid": "BD_Customer", "data": {"Model": {"FNumber": number, "FName": number, "FCreateOrgId": {"FNumber": "100"}}}})
+}
+
+fn account(name: &str) -> Value {
+    json!({"data": {"object_data": {"dataObjectApiName": "AccountObj", "name": name}}})
+}
+
+/// Sends and returns the status and the raw body, or the transport error.
+async fn send(request: reqwest::RequestBuilder) -> Result<(u16, String), reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+fn fx_request(fx: &Fx, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    fx.http
+        .post(format!("{}{path}", fx.url))
+        .json(&fx.auth(body.clone()))
+}
+
+#[tokio::test]
+async fn latency_delays_the_answer() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ =
+        sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::Latency { ms: 150 }).next(1));
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/create",
+            FaultKind::Latency { ms: 150 },
+        )
+        .next(1),
+    );
+    let start = Instant::now();
+    let (_, body) = send(k3.request("Save", &customer("C1"))).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    assert!(body.contains("\"IsSuccess\":true"), "{body}");
+    let start = Instant::now();
+    let (_, body) = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("甲")))
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    assert!(body.contains("\"errorCode\":0"), "{body}");
+}
+
+#[tokio::test]
+async fn server_errors_answer_an_html_page_and_write_nothing() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ = sandbox.set_fault(
+        Fault::new(Api::K3cloud, "Save", FaultKind::ServerError { status: 500 }).next(1),
+    );
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/create",
+            FaultKind::ServerError { status: 502 },
+        )
+        .next(1),
+    );
+    let response = k3.request("Save", &customer("C1")).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("应用程序中的服务器错误")
+    );
+    let (code, body) = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("甲")))
+        .await
+        .unwrap();
+    assert_eq!(code, 502);
+    assert!(
+        body.contains("<center><h1>502 Bad Gateway</h1></center>"),
+        "{body}"
+    );
+    assert!(sandbox.k3cloud_record("BD_Customer", "C1").is_none());
+    assert!(sandbox.fxiaoke_records("AccountObj").is_empty());
+    // Used up: the next calls go through.
+    let (_, body) = send(k3.request("Save", &customer("C1"))).await.unwrap();
+    assert!(body.contains("\"IsSuccess\":true"));
+}
+
+#[tokio::test]
+async fn a_hang_ends_in_the_clients_timeout() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::Hang).next(1));
+    let _ = sandbox
+        .set_fault(Fault::new(Api::Fxiaoke, "/cgi/crm/v2/data/create", FaultKind::Hang).next(1));
+    let timeout = Duration::from_millis(300);
+    let err = send(k3.request("Save", &customer("C1")).timeout(timeout))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let err = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("甲")).timeout(timeout))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    // A hang happens before the work.
+    assert!(sandbox.k3cloud_record("BD_Customer", "C1").is_none());
+    assert!(sandbox.fxiaoke_records("AccountObj").is_empty());
+    assert_eq!(sandbox.calls("k3cloud:Save"), 1);
+}
+
+#[tokio::test]
+async fn drop_after_write_applies_the_write_and_gives_no_answer() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::DropAfterWrite).next(1));
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/create",
+            FaultKind::DropAfterWrite,
+        )
+        .next(1),
+    );
+    let err = send(k3.request("Save", &customer("C1"))).await.unwrap_err();
+    assert!(!err.is_timeout(), "{err:?}");
+    assert!(
+        sandbox.k3cloud_record("BD_Customer", "C1").is_some(),
+        "the write happened"
+    );
+    let err = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("甲")))
+        .await
+        .unwrap_err();
+    assert!(!err.is_timeout(), "{err:?}");
+    assert_eq!(
+        sandbox.fxiaoke_records("AccountObj").len(),
+        1,
+        "the write happened"
+    );
+
+    // A naive client resends: K3Cloud refuses the duplicate number, Fxiaoke makes a twin.
+    let (_, body) = send(k3.request("Save", &customer("C1"))).await.unwrap();
+    assert!(body.contains("违反字段唯一性要求"), "{body}");
+    let (_, body) = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("甲")))
+        .await
+        .unwrap();
+    assert!(body.contains("\"errorCode\":0"));
+    assert_eq!(sandbox.fxiaoke_records("AccountObj").len(), 2);
+}
+
+#[tokio::test]
+async fn session_loss_and_token_invalidation() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ = sandbox
+        .set_fault(Fault::new(Api::K3cloud, "ExecuteBillQuery", FaultKind::SessionLoss).next(1));
+    let query = json!({"data": {"FormId": "BD_Customer", "FieldKeys": "FNumber"}});
+    let (_, body) = send(k3.request("ExecuteBillQuery", &query)).await.unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body[0][0]["Result"]["ResponseStatus"]["MsgCode"], 1,
+        "{body}"
+    );
+    // The session is really gone: the next call too, until a new login.
+    let again = k3
+        .call("Save", Some("BD_Customer"), customer("C1")["data"].clone())
+        .await;
+    assert_eq!(status(&again)["MsgCode"], 1);
+    let k3 = K3::login(&sandbox).await;
+    assert_eq!(
+        status(
+            &k3.call("Save", Some("BD_Customer"), customer("C1")["data"].clone())
+                .await
+        )["IsSuccess"],
+        true
+    );
+
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/query",
+            FaultKind::SessionLoss,
+        )
+        .next(1),
+    );
+    let q = json!({"data": {"dataObjectApiName": "AccountObj", "search_query_info": {"limit": 10, "offset": 0}}});
+    for _ in 0..2 {
+        let answer = fx.call("/cgi/crm/v2/data/query", q.clone()).await;
+        assert_eq!(answer["errorCode"], 20016, "{answer}");
+    }
+    let fx = Fx::token(&sandbox).await;
+    assert_eq!(
+        fx.call("/cgi/crm/v2/data/query", q.clone()).await["errorCode"],
+        0
+    );
+    // The same through the handle.
+    sandbox.fxiaoke_invalidate_tokens();
+    assert_eq!(
+        fx.call("/cgi/crm/v2/data/query", q).await["errorCode"],
+        20016
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_json_after_the_work() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    for kind in [FaultKind::MalformedJson, FaultKind::TruncatedJson] {
+        let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "Save", kind.clone()).next(1));
+        let _ = sandbox
+            .set_fault(Fault::new(Api::Fxiaoke, "/cgi/crm/v2/data/create", kind.clone()).next(1));
+        let number = format!("C-{kind:?}");
+        let (code, body) = send(k3.request("Save", &customer(&number))).await.unwrap();
+        assert_eq!(code, 200);
+        assert!(
+            serde_json::from_str::<Value>(&body).is_err(),
+            "{kind:?}: {body}"
+        );
+        assert!(
+            body.contains("IsSuccess") || body.starts_with("{\"Result\""),
+            "{body}"
+        );
+        assert!(sandbox.k3cloud_record("BD_Customer", &number).is_some());
+        let (code, body) = send(fx_request(
+            &fx,
+            "/cgi/crm/v2/data/create",
+            &account(&number),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(code, 200);
+        assert!(
+            serde_json::from_str::<Value>(&body).is_err(),
+            "{kind:?}: {body}"
+        );
+    }
+    assert_eq!(sandbox.fxiaoke_records("AccountObj").len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limit_and_quota_faults() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::RateLimited).next(1));
+    let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::QuotaExceeded).next(1));
+    for _ in 0..2 {
+        let answer = k3
+            .call("Save", Some("BD_Customer"), customer("C1")["data"].clone())
+            .await;
+        assert_eq!(
+            (
+                status(&answer)["IsSuccess"].as_bool(),
+                status(&answer)["MsgCode"].as_i64()
+            ),
+            (Some(false), Some(14)),
+            "{answer}"
+        );
+    }
+    assert!(sandbox.k3cloud_record("BD_Customer", "C1").is_none());
+    let _ = sandbox.set_fault(Fault::any_endpoint(Api::Fxiaoke, FaultKind::RateLimited).next(1));
+    let _ = sandbox.set_fault(Fault::any_endpoint(Api::Fxiaoke, FaultKind::QuotaExceeded).next(1));
+    let first = fx.call("/cgi/crm/v2/data/create", account("甲")).await;
+    let second = fx.call("/cgi/crm/v2/data/create", account("甲")).await;
+    assert_eq!(
+        (first["errorCode"].as_i64(), first["errorMessage"].as_str()),
+        (Some(30004), Some("秒频次超限"))
+    );
+    assert_eq!(second["errorCode"], 30002);
+    assert!(sandbox.fxiaoke_records("AccountObj").is_empty());
+    assert_eq!(sandbox.calls("fxiaoke:/cgi/crm/v2/data/create"), 2);
+}
+
+/// The draw pattern of a 30 % fault over 40 queries.
+async fn pattern(seed: u64) -> Vec<bool> {
+    let sandbox = sandbox(seed).await;
+    let fx = Fx::token(&sandbox).await;
+    // Through the HTTP control API, as another language's test would.
+    let added: Value = reqwest::Client::new()
+        .post(format!("{}/__sandbox/faults", sandbox.base_url()))
+        .json(&json!({"api": "fxiaoke", "endpoint": "/cgi/crm/v2/data/query",
+                      "kind": {"type": "server_error", "status": 503}, "trigger": {"probability": 0.3}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(added["id"].is_u64());
+    let q = json!({"data": {"dataObjectApiName": "AccountObj", "search_query_info": {"limit": 10, "offset": 0}}});
+    let mut out = Vec::new();
+    for _ in 0..40 {
+        let (code, _) = send(fx_request(&fx, "/cgi/crm/v2/data/query", &q))
+            .await
+            .unwrap();
+        out.push(code == 503);
+    }
+    out
+}
+
+#[tokio::test]
+async fn probabilistic_faults_are_reproducible_from_the_seed() {
+    let (a, b, c) = (pattern(42).await, pattern(42).await, pattern(43).await);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let hits = a.iter().filter(|x| **x).count();
+    assert!((4..=20).contains(&hits), "{hits}");
+}

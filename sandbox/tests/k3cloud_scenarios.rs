@@ -1,0 +1,271 @@
+//! Stateful `K3Cloud` scenarios over HTTP: the document life cycle, base-data checks, and
+//! sorted paging (whose order is cached between pages and must follow every write).
+
+mod common;
+
+use common::{K3, status};
+use sandbox::{Clock, Sandbox};
+use serde_json::{Value, json};
+
+async fn sandbox_with_base_data() -> Sandbox {
+    let sandbox = Sandbox::builder()
+        .clock(Clock::frozen_at_secs(1_700_000_000))
+        .start()
+        .await
+        .unwrap();
+    sandbox
+        .k3cloud_insert(
+            "BD_Customer",
+            json!({"FNumber": "CUST0001", "FName": "上海示例科技有限公司", "FCreateOrgId": {"FNumber": "100"}}),
+        )
+        .unwrap();
+    sandbox
+        .k3cloud_insert(
+            "BD_MATERIAL",
+            json!({"FNumber": "MAT0001", "FName": "不锈钢法兰", "FCreateOrgId": {"FNumber": "100"}}),
+        )
+        .unwrap();
+    sandbox
+}
+
+fn order(customer: &str) -> Value {
+    json!({"Model": {
+        "FBillTypeID": {"FNumber": "XSDD01_SYS"},
+        "FDate": "2023-11-15",
+        "FSaleOrgId": {"FNumber": "100"},
+        "FCustId": {"FNumber": customer},
+        "FSaleOrderFinance": {"FSettleCurrId": {"FNumber": "PRE001"}},
+        "FSaleOrderEntry": [
+            {"FMaterialId": {"FNumber": "MAT0001"}, "FQty": 2, "FTaxPrice": 10.5},
+            {"FMaterialId": {"FNumber": "MAT0001"}, "FQty": 1, "FTaxPrice": 4}
+        ]
+    }})
+}
+
+#[tokio::test]
+async fn save_query_submit_audit_unaudit() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+
+    let saved = k3
+        .call("Save", Some("SAL_SaleOrder"), order("CUST0001"))
+        .await;
+    assert_eq!(status(&saved)["IsSuccess"], true, "{saved}");
+    let number = saved["Result"]["Number"].as_str().unwrap().to_string();
+    assert_eq!(number, "XSDD000001");
+    let id = saved["Result"]["Id"].as_i64().unwrap();
+
+    let query = |status_filter: &str| {
+        json!({"FormId": "SAL_SaleOrder",
+               "FieldKeys": "FID,FBillNo,FDocumentStatus,FCustId.FNumber,FCustId.FName,FMaterialId.FNumber,FQty,FAllAmount,FBillAllAmount",
+               "FilterString": format!("FBillNo = '{number}' {status_filter}"),
+               "OrderString": "FSaleOrderEntry_FSeq ASC"})
+    };
+    let rows = k3.call("ExecuteBillQuery", None, query("")).await;
+    assert_eq!(
+        rows,
+        json!([
+            [
+                id,
+                number,
+                "A",
+                "CUST0001",
+                "上海示例科技有限公司",
+                "MAT0001",
+                2,
+                21.0,
+                25.0
+            ],
+            [
+                id,
+                number,
+                "A",
+                "CUST0001",
+                "上海示例科技有限公司",
+                "MAT0001",
+                1,
+                4.0,
+                25.0
+            ]
+        ])
+    );
+
+    for (method, expected) in [("Submit", "B"), ("Audit", "C")] {
+        let answer = k3
+            .call(method, Some("SAL_SaleOrder"), json!({"Numbers": [number]}))
+            .await;
+        assert_eq!(status(&answer)["IsSuccess"], true, "{method}: {answer}");
+        assert_eq!(status(&answer)["SuccessEntitys"][0]["Number"], number);
+        let rows = k3
+            .call(
+                "ExecuteBillQuery",
+                None,
+                query(&format!("and FDocumentStatus = '{expected}'")),
+            )
+            .await;
+        assert_eq!(rows.as_array().unwrap().len(), 2, "{method}: {rows}");
+    }
+
+    // Audited: a second Audit and an update are refused.
+    let again = k3
+        .call("Audit", Some("SAL_SaleOrder"), json!({"Numbers": [number]}))
+        .await;
+    assert_eq!(status(&again)["IsSuccess"], false);
+    assert_eq!(
+        status(&again)["Errors"][0]["Message"],
+        format!("单据编号为“{number}”的销售订单，单据已经审核！")
+    );
+    let update = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"Model": {"FID": id, "FNote": "改"}}),
+        )
+        .await;
+    assert_eq!(status(&update)["IsSuccess"], false, "{update}");
+
+    let unaudit = k3
+        .call(
+            "UnAudit",
+            Some("SAL_SaleOrder"),
+            json!({"Numbers": [number]}),
+        )
+        .await;
+    assert_eq!(status(&unaudit)["IsSuccess"], true, "{unaudit}");
+    let view = k3
+        .call("View", Some("SAL_SaleOrder"), json!({"Number": number}))
+        .await;
+    assert_eq!(view["Result"]["Result"]["DocumentStatus"], "D");
+    assert_eq!(
+        sandbox.k3cloud_record("SAL_SaleOrder", &number).unwrap()["DocumentStatus"],
+        "D"
+    );
+
+    // Re-audit path after UnAudit: D → B → C.
+    for method in ["Submit", "Audit"] {
+        let answer = k3
+            .call(method, Some("SAL_SaleOrder"), json!({"Numbers": [number]}))
+            .await;
+        assert_eq!(status(&answer)["IsSuccess"], true, "{method}: {answer}");
+    }
+    assert_eq!(sandbox.calls("k3cloud:Save"), 2);
+    assert_eq!(sandbox.calls("k3cloud:ExecuteBillQuery"), 3);
+    assert_eq!(sandbox.calls("k3cloud:Audit"), 3);
+}
+
+#[tokio::test]
+async fn an_order_for_an_unknown_customer_is_rejected_with_the_real_message() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let answer = k3
+        .call("Save", Some("SAL_SaleOrder"), order("NO-SUCH-CUSTOMER"))
+        .await;
+    let st = status(&answer);
+    assert_eq!(st["IsSuccess"], false, "{answer}");
+    assert_eq!(st["MsgCode"], 11);
+    assert_eq!(st["Errors"][0]["FieldName"], "FCustId");
+    assert_eq!(st["Errors"][0]["Message"], "字段“客户”是必填项");
+    assert_eq!(answer["Result"]["Id"], "");
+    assert!(sandbox.k3cloud_records("SAL_SaleOrder").is_empty());
+
+    // A forbidden customer does not resolve either.
+    let body =
+        json!({"formid": "BD_Customer", "opNumber": "Forbid", "data": {"Numbers": ["CUST0001"]}});
+    let text = k3
+        .request("ExcuteOperation", &body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("\"IsSuccess\":true"), "{text}");
+    let answer = k3
+        .call("Save", Some("SAL_SaleOrder"), order("CUST0001"))
+        .await;
+    assert_eq!(
+        status(&answer)["Errors"][0]["Message"],
+        "字段“客户”是必填项"
+    );
+}
+
+#[tokio::test]
+async fn sorted_pages_are_consistent_and_follow_writes() {
+    let sandbox = sandbox_with_base_data().await;
+    // Names in an order unrelated to the numbers (and so to storage order).
+    for i in 0..250u32 {
+        let name = format!("客户{:03}", (i * 97) % 250);
+        sandbox
+            .k3cloud_insert(
+                "BD_Customer",
+                json!({"FNumber": format!("C{i:04}"), "FName": name, "FCreateOrgId": {"FNumber": "100"},
+                       "FTEL": if i % 3 == 0 { "021" } else { "010" }}),
+            )
+            .unwrap();
+    }
+    let k3 = K3::login(&sandbox).await;
+    let page = |start: usize, filter: &str| {
+        json!({"FormId": "BD_Customer", "FieldKeys": "FNumber,FName", "FilterString": filter,
+               "OrderString": "FName DESC, FNumber ASC", "StartRow": start, "Limit": 100})
+    };
+    let mut all = Vec::new();
+    for start in [0, 100, 200] {
+        let rows = k3
+            .call(
+                "ExecuteBillQuery",
+                None,
+                page(start, "FNumber like 'C____'"),
+            )
+            .await;
+        all.extend(rows.as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(all.len(), 250);
+    let names: Vec<&str> = all.iter().map(|r| r[1].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(names, sorted);
+
+    // A filter over the cached order: only the "021" customers, still sorted.
+    let rows = k3
+        .call("ExecuteBillQuery", None, page(0, "FTEL = '021'"))
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 84);
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0][1].as_str() >= w[1][1].as_str())
+    );
+
+    // A write changes the order: the new customer sorts first.
+    let saved = k3
+        .call(
+            "Save",
+            Some("BD_Customer"),
+            json!({"Model": {"FNumber": "C9999", "FName": "客户999", "FCreateOrgId": {"FNumber": "100"}}}),
+        )
+        .await;
+    assert_eq!(status(&saved)["IsSuccess"], true, "{saved}");
+    let rows = k3
+        .call("ExecuteBillQuery", None, page(0, "FNumber like 'C____'"))
+        .await;
+    assert_eq!(rows[0], json!(["C9999", "客户999"]));
+
+    // TopRowCount is an absolute end row; StartRow past the end gives nothing.
+    let top = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "OrderString": "FNumber",
+                   "StartRow": 10, "Limit": 100, "TopRowCount": 15}),
+        )
+        .await;
+    assert_eq!(top.as_array().unwrap().len(), 5);
+    let past = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "StartRow": 5000, "Limit": 100}),
+        )
+        .await;
+    assert_eq!(past, json!([]));
+}
