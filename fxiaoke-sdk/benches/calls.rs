@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const ROUNDS: usize = 5;
-const CALLS_PER_ROUND: usize = 2_000;
+const ROUNDS: usize = 9;
+const CALLS_PER_ROUND: usize = 3_000;
 const CONCURRENCY: usize = 8;
 const OPERATOR: &str = "FSUID_0123456789ABCDEF0123456789ABCDEF";
 const TOKEN: &str = "E3B0C44298FC1C149AFBF4C8996FB924";
@@ -120,7 +120,7 @@ impl Baseline {
     }
 
     async fn query(&self) -> usize {
-        let answer = self
+        let mut answer = self
             .post(
                 "/cgi/crm/v2/data/query",
                 json!({"dataObjectApiName": "AccountObj",
@@ -128,9 +128,11 @@ impl Baseline {
                 json!({}),
             )
             .await;
-        let rows: Vec<Value> =
-            serde_json::from_value(answer["data"]["dataList"].clone()).expect("rows");
-        rows.len()
+        // Take the rows out of the parsed answer: no copy.
+        match answer["data"]["dataList"].take() {
+            Value::Array(rows) => rows.len(),
+            other => panic!("no rows: {other}"),
+        }
     }
 
     async fn create(&self, i: usize) -> String {

@@ -226,7 +226,6 @@ impl<'c> Message<'c> {
         let answer = self.client.transport.call(call).await?;
         answer
             .decode::<WriteResult>()
-            .map(WriteResult::without_envelope)
             .map_err(|e| Error::OutcomeUnknown {
                 operation: "message.send".into(),
                 source: Box::new(e),

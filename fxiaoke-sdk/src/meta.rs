@@ -11,6 +11,7 @@ use crate::client::Client;
 use crate::crm::check_object;
 use crate::de;
 use crate::error::Result;
+use crate::response::Data;
 use crate::transport::Call;
 
 /// One object of the tenant, from `/cgi/crm/v2/object/list`.
@@ -443,24 +444,14 @@ fn is_derived(key: &str) -> bool {
         .any(|s| key.ends_with(s))
 }
 
-/// `{"data": {"objects": […]}}`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListAnswer {
-    pub(crate) data: ListData,
-}
-
+/// `data` of `object/list`: `{"objects": […]}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListData {
     #[serde(default)]
     pub(crate) objects: Vec<ObjectSummary>,
 }
 
-/// `{"data": {"describe": {…}}}`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct DescribeAnswer {
-    pub(crate) data: DescribeData,
-}
-
+/// `data` of `object/describe`: `{"describe": {…}}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DescribeData {
     pub(crate) describe: ObjectDescribe,
@@ -489,8 +480,12 @@ impl<'c> ObjectList<'c> {
     /// Lists the objects.
     pub async fn send(self) -> Result<Vec<ObjectSummary>> {
         let call = Call::new("crm.object_list", "/cgi/crm/v2/object/list", Map::new());
-        let answer = self.client.transport.call(call).await?;
-        Ok(answer.decode::<ListAnswer>()?.data.objects)
+        let (data, _) = self
+            .client
+            .transport
+            .call_decoded(call, &Data::<ListData>::NEW)
+            .await?;
+        Ok(data.objects)
     }
 }
 
@@ -539,8 +534,12 @@ impl<'c> Describe<'c> {
         }
         let call =
             Call::new("crm.describe", "/cgi/crm/v2/object/describe", body).object(&self.object);
-        let answer = self.client.transport.call(call).await?;
-        Ok(answer.decode::<DescribeAnswer>()?.data.describe)
+        let (data, _) = self
+            .client
+            .transport
+            .call_decoded(call, &Data::<DescribeData>::NEW)
+            .await?;
+        Ok(data.describe)
     }
 }
 

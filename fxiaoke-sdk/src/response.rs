@@ -32,6 +32,109 @@ impl Answer {
     }
 }
 
+/// How a call's successful answer is decoded.
+pub(crate) trait Decoder: Sync {
+    /// What the call returns.
+    type Output: Send;
+
+    /// A one-pass decode of a successful answer, with its trace id; `None` sends the answer
+    /// through [`check`] and [`Decoder::slow`] (errors, odd shapes).
+    fn fast(&self, status: u16, body: &[u8]) -> Option<(Self::Output, Option<String>)>;
+
+    /// Decodes an answer that passed [`check`].
+    fn slow(&self, answer: Answer) -> Result<Self::Output>;
+}
+
+/// The checked answer itself.
+pub(crate) struct Whole;
+
+impl Decoder for Whole {
+    type Output = Answer;
+
+    fn fast(&self, _: u16, _: &[u8]) -> Option<(Answer, Option<String>)> {
+        None
+    }
+
+    fn slow(&self, answer: Answer) -> Result<Answer> {
+        Ok(answer)
+    }
+}
+
+/// The payload under `data`, decoded together with the envelope in one pass.
+pub(crate) struct Data<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Data<T> {
+    pub(crate) const NEW: Data<T> = Data(std::marker::PhantomData);
+}
+
+impl<T: DeserializeOwned + Send> Decoder for Data<T> {
+    /// The payload and the trace id.
+    type Output = (T, Option<String>);
+
+    fn fast(&self, status: u16, body: &[u8]) -> Option<(Self::Output, Option<String>)> {
+        if status != 200 {
+            return None;
+        }
+        let parsed: Enveloped<T> = serde_json::from_slice(body).ok()?;
+        let code = de::value_to_i64(parsed.error_code.as_ref()?)?;
+        if code != 0 {
+            return None;
+        }
+        let data = parsed.data?;
+        Some(((data, parsed.trace_id.clone()), parsed.trace_id))
+    }
+
+    fn slow(&self, answer: Answer) -> Result<Self::Output> {
+        #[derive(Deserialize)]
+        struct Payload<T> {
+            data: T,
+        }
+        let trace_id = answer.trace_id.clone();
+        answer.decode::<Payload<T>>().map(|p| (p.data, trace_id))
+    }
+}
+
+/// `{errorCode, traceId, data, …}` in one pass; other keys skipped.
+struct Enveloped<T> {
+    error_code: Option<Value>,
+    trace_id: Option<String>,
+    data: Option<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Enveloped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<fn() -> T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Enveloped<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an answer object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Enveloped<T>, A::Error> {
+                let mut out = Enveloped {
+                    error_code: None,
+                    trace_id: None,
+                    data: None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "errorCode" => out.error_code = Some(map.next_value()?),
+                        "traceId" => out.trace_id = map.next_value()?,
+                        "data" => out.data = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Decodes `body` into `T`: a fast pass, and on failure a second pass that tracks the path.
 pub(crate) fn decode_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let first = match serde_json::from_slice::<T>(body) {
@@ -381,6 +484,7 @@ mod tests {
     fn decode_everything(bytes: &[u8]) {
         use crate::crm::WriteResult;
         use crate::org::User;
+        use crate::query::QueryData;
         use crate::types::{
             AccountObj, ContactObj, ProductObj, SalesOrderObj, SalesOrderProductObj,
         };
@@ -392,15 +496,12 @@ mod tests {
                 secrets: &["secret"],
             };
             if let Ok(answer) = check(200, body.clone(), &ctx) {
-                let _ = answer.decode::<crate::query::QueryAnswer<AccountObj>>();
-                let _ = answer.decode::<crate::query::QueryAnswer<serde_json::Value>>();
-                let _ = answer.decode::<crate::crm::GetAnswer<SalesOrderObj>>();
-                let _ = answer.decode::<crate::crm::GetAnswer<SalesOrderProductObj>>();
-                let _ = answer.decode::<crate::crm::GetAnswer<ContactObj>>();
-                let _ = answer.decode::<crate::crm::GetAnswer<ProductObj>>();
+                let _ = Data::<QueryData<AccountObj>>::NEW.slow(answer.clone());
+                let _ = Data::<QueryData<Value>>::NEW.slow(answer.clone());
+                let _ = Data::<SalesOrderObj>::NEW.slow(answer.clone());
+                let _ = Data::<crate::meta::ListData>::NEW.slow(answer.clone());
+                let _ = Data::<crate::meta::DescribeData>::NEW.slow(answer.clone());
                 let _ = answer.decode::<WriteResult>();
-                let _ = answer.decode::<crate::meta::DescribeAnswer>();
-                let _ = answer.decode::<crate::meta::ListAnswer>();
                 let _ = answer.decode::<crate::org::UserListAnswer>();
                 let _ = answer.decode::<crate::org::DepartmentListAnswer>();
                 let _ = answer.decode::<crate::org::UsersPage>();
@@ -408,6 +509,12 @@ mod tests {
                 let _ = answer.decode::<crate::auth::TokenAnswer>();
                 let _ = answer.clone().into_value();
             }
+            // The one-pass decoders see every answer first, errors included.
+            let _ = Data::<QueryData<AccountObj>>::NEW.fast(200, bytes);
+            let _ = Data::<QueryData<Value>>::NEW.fast(200, bytes);
+            let _ = Data::<SalesOrderProductObj>::NEW.fast(200, bytes);
+            let _ = Data::<ContactObj>::NEW.fast(200, bytes);
+            let _ = Data::<ProductObj>::NEW.fast(200, bytes);
             let _ = check(500, body.clone(), &ctx);
         }
     }

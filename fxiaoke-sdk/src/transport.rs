@@ -17,7 +17,7 @@ use url::Url;
 use crate::auth::{CorpToken, Credentials, TOKEN_PATH, TokenAnswer, TokenManager};
 use crate::error::{Endpoint, Error, Result};
 use crate::limit::RateLimiter;
-use crate::response::{self, Answer, Context};
+use crate::response::{self, Answer, Context, Decoder};
 use crate::retry::{self, Decision, Idempotency, RetryPolicy};
 
 /// Which identity fields the body carries.
@@ -145,6 +145,16 @@ impl Serialize for Outgoing<'_> {
 impl Transport {
     /// Sends a call and returns the checked answer.
     pub(crate) async fn call(&self, call: Call<'_>) -> Result<Answer> {
+        self.call_decoded(call, &response::Whole).await
+    }
+
+    /// Sends a call and decodes a successful answer with `decoder` (in one pass over the
+    /// body when the decoder can).
+    pub(crate) async fn call_decoded<D: Decoder>(
+        &self,
+        call: Call<'_>,
+        decoder: &D,
+    ) -> Result<D::Output> {
         let span = tracing::info_span!(
             "fxiaoke.call",
             operation = call.operation,
@@ -158,14 +168,14 @@ impl Transport {
         );
         let started = tokio::time::Instant::now();
         let result = self
-            .call_in_span(&call, &span)
+            .call_in_span(&call, decoder, &span)
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis());
         match &result {
-            Ok(answer) => {
+            Ok((_, trace_id)) => {
                 span.record("outcome", "ok");
-                if let Some(t) = &answer.trace_id {
+                if let Some(t) = trace_id {
                     span.record("trace_id", t.as_str());
                 }
             }
@@ -179,10 +189,15 @@ impl Transport {
                 }
             }
         }
-        result
+        result.map(|(output, _)| output)
     }
 
-    async fn call_in_span(&self, call: &Call<'_>, span: &tracing::Span) -> Result<Answer> {
+    async fn call_in_span<D: Decoder>(
+        &self,
+        call: &Call<'_>,
+        decoder: &D,
+        span: &tracing::Span,
+    ) -> Result<(D::Output, Option<String>)> {
         let url = self.url(call.path)?;
         let operator = match call.auth {
             AuthFields::CorpAndOperator => Some(self.operator_for(&call.body)?),
@@ -214,10 +229,18 @@ impl Transport {
                 secrets: &secrets,
             };
             let error = match self.send(&url, Bytes::from(body)).await {
-                Ok((status, bytes)) => match response::check(status, bytes, &ctx) {
-                    Ok(answer) => return Ok(answer),
-                    Err(e) => e,
-                },
+                Ok((status, bytes)) => {
+                    if let Some(done) = decoder.fast(status, &bytes) {
+                        return Ok(done);
+                    }
+                    match response::check(status, bytes, &ctx) {
+                        Ok(answer) => {
+                            let trace_id = answer.trace_id.clone();
+                            return decoder.slow(answer).map(|out| (out, trace_id));
+                        }
+                        Err(e) => e,
+                    }
+                }
                 Err(e) => e,
             };
             if let (Error::TokenInvalid(_), Some(rejected)) = (&error, &token) {

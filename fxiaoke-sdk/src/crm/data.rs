@@ -4,10 +4,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{Base, GetAnswer, WriteResult, check_id, check_object, data_path, to_object};
+use super::{Base, WriteResult, check_id, check_object, data_path, to_object};
 use crate::client::Client;
 use crate::error::{Endpoint, Error, Result};
 use crate::query::{Filter, MAX_LIMIT};
+use crate::response::Data;
 use crate::transport::Call;
 
 const OBJECT_KEY: &str = "dataObjectApiName";
@@ -89,7 +90,6 @@ async fn write(
     let answer = client.transport.call(call).await?;
     answer
         .decode::<WriteResult>()
-        .map(WriteResult::without_envelope)
         .map_err(|e| Error::OutcomeUnknown {
             operation: operation.to_owned(),
             source: Box::new(e),
@@ -421,7 +421,7 @@ impl<'c> Get<'c> {
     common!();
 
     /// Reads the record into `T`.
-    pub async fn send<T: DeserializeOwned>(self) -> Result<T> {
+    pub async fn send<T: DeserializeOwned + Send>(self) -> Result<T> {
         check_object(&self.base.object)?;
         check_id(&self.id, "record id (objectDataId)")?;
         let mut data = Map::new();
@@ -429,8 +429,13 @@ impl<'c> Get<'c> {
         data.insert("objectDataId".into(), self.id.clone().into());
         let path = data_path(&self.base.object, "get");
         let call = Call::new("crm.get", &path, self.base.body(data)).object(&self.base.object);
-        let answer = self.base.client.transport.call(call).await?;
-        Ok(answer.decode::<GetAnswer<T>>()?.data)
+        let (record, _) = self
+            .base
+            .client
+            .transport
+            .call_decoded(call, &Data::NEW)
+            .await?;
+        Ok(record)
     }
 }
 

@@ -92,34 +92,40 @@ impl<'c> Base<'c> {
 }
 
 /// What a write answered: the new record's id (create) and the trace id.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WriteResult {
     /// `dataId`: the new record's `_id` (create). Custom-object creates may leave it out.
-    #[serde(rename = "dataId", default, deserialize_with = "de::opt_text")]
     pub data_id: Option<String>,
     /// `traceId`, to quote to Fxiaoke support.
-    #[serde(rename = "traceId", default, deserialize_with = "de::opt_text")]
     pub trace_id: Option<String>,
-    /// Any other top-level key of the answer (for example detail ids when asked for with
-    /// `include_detail_ids`, whose shape is not documented).
-    #[serde(flatten)]
+    /// Any other top-level key of the answer except the envelope's (for example detail ids
+    /// when asked for with `include_detail_ids`, whose shape is not documented).
     pub extra: Map<String, Value>,
 }
 
-impl WriteResult {
-    pub(crate) fn without_envelope(mut self) -> Self {
+impl<'de> Deserialize<'de> for WriteResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut extra = Map::<String, Value>::deserialize(d)?;
+        let mut text = |key: &str| match extra.remove(key) {
+            None => Ok(None),
+            Some(v) if de::is_blank(&v) => Ok(None),
+            Some(v) => de::scalar_to_string(&v)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("`{key}` is not text"))),
+        };
+        let data_id = text("dataId")?;
+        let trace_id = text("traceId")?;
         for k in ["errorCode", "errorMessage", "errorDescription"] {
-            self.extra.remove(k);
+            extra.remove(k);
         }
-        self
+        Ok(WriteResult {
+            data_id,
+            trace_id,
+            extra,
+        })
     }
-}
-
-/// `{"data": <record>}`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct GetAnswer<T> {
-    pub(crate) data: T,
 }
 
 /// A caller's record as a JSON object, or why it is not one.

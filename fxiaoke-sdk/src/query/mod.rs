@@ -11,6 +11,7 @@ use crate::client::Client;
 use crate::crm::{self, Base};
 use crate::de;
 use crate::error::{Endpoint, Error, Result};
+use crate::response::Data;
 use crate::transport::Call;
 
 pub use filter::{Filter, Operator, Order};
@@ -200,36 +201,41 @@ impl<'c> Query<'c> {
         self.base.body(data)
     }
 
-    /// Sends the call and returns the raw answer.
-    pub(crate) async fn fetch(&self) -> Result<crate::response::Answer> {
+    /// Sends the call and decodes `data`.
+    pub(crate) async fn fetch<T: DeserializeOwned + Send>(
+        &self,
+    ) -> Result<(QueryData<T>, Option<String>)> {
         self.check()?;
         let path = crm::data_path(&self.base.object, "query");
         let call = Call::new("crm.query", &path, self.body())
             .endpoint(Endpoint::Query)
             .object(&self.base.object);
-        self.base.client.transport.call(call).await
+        self.base
+            .client
+            .transport
+            .call_decoded(call, &Data::NEW)
+            .await
     }
 
     /// Runs the query once (one page: `offset`, `limit`) and decodes the rows.
-    pub async fn send<T: DeserializeOwned>(&self) -> Result<QueryPage<T>> {
-        let answer = self.fetch().await?;
-        let decoded: QueryAnswer<T> = answer.decode()?;
+    pub async fn send<T: DeserializeOwned + Send>(&self) -> Result<QueryPage<T>> {
+        let (data, trace_id) = self.fetch::<T>().await?;
         Ok(QueryPage {
-            rows: decoded.data.data_list,
-            offset: decoded.data.offset,
-            limit: decoded.data.limit,
-            total: decoded.data.total,
-            trace_id: answer.trace_id,
+            rows: data.data_list,
+            offset: data.offset,
+            limit: data.limit,
+            total: data.total,
+            trace_id,
         })
     }
 
     /// A pager that walks every matching row, past the 10,000-row offset cap (see [`Pager`]).
-    pub fn pages<T: DeserializeOwned>(self) -> Pager<'c, T> {
+    pub fn pages<T: DeserializeOwned + Send>(self) -> Pager<'c, T> {
         Pager::new(self)
     }
 
     /// Reads every matching row (see [`Pager`]).
-    pub async fn all<T: DeserializeOwned>(self) -> Result<Vec<T>> {
+    pub async fn all<T: DeserializeOwned + Send>(self) -> Result<Vec<T>> {
         self.pages().collect_all().await
     }
 }
@@ -256,12 +262,7 @@ pub struct QueryPage<T> {
     pub trace_id: Option<String>,
 }
 
-/// `{"data": {"dataList": […], "offset", "limit", "total"}}`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct QueryAnswer<T> {
-    pub(crate) data: QueryData<T>,
-}
-
+/// `data` of a query answer: `{"dataList": […], "offset", "limit", "total"}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct QueryData<T> {
     #[serde(

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Filter, MAX_OFFSET, Order, Query, QueryAnswer};
+use super::{Filter, MAX_OFFSET, Order, Query};
 use crate::error::{Error, Result};
 use crate::response::decode_value;
 
@@ -183,8 +183,7 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             let query = self.page_query();
             query.check()?;
             self.calls += 1;
-            let answer = query.fetch().await?;
-            let rows = answer.decode::<QueryAnswer<Value>>()?.data.data_list;
+            let rows = query.fetch::<Value>().await?.0.data_list;
             let full = rows.len() >= limit as usize;
             let mut keys = Vec::with_capacity(rows.len());
             for (i, row) in rows.iter().enumerate() {
