@@ -56,11 +56,11 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// At most `calls` calls (at least 1) per `window` per endpoint.
+    /// At most `calls` calls (at least 1) per `window` (at most a day) per endpoint.
     pub fn per_endpoint(calls: usize, window: Duration) -> Self {
         RateLimit {
             calls: calls.max(1),
-            window,
+            window: window.min(Duration::from_secs(86_400)),
             starts: Mutex::new(HashMap::new()),
         }
     }

@@ -83,7 +83,13 @@ impl RetryPolicy {
             .initial_backoff
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let capped = exp.min(self.max_backoff);
-        capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+        let jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
+        let factor = 0.5 + jitter / 2.0;
+        Duration::try_from_secs_f64(capped.as_secs_f64() * factor).unwrap_or(capped)
     }
 }
 
@@ -357,6 +363,9 @@ mod tests {
         assert_eq!(p.backoff(4, 1.0), Duration::from_millis(800));
         assert_eq!(p.backoff(5, 1.0), Duration::from_secs(1));
         assert_eq!(p.backoff(40, 1.0), Duration::from_secs(1));
+        let huge = RetryPolicy::default().with_backoff(Duration::MAX, Duration::MAX);
+        assert!(huge.backoff(3, 0.999) > Duration::ZERO, "no overflow panic");
+        assert_eq!(p.backoff(1, f64::NAN), Duration::from_millis(50));
     }
 
     #[test]
