@@ -470,6 +470,16 @@ impl ClientBuilder {
         let user_agent = self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT);
         let user_agent = HeaderValue::from_str(user_agent)
             .map_err(|_| Error::InvalidInput("user agent is not a valid header value".into()))?;
+        let identity = Identity {
+            acct_id: self.acct_id.trim().to_owned(),
+            user: self.user.trim().to_owned(),
+            lcid: self.lcid,
+            org: self.org,
+        };
+        let signer = auth
+            .signer(&identity)
+            .transpose()
+            .map_err(Error::InvalidInput)?;
         let http = match self.http_client {
             Some(client) => client,
             None => http_client(self.connect_timeout, self.accept_invalid_certs, self.http2)?,
@@ -478,13 +488,9 @@ impl ClientBuilder {
             transport: Arc::new(Transport {
                 http,
                 base,
-                identity: Identity {
-                    acct_id: self.acct_id.trim().to_owned(),
-                    user: self.user.trim().to_owned(),
-                    lcid: self.lcid,
-                    org: self.org,
-                },
+                identity,
                 auth,
+                signer,
                 session: Session::new(),
                 retry: self.retry,
                 limiter: Limiter::new(&self.rate_limit),

@@ -50,6 +50,8 @@ mod auth;
 mod client;
 mod clock;
 pub mod de;
+#[cfg(test)]
+mod decode_props;
 mod error;
 mod form;
 mod generic;
@@ -86,3 +88,8 @@ pub use report::{ReportPage, ReportQuery};
 pub use response::{ResponseStatus, RowResult};
 pub use retry::RetryPolicy;
 pub use workflow::{Approval, WorkflowAudit, WorkflowResult};
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

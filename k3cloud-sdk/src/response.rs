@@ -140,6 +140,10 @@ impl Answer {
         if let Some(v) = &self.value {
             return decode_value(v, &self.bytes);
         }
+        // Decode plainly first; track the path only to explain a failure.
+        if let Ok(v) = serde_json::from_slice(&self.bytes) {
+            return Ok(v);
+        }
         let mut de = serde_json::Deserializer::from_slice(&self.bytes);
         serde_path_to_error::deserialize(&mut de).map_err(|e| path_error(&e, &self.bytes))
     }
@@ -147,6 +151,10 @@ impl Answer {
 
 /// Decodes a JSON value into `T`, reporting the path of the first mismatch.
 pub(crate) fn decode_value<T: DeserializeOwned>(value: &Value, body: &[u8]) -> Result<T> {
+    // Decode plainly first; track the path only to explain a failure.
+    if let Ok(v) = T::deserialize(value) {
+        return Ok(v);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| path_error(&e, body))
 }
 

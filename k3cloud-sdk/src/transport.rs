@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT_CHARSET, CONTENT_TYPE, COOKIE, HeaderValue, USER_AGENT};
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use tracing::Instrument;
 use url::Url;
 
-use crate::auth::{Auth, AuthKind, LoginInfo, Session, login_body, parse_login, signed_headers};
+use crate::auth::{Auth, HeaderSigner, LoginInfo, Session, login_body, parse_login};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limit::Limiter;
@@ -36,6 +35,8 @@ pub(crate) struct Transport {
     pub(crate) base: Url,
     pub(crate) identity: Identity,
     pub(crate) auth: Auth,
+    /// Set with signed-header auth.
+    pub(crate) signer: Option<HeaderSigner>,
     pub(crate) session: Session,
     pub(crate) retry: RetryPolicy,
     pub(crate) limiter: Limiter,
@@ -188,20 +189,8 @@ impl Transport {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT_CHARSET, "utf-8")
             .header(USER_AGENT, self.user_agent.clone());
-        if let AuthKind::Signed { app_id, app_secret } = &self.auth.kind {
-            let signer = crate::auth::Signer {
-                acct_id: &self.identity.acct_id,
-                user: &self.identity.user,
-                lcid: self.identity.lcid,
-                org: &self.identity.org,
-                app_id: app_id.expose_secret(),
-                app_secret: app_secret.expose_secret(),
-            };
-            for (name, value) in signed_headers(&signer, url.path(), self.clock.unix_seconds()) {
-                let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                    Error::InvalidInput(format!("credentials give an invalid {name} header"))
-                })?;
-                value.set_sensitive(true);
+        if let Some(signer) = &self.signer {
+            for (name, value) in signer.headers(url.path(), self.clock.unix_seconds()) {
                 request = request.header(name, value);
             }
         }

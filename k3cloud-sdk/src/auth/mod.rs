@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use login::LoginInfo;
 pub(crate) use login::{login_body, parse_login};
 pub(crate) use session::{SESSION_COOKIE, Session};
-pub(crate) use signature::{Signer, signed_headers};
+pub(crate) use signature::{HeaderSigner, Signer};
 
 /// Credentials and the way to use them.
 ///
@@ -118,6 +118,24 @@ impl Auth {
             AuthKind::Password { .. } => AuthMode::ValidateUser,
             AuthKind::AppSecret { .. } => AuthMode::LoginByAppSecret,
             AuthKind::Sign { .. } => AuthMode::LoginBySign,
+        }
+    }
+
+    /// The header signer of signed-header auth.
+    pub(crate) fn signer(
+        &self,
+        id: &crate::transport::Identity,
+    ) -> Option<Result<HeaderSigner, String>> {
+        match &self.kind {
+            AuthKind::Signed { app_id, app_secret } => Some(HeaderSigner::new(&Signer {
+                acct_id: &id.acct_id,
+                user: &id.user,
+                lcid: id.lcid,
+                org: &id.org,
+                app_id: app_id.expose_secret(),
+                app_secret: app_secret.expose_secret(),
+            })),
+            _ => None,
         }
     }
 

@@ -4,6 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 /// XOR key the vendor SDKs apply to the secret part of the app id
@@ -21,41 +23,80 @@ pub(crate) struct Signer<'a> {
     pub(crate) app_secret: &'a str,
 }
 
-/// The signed headers for a POST to `path` at Unix second `timestamp`, in the order the vendor
-/// SDK sends them.
-pub(crate) fn signed_headers(
-    signer: &Signer<'_>,
-    path: &str,
-    timestamp: i64,
-) -> [(&'static str, String); 9] {
-    let ts = timestamp.to_string();
-    let (client_id, client_secret) = match signer.app_id.split_once('_') {
-        Some((id, secret)) if !secret.contains('_') => (id, decode_app_secret(secret)),
-        _ => ("", String::new()),
-    };
-    let to_sign = format!(
-        "POST\n{}\n\nx-api-nonce:{ts}\nx-api-timestamp:{ts}\n",
-        encode_path(path)
-    );
-    let app_data = format!(
-        "{},{},{},{}",
-        signer.acct_id, signer.user, signer.lcid, signer.org
-    );
-    let kd_signature = kd_hmac(&format!("{}{app_data}", signer.app_id), signer.app_secret);
-    [
-        ("X-Api-ClientID", client_id.to_owned()),
-        ("X-Api-Auth-Version", "2.0".to_owned()),
-        ("x-api-timestamp", ts.clone()),
-        ("x-api-nonce", ts),
-        (
-            "x-api-signheaders",
-            "x-api-timestamp,x-api-nonce".to_owned(),
-        ),
-        ("X-Api-Signature", kd_hmac(&to_sign, &client_secret)),
-        ("X-Kd-Appkey", signer.app_id.to_owned()),
-        ("X-Kd-Appdata", BASE64.encode(app_data.as_bytes())),
-        ("X-Kd-Signature", kd_signature),
-    ]
+/// The signed headers of one client. The `X-Kd-*` part does not depend on the call, so it is
+/// computed once; only the timestamp and `X-Api-Signature` change per call.
+pub(crate) struct HeaderSigner {
+    client_id: HeaderValue,
+    client_secret: SecretString,
+    app_key: HeaderValue,
+    app_data: HeaderValue,
+    kd_signature: HeaderValue,
+}
+
+impl HeaderSigner {
+    /// Fails when a credential holds characters that cannot travel in a header.
+    pub(crate) fn new(signer: &Signer<'_>) -> Result<Self, String> {
+        let (client_id, client_secret) = match signer.app_id.split_once('_') {
+            Some((id, secret)) if !secret.contains('_') => (id, decode_app_secret(secret)),
+            _ => ("", String::new()),
+        };
+        let app_data = format!(
+            "{},{},{},{}",
+            signer.acct_id, signer.user, signer.lcid, signer.org
+        );
+        let kd_signature = kd_hmac(&format!("{}{app_data}", signer.app_id), signer.app_secret);
+        let value = |name: &str, v: &str, sensitive: bool| {
+            HeaderValue::from_str(v)
+                .map(|mut h| {
+                    h.set_sensitive(sensitive);
+                    h
+                })
+                .map_err(|_| format!("the credentials give an invalid {name} header"))
+        };
+        Ok(HeaderSigner {
+            client_id: value("X-Api-ClientID", client_id, false)?,
+            client_secret: SecretString::from(client_secret),
+            app_key: value("X-Kd-Appkey", signer.app_id, true)?,
+            app_data: value("X-Kd-Appdata", &BASE64.encode(app_data.as_bytes()), false)?,
+            kd_signature: value("X-Kd-Signature", &kd_signature, true)?,
+        })
+    }
+
+    /// The headers for a POST to `path` at Unix second `timestamp`, in the order the vendor SDK
+    /// sends them.
+    pub(crate) fn headers(&self, path: &str, timestamp: i64) -> [(&'static str, HeaderValue); 9] {
+        let ts = HeaderValue::from(timestamp);
+        let to_sign = format!(
+            "POST\n{}\n\nx-api-nonce:{timestamp}\nx-api-timestamp:{timestamp}\n",
+            encode_path(path)
+        );
+        let mut signature =
+            HeaderValue::from_str(&kd_hmac(&to_sign, self.client_secret.expose_secret()))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+        signature.set_sensitive(true);
+        [
+            ("X-Api-ClientID", self.client_id.clone()),
+            ("X-Api-Auth-Version", HeaderValue::from_static("2.0")),
+            ("x-api-timestamp", ts.clone()),
+            ("x-api-nonce", ts),
+            (
+                "x-api-signheaders",
+                HeaderValue::from_static("x-api-timestamp,x-api-nonce"),
+            ),
+            ("X-Api-Signature", signature),
+            ("X-Kd-Appkey", self.app_key.clone()),
+            ("X-Kd-Appdata", self.app_data.clone()),
+            ("X-Kd-Signature", self.kd_signature.clone()),
+        ]
+    }
+}
+
+impl std::fmt::Debug for HeaderSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderSigner")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `DecodeAppSecret`: the 32-character secret part of an app id, base64-decoded, XORed with the
@@ -164,12 +205,12 @@ mod tests {
                 decode_app_secret(im["app_id_secret_part"].as_str().unwrap()),
                 im["decoded_client_secret"].as_str().unwrap()
             );
-            let headers = signed_headers(&signer, url.path(), ts);
+            let headers = HeaderSigner::new(&signer).unwrap().headers(url.path(), ts);
             let expected = case["expected_headers"].as_object().unwrap();
             assert_eq!(headers.len(), expected.len());
             for (name, value) in &headers {
                 assert_eq!(
-                    Some(value.as_str()),
+                    value.to_str().ok(),
                     expected[*name].as_str(),
                     "{} / {name}",
                     case["name"]
@@ -205,7 +246,12 @@ mod tests {
             app_id: "no-underscore",
             app_secret: "s",
         };
-        let headers = signed_headers(&signer, "/k3cloud/x", 1);
-        assert_eq!(headers[0], ("X-Api-ClientID", String::new()));
+        let headers = HeaderSigner::new(&signer).unwrap().headers("/k3cloud/x", 1);
+        assert_eq!(headers[0], ("X-Api-ClientID", HeaderValue::from_static("")));
+        let bad = Signer {
+            app_id: "123_line\nbreak",
+            ..signer
+        };
+        assert!(HeaderSigner::new(&bad).is_err());
     }
 }

@@ -1,0 +1,206 @@
+//! Rule 9: write-back of the target's number to the source, and post-save actions
+//! (Submit, Audit), each with per-record outcomes.
+
+use super::run::Run;
+use crate::error::Result;
+use crate::sink::{ActionOutcome, TargetRef};
+use crate::source::{WriteBackItem, WriteBackOutcome};
+use crate::state::{Changes, DeadLetter, KeyState, Stage};
+use std::collections::HashSet;
+
+/// A record that was written (or found by reconciliation) and may need follow-ups.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    pub(crate) source_key: String,
+    pub(crate) target: TargetRef,
+    pub(crate) created: bool,
+    /// Its dead letter before this write, for attempt counts.
+    pub(crate) prior: Option<DeadLetter>,
+}
+
+impl Run<'_> {
+    /// Runs the write-back (creates only) and the actions (creates, and updates when asked).
+    /// Failures become dead letters of their stage; they never undo the write.
+    pub(crate) async fn follow_ups(&mut self, written: Vec<Written>, changes: &mut Changes) {
+        if written.is_empty() {
+            return;
+        }
+        if self.flow.write_back.is_some() {
+            let created: Vec<&Written> = written.iter().filter(|w| w.created).collect();
+            self.write_back(&created, changes).await;
+        }
+        let on_update = self.flow.options.actions_on_update;
+        let eligible: Vec<&Written> = written.iter().filter(|w| w.created || on_update).collect();
+        self.actions(0, &eligible, changes).await;
+    }
+
+    /// Writes back; returns the keys that succeeded.
+    async fn write_back(&mut self, items: &[&Written], changes: &mut Changes) -> HashSet<String> {
+        let mut done = HashSet::new();
+        let Some(wb) = self.flow.write_back.clone() else {
+            return done;
+        };
+        if items.is_empty() {
+            return done;
+        }
+        let request: Vec<WriteBackItem> = items
+            .iter()
+            .map(|w| WriteBackItem {
+                source_key: w.source_key.clone(),
+                target: w.target.clone(),
+            })
+            .collect();
+        let outcomes = match wb.write_back(&request).await {
+            Ok(mut o) => {
+                o.resize(
+                    items.len(),
+                    WriteBackOutcome::Failed {
+                        reason: "no outcome returned".into(),
+                    },
+                );
+                o
+            }
+            Err(e) => vec![
+                WriteBackOutcome::Failed {
+                    reason: e.to_string()
+                };
+                items.len()
+            ],
+        };
+        for (w, outcome) in items.iter().zip(outcomes) {
+            match outcome {
+                WriteBackOutcome::Done => {
+                    self.report.counts.written_back += 1;
+                    done.insert(w.source_key.clone());
+                }
+                WriteBackOutcome::Failed { reason } => {
+                    let state = KeyState {
+                        dead_letter: w.prior.clone(),
+                        ..KeyState::default()
+                    };
+                    let payload = serde_json::to_value(&w.target).ok();
+                    self.dead_letter(
+                        &w.source_key,
+                        &state,
+                        Stage::WriteBack,
+                        reason,
+                        payload,
+                        false,
+                        changes,
+                    );
+                }
+            }
+        }
+        done
+    }
+
+    /// Runs `flow.options.actions[from..]` in order; a target that fails one action is not
+    /// given the next. Returns the keys that passed them all.
+    async fn actions(
+        &mut self,
+        from: usize,
+        items: &[&Written],
+        changes: &mut Changes,
+    ) -> HashSet<String> {
+        let actions: Vec<String> = self
+            .flow
+            .options
+            .actions
+            .iter()
+            .skip(from)
+            .cloned()
+            .collect();
+        let mut alive: Vec<&Written> = items.to_vec();
+        for action in actions {
+            if alive.is_empty() {
+                break;
+            }
+            let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
+            let outcomes = match self.flow.sink.action(&action, &targets).await {
+                Ok(mut o) => {
+                    o.resize(
+                        targets.len(),
+                        ActionOutcome::Failed {
+                            reason: "no outcome returned".into(),
+                        },
+                    );
+                    o
+                }
+                Err(e) => vec![
+                    ActionOutcome::Failed {
+                        reason: e.to_string()
+                    };
+                    targets.len()
+                ],
+            };
+            let mut next = Vec::with_capacity(alive.len());
+            for (w, outcome) in alive.into_iter().zip(outcomes) {
+                match outcome {
+                    ActionOutcome::Done => {
+                        self.report.counts.actions_done += 1;
+                        next.push(w);
+                    }
+                    ActionOutcome::Failed { reason } => {
+                        let state = KeyState {
+                            dead_letter: w.prior.clone(),
+                            ..KeyState::default()
+                        };
+                        let payload = serde_json::to_value(&w.target).ok();
+                        self.dead_letter(
+                            &w.source_key,
+                            &state,
+                            Stage::Action(action.clone()),
+                            reason,
+                            payload,
+                            false,
+                            changes,
+                        );
+                    }
+                }
+            }
+            alive = next;
+        }
+        alive.into_iter().map(|w| w.source_key.clone()).collect()
+    }
+
+    /// Re-runs dead letters of the write-back and action stages from the ID map's targets.
+    pub(crate) async fn rerun_follow_ups(&mut self, letters: Vec<DeadLetter>) -> Result<()> {
+        let keys: Vec<String> = letters.iter().map(|d| d.source_key.clone()).collect();
+        let ids = self
+            .engine
+            .store
+            .id_map_get_many(&self.flow.name, &keys)
+            .await?;
+        let mut changes = Changes::default();
+        for letter in letters {
+            let Some(entry) = ids.get(&letter.source_key) else {
+                continue;
+            };
+            let w = Written {
+                source_key: letter.source_key.clone(),
+                target: entry.target.clone(),
+                created: true,
+                prior: Some(letter.clone()),
+            };
+            let ok = match &letter.stage {
+                Stage::WriteBack => self
+                    .write_back(&[&w], &mut changes)
+                    .await
+                    .contains(&w.source_key),
+                Stage::Action(a) => match self.flow.options.actions.iter().position(|x| x == a) {
+                    Some(i) => self
+                        .actions(i, &[&w], &mut changes)
+                        .await
+                        .contains(&w.source_key),
+                    // The action was removed from the flow: nothing is left to do.
+                    None => true,
+                },
+                Stage::Map | Stage::Write => false,
+            };
+            if ok {
+                changes.dead_letters_clear.push(letter.source_key);
+            }
+        }
+        self.apply(&changes).await
+    }
+}

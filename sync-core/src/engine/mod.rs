@@ -1,0 +1,205 @@
+//! The sync engine: windows, batches, intents, reconciliation, deferral, dead letters.
+//!
+//! See `docs/sync-model.md` for the model in prose. Each rule lives in one private module:
+//! `window` (rule 1), `process` (rules 2, 3, 5, 7, 8, 10), `reconcile` (rule 4), `defer`
+//! (rule 6), `follow_up` (rule 9), `deps` (dependency order).
+
+mod defer;
+mod deps;
+mod follow_up;
+mod process;
+mod rebuild;
+mod reconcile;
+mod report;
+mod run;
+mod window;
+
+pub use report::{Counts, Failure, PlannedWrite, RecordOutcome, RunReport};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::mapping::ValidationIssue;
+use crate::observer::{NoopObserver, Observer};
+use crate::state::{RunKind, StateStore};
+use run::Run;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Runs flows against a state store.
+///
+/// One engine can run many flows; its owner id names it in leases, so two engines (or two
+/// processes) never run the same flow at once.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use sync_core::testing::{MemorySink, MemorySource};
+/// use sync_core::{DeclarativeMapping, Engine, Flow, ManualClock, MemoryStore, Record};
+///
+/// let source = Arc::new(MemorySource::new());
+/// source.upsert(Record::new("a1", 1_000, json!({"name": "ACME"})));
+/// let sink = Arc::new(MemorySink::new());
+/// let mapping = DeclarativeMapping::from_toml("[[fields]]\ntarget = \"FName\"\nsource = \"name\"")?;
+/// let flow = Flow::builder("customers", source, Arc::new(mapping), sink.clone()).build()?;
+///
+/// let engine = Engine::new(Arc::new(MemoryStore::new()))
+///     .with_clock(Arc::new(ManualClock::new(60_000)));
+/// let report = engine.run(&flow).await?;
+/// assert_eq!(report.counts.created, 1);
+/// assert_eq!(sink.documents().len(), 1);
+///
+/// // Nothing changed: the second run writes nothing.
+/// let report = engine.run(&flow).await?;
+/// assert_eq!((report.counts.created, report.counts.unchanged), (0, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) owner: String,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_owner() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "pid{}-{nanos:x}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Engine {
+    /// An engine on `store` with the system clock, no observer and a unique owner id.
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            observer: Arc::new(NoopObserver),
+            owner: default_owner(),
+        }
+    }
+    /// Uses `clock` for windows and leases.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Sends progress events to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+    /// Sets the owner id written into leases (default: pid, time and a counter).
+    #[must_use]
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+    /// The owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Runs a flow once: reconciles pending intents, retries deferred records, then reads the
+    /// window `[cursor - lookback, now - settle)` page by page and writes what changed.
+    ///
+    /// Fails with [`Error::FlowLocked`] when another owner runs the flow, and with a source or
+    /// sink error when a call failed as a whole; the cursor then stays at the last settled
+    /// record, so running again loses nothing.
+    pub async fn run(&self, flow: &Flow) -> Result<RunReport> {
+        let mut run = Run::start(self, flow, RunKind::Incremental).await?;
+        let result = run.incremental().await;
+        run.finish(result).await
+    }
+
+    /// Maps and validates the window without writing anything — not to the sink, not to the
+    /// state store (no lease, no cursor). The report's `planned` holds the first payloads
+    /// that would be sent; the observer sees all of them.
+    pub async fn dry_run(&self, flow: &Flow) -> Result<RunReport> {
+        let mut run = Run::start(self, flow, RunKind::DryRun).await?;
+        let result = run.incremental().await;
+        run.finish(result).await
+    }
+
+    /// Tries every dead letter of the flow again (after a fix of the data or the mapping).
+    /// Records that fail again stay on the list with one more attempt.
+    pub async fn rerun_dead_letters(&self, flow: &Flow) -> Result<RunReport> {
+        let mut run = Run::start(self, flow, RunKind::DeadLetters).await?;
+        let result = run.dead_letters().await;
+        run.finish(result).await
+    }
+
+    /// Rebuilds the flow's ID map from the target system (after the state file was lost),
+    /// using [`Sink::list_targets`](crate::Sink::list_targets). Restored entries have no
+    /// payload hash, so the next run writes each record once more (as updates, not creates).
+    pub async fn rebuild_id_map(&self, flow: &Flow) -> Result<RunReport> {
+        let mut run = Run::start(self, flow, RunKind::Rebuild).await?;
+        let result = run.rebuild().await;
+        run.finish(result).await
+    }
+
+    /// Runs flows in dependency order. A flow whose dependency failed is not run and reports
+    /// [`Error::DependencyFailed`]. Fails before running anything when a dependency is missing
+    /// from `flows` or the dependencies form a cycle.
+    pub async fn run_all(&self, flows: &[&Flow]) -> Result<Vec<(String, Result<RunReport>)>> {
+        let order = deps::order(flows)?;
+        let mut out: Vec<(String, Result<RunReport>)> = Vec::with_capacity(order.len());
+        for flow in order {
+            let failed = flow
+                .depends_on
+                .iter()
+                .find(|d| out.iter().any(|(name, r)| name == *d && r.is_err()));
+            let result = match failed {
+                Some(dep) => Err(Error::DependencyFailed {
+                    flow: flow.name.clone(),
+                    dependency: dep.clone(),
+                }),
+                None => self.run(flow).await,
+            };
+            out.push((flow.name.clone(), result));
+        }
+        Ok(out)
+    }
+
+    /// Checks the flow's mapping against the source's and sink's descriptions of their
+    /// objects (Fxiaoke describe, K3Cloud QueryBusinessInfo), before any run.
+    pub async fn check(&self, flow: &Flow) -> Result<Vec<ValidationIssue>> {
+        let src = flow
+            .source
+            .describe()
+            .await
+            .map_err(|error| Error::Source {
+                flow: flow.name.clone(),
+                error,
+            })?;
+        let tgt = flow.sink.describe().await.map_err(|error| Error::Sink {
+            flow: flow.name.clone(),
+            error,
+        })?;
+        Ok(flow.mapping.validate(src.as_ref(), tgt.as_ref()))
+    }
+}

@@ -1,0 +1,86 @@
+//! Rule 4: a write whose outcome is unknown is reconciled by natural key before it is ever
+//! sent again.
+
+use super::follow_up::Written;
+use super::report::RecordOutcome;
+use super::run::Run;
+use crate::error::Result;
+use crate::state::{Changes, IdMapEntry, Intent, IntentOp};
+
+impl Run<'_> {
+    /// Settles one pending intent into `changes`. For a create, the sink is asked for the
+    /// target by natural key: found, the ID map is repaired (and the follow-ups run, since
+    /// they may not have); not found, the intent is withdrawn and the record may be sent
+    /// again. An update is simply withdrawn: sending it again is harmless, and the stored hash
+    /// (still the old one) makes sure it is sent. A failed lookup stops the run: without an
+    /// answer, sending again could duplicate the document.
+    pub(crate) async fn reconcile(
+        &mut self,
+        intent: Intent,
+        changes: &mut Changes,
+        written: &mut Vec<Written>,
+    ) -> Result<Option<IdMapEntry>> {
+        changes.intents_clear.push(intent.source_key.clone());
+        if intent.op == IntentOp::Update {
+            return Ok(None);
+        }
+        let found = self
+            .flow
+            .sink
+            .find(&intent.natural_key)
+            .await
+            .map_err(|e| self.sink_error(e))?;
+        let Some(target) = found else { return Ok(None) };
+        let entry = IdMapEntry {
+            source_key: intent.source_key.clone(),
+            target: target.clone(),
+            payload_hash: Some(intent.payload_hash),
+            updated_at: self.now(),
+        };
+        changes.id_map.push(entry.clone());
+        self.settled(
+            &intent.source_key,
+            RecordOutcome::Reconciled(target.clone()),
+        );
+        written.push(Written {
+            source_key: intent.source_key,
+            target,
+            created: true,
+            prior: None,
+        });
+        Ok(Some(entry))
+    }
+
+    /// Reconciles every pending intent of the flow (left by a crash or an unknown outcome),
+    /// then processes those records again from the source.
+    pub(crate) async fn reconcile_pending(&mut self) -> Result<()> {
+        let intents = self.engine.store.intents(&self.flow.name).await?;
+        let group = self.flow.options.batch_size.max(1);
+        for chunk in intents.chunks(group) {
+            let keys: Vec<String> = chunk.iter().map(|i| i.source_key.clone()).collect();
+            let records = self
+                .flow
+                .source
+                .get_many(&keys)
+                .await
+                .map_err(|e| self.source_error(e))?;
+            // Records gone from the source still need their intent settled.
+            let mut changes = Changes::default();
+            let mut written = Vec::new();
+            for intent in chunk
+                .iter()
+                .filter(|i| !records.iter().any(|r| r.key == i.source_key))
+            {
+                let key = intent.source_key.clone();
+                self.reconcile(intent.clone(), &mut changes, &mut written)
+                    .await?;
+                self.settled(&key, RecordOutcome::Gone);
+            }
+            self.follow_ups(written, &mut changes).await;
+            self.apply(&changes).await?;
+            // The others are reconciled inside `process`, which sees their intent.
+            self.process(records, None).await?;
+        }
+        Ok(())
+    }
+}

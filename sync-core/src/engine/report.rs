@@ -1,0 +1,147 @@
+//! What a run did: per-record outcomes, counts, and the run report.
+
+use crate::sink::TargetRef;
+use crate::source::Window;
+use crate::state::{RunKind, Stage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How one record ended in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordOutcome {
+    /// A target was created.
+    Created(TargetRef),
+    /// The target was updated.
+    Updated(TargetRef),
+    /// The mapped payload equals the one last written (or the sink found nothing to change).
+    Unchanged,
+    /// A reference is not in the ID map yet; tried again on later runs.
+    Deferred {
+        /// The flow whose ID map lacks it.
+        missing_flow: String,
+        /// The missing key.
+        missing_key: String,
+        /// Runs tried so far.
+        attempts: u32,
+    },
+    /// The record failed and is on the dead-letter list.
+    DeadLettered {
+        /// Where it failed.
+        stage: Stage,
+        /// The reason.
+        reason: String,
+    },
+    /// The write's outcome is unknown; its intent stays on record and is reconciled by
+    /// natural key before anything is sent again.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+    /// A pending intent was reconciled: the target was found by natural key.
+    Reconciled(TargetRef),
+    /// The record no longer exists in the source (dead-letter and deferral re-runs).
+    Gone,
+}
+
+/// Counts per outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// Records read from the source (window, deferred, dead letters).
+    pub read: u64,
+    /// Targets created.
+    pub created: u64,
+    /// Targets updated.
+    pub updated: u64,
+    /// Records skipped because nothing changed.
+    pub unchanged: u64,
+    /// Records deferred.
+    pub deferred: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
+    /// Writes whose outcome is unknown.
+    pub unknown: u64,
+    /// Pending intents reconciled to an existing target.
+    pub reconciled: u64,
+    /// Records that no longer exist in the source.
+    pub gone: u64,
+    /// Successful write-backs.
+    pub written_back: u64,
+    /// Successful post-save actions (one per action and target).
+    pub actions_done: u64,
+    /// ID-map entries restored by a rebuild.
+    pub rebuilt: u64,
+    /// Write batches sent.
+    pub batches: u64,
+}
+
+/// A record that ended badly, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The source key.
+    pub source_key: String,
+    /// The outcome.
+    pub outcome: RecordOutcome,
+}
+
+/// A write a dry run would have sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedWrite {
+    /// The source key.
+    pub source_key: String,
+    /// The natural key.
+    pub natural_key: String,
+    /// The target being updated, or `None` for a create.
+    pub target: Option<TargetRef>,
+    /// The payload.
+    pub payload: Value,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// The flow.
+    pub flow: String,
+    /// The kind of run.
+    pub kind: RunKind,
+    /// The window read (incremental and dry runs).
+    pub window: Option<Window>,
+    /// The cursor before the run.
+    pub cursor_before: Option<i64>,
+    /// The cursor after the run.
+    pub cursor_after: Option<i64>,
+    /// Counts per outcome.
+    pub counts: Counts,
+    /// The first failures (dead letters, deferrals, unknown outcomes), up to the flow's
+    /// `report_limit`.
+    pub failures: Vec<Failure>,
+    /// For dry runs: the first payloads that would have been sent, up to `report_limit`.
+    pub planned: Vec<PlannedWrite>,
+    /// Start, epoch ms.
+    pub started_at: i64,
+    /// End, epoch ms.
+    pub finished_at: i64,
+}
+
+impl RunReport {
+    pub(crate) fn new(flow: &str, kind: RunKind, started_at: i64) -> Self {
+        Self {
+            flow: flow.to_owned(),
+            kind,
+            window: None,
+            cursor_before: None,
+            cursor_after: None,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            planned: Vec::new(),
+            started_at,
+            finished_at: started_at,
+        }
+    }
+
+    /// Whether every record read ended written, unchanged or reconciled.
+    pub fn is_clean(&self) -> bool {
+        self.counts.deferred == 0 && self.counts.dead_lettered == 0 && self.counts.unknown == 0
+    }
+}

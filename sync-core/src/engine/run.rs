@@ -1,0 +1,307 @@
+//! One run of a flow: its lease, its report, and the phases in order.
+
+use super::Engine;
+use super::report::{Failure, RecordOutcome, RunReport};
+use super::window::{check_page, window};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::record::{Position, Record};
+use crate::source::PageRequest;
+use crate::state::{Changes, Cursor, Lease, RunKind, RunRecord, Stage};
+
+pub(crate) struct Run<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) flow: &'a Flow,
+    /// `None` for dry runs, which write nothing.
+    pub(crate) lease: Option<Lease>,
+    pub(crate) report: RunReport,
+    pub(crate) started_at: i64,
+    /// The cursor as committed so far in this run.
+    pub(crate) cursor: Option<i64>,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) async fn start(engine: &'a Engine, flow: &'a Flow, kind: RunKind) -> Result<Self> {
+        let now = engine.clock.now_ms();
+        let lease = if kind == RunKind::DryRun {
+            None
+        } else {
+            Some(
+                engine
+                    .store
+                    .acquire_lease(&flow.name, &engine.owner, now, flow.options.lease_ttl_ms)
+                    .await?,
+            )
+        };
+        Ok(Self {
+            engine,
+            flow,
+            lease,
+            report: RunReport::new(&flow.name, kind, now),
+            started_at: now,
+            cursor: None,
+        })
+    }
+
+    pub(crate) fn dry(&self) -> bool {
+        self.lease.is_none()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.engine.clock.now_ms()
+    }
+
+    /// Records the run, gives the lease back and hands out the report.
+    pub(crate) async fn finish(mut self, result: Result<()>) -> Result<RunReport> {
+        self.report.finished_at = self.now();
+        self.report.cursor_after = self.cursor;
+        if let Some(lease) = self.lease.take() {
+            let record = RunRecord {
+                flow: self.flow.name.clone(),
+                kind: self.report.kind,
+                started_at: self.report.started_at,
+                finished_at: self.report.finished_at,
+                window: self.report.window,
+                counts: self.report.counts,
+                error: result.as_ref().err().map(ToString::to_string),
+            };
+            let recorded = self.engine.store.record_run(&record).await;
+            let released = self.engine.store.release_lease(&lease).await;
+            if result.is_ok() {
+                recorded?;
+                released?;
+            }
+        }
+        self.engine.observer.run_finished(&self.report);
+        result.map(|()| self.report)
+    }
+
+    /// Applies changes in one transaction, then renews the lease when half of it is used.
+    pub(crate) async fn apply(&mut self, changes: &Changes) -> Result<()> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        if !changes.is_empty() {
+            self.engine.store.apply(lease, changes).await?;
+        }
+        let now = self.now();
+        let ttl = self.flow.options.lease_ttl_ms;
+        if now >= lease.expires_at.saturating_sub(ttl / 2) {
+            let renewed = self
+                .engine
+                .store
+                .acquire_lease(&self.flow.name, &self.engine.owner, now, ttl)
+                .await
+                .map_err(|e| match e {
+                    Error::FlowLocked { flow, .. } => Error::LeaseLost { flow },
+                    other => other,
+                })?;
+            self.lease = Some(renewed);
+        }
+        if let Some(c) = &changes.cursor {
+            self.cursor = Some(c.version);
+        }
+        Ok(())
+    }
+
+    /// Tells the observer, and keeps failures for the report.
+    pub(crate) fn settled(&mut self, key: &str, outcome: RecordOutcome) {
+        self.engine
+            .observer
+            .record_settled(&self.flow.name, key, &outcome);
+        let c = &mut self.report.counts;
+        let failure = match &outcome {
+            RecordOutcome::Created(_) => {
+                c.created += 1;
+                false
+            }
+            RecordOutcome::Updated(_) => {
+                c.updated += 1;
+                false
+            }
+            RecordOutcome::Unchanged => {
+                c.unchanged += 1;
+                false
+            }
+            RecordOutcome::Reconciled(_) => {
+                c.reconciled += 1;
+                false
+            }
+            RecordOutcome::Gone => {
+                c.gone += 1;
+                false
+            }
+            RecordOutcome::Deferred { .. } => {
+                c.deferred += 1;
+                true
+            }
+            RecordOutcome::DeadLettered { .. } => {
+                c.dead_lettered += 1;
+                true
+            }
+            RecordOutcome::Unknown { .. } => {
+                c.unknown += 1;
+                true
+            }
+        };
+        if failure && self.report.failures.len() < self.flow.options.report_limit {
+            self.report.failures.push(Failure {
+                source_key: key.to_owned(),
+                outcome,
+            });
+        }
+    }
+
+    pub(crate) fn source_error(&self, error: crate::ConnectorError) -> Error {
+        Error::Source {
+            flow: self.flow.name.clone(),
+            error,
+        }
+    }
+
+    pub(crate) fn sink_error(&self, error: crate::ConnectorError) -> Error {
+        Error::Sink {
+            flow: self.flow.name.clone(),
+            error,
+        }
+    }
+
+    fn group_size(&self) -> usize {
+        self.flow
+            .options
+            .batch_size
+            .saturating_mul(self.flow.options.concurrency)
+            .max(1)
+    }
+
+    /// The incremental run (and the dry run): pending intents, deferred records, the window.
+    pub(crate) async fn incremental(&mut self) -> Result<()> {
+        let stored = self.engine.store.cursor(&self.flow.name).await?;
+        self.cursor = stored.as_ref().map(|c| c.version);
+        self.report.cursor_before = self.cursor;
+        let o = &self.flow.options;
+        let win = window(
+            self.cursor,
+            self.started_at,
+            o.lookback_ms,
+            o.settle_ms,
+            o.start_from_ms,
+        );
+        self.report.window = Some(win);
+        self.engine
+            .observer
+            .run_started(&self.flow.name, self.report.kind, Some(&win));
+        if !self.dry() {
+            self.reconcile_pending().await?;
+            self.retry_deferred().await?;
+        }
+        if win.is_empty() {
+            return Ok(());
+        }
+        let group = self.group_size();
+        let mut after: Option<Position> = None;
+        let mut token: Option<String> = None;
+        loop {
+            let request = PageRequest {
+                window: win,
+                after: after.clone(),
+                token: token.clone(),
+                limit: self.flow.options.page_size,
+            };
+            let page = self
+                .flow
+                .source
+                .read_page(&request)
+                .await
+                .map_err(|e| self.source_error(e))?;
+            self.engine
+                .observer
+                .page_read(&self.flow.name, page.records.len());
+            let records = check_page(&self.flow.name, &win, after.as_ref(), page.records)?;
+            if records.is_empty() && page.has_more && page.token == token {
+                return Err(Error::SourceContract {
+                    flow: self.flow.name.clone(),
+                    reason: "a page brought nothing new but claims more follow".into(),
+                });
+            }
+            if let Some(last) = records.last() {
+                after = Some(last.position());
+            }
+            let mut records = records.into_iter();
+            loop {
+                let chunk: Vec<Record> = records.by_ref().take(group).collect();
+                let Some(last) = chunk.last() else { break };
+                // Rule 5: the cursor moves past these records in the same transaction that
+                // settles them.
+                let cursor = Cursor {
+                    version: self.cursor.map_or(last.version, |c| c.max(last.version)),
+                    key: Some(last.key.clone()),
+                };
+                self.process(chunk, Some(cursor)).await?;
+            }
+            token = page.token;
+            if !page.has_more {
+                break;
+            }
+        }
+        // The whole window is settled: the next run starts from its upper bound.
+        let end = Cursor {
+            version: self.cursor.map_or(win.high, |c| c.max(win.high)),
+            key: None,
+        };
+        if self.dry() {
+            return Ok(());
+        }
+        self.apply(&Changes {
+            cursor: Some(end),
+            ..Changes::default()
+        })
+        .await
+    }
+
+    /// Rule 7: re-run dead letters, a page at a time.
+    pub(crate) async fn dead_letters(&mut self) -> Result<()> {
+        self.engine
+            .observer
+            .run_started(&self.flow.name, self.report.kind, None);
+        self.reconcile_pending().await?;
+        let group = self.group_size();
+        let mut after: Option<String> = None;
+        loop {
+            let letters = self
+                .engine
+                .store
+                .dead_letters(&self.flow.name, after.as_deref(), group)
+                .await?;
+            let Some(last) = letters.last() else { break };
+            after = Some(last.source_key.clone());
+            let (data, follow): (Vec<_>, Vec<_>) = letters
+                .into_iter()
+                .partition(|d| matches!(d.stage, Stage::Map | Stage::Write));
+            if !follow.is_empty() {
+                self.rerun_follow_ups(follow).await?;
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let keys: Vec<String> = data.iter().map(|d| d.source_key.clone()).collect();
+            let records = self
+                .flow
+                .source
+                .get_many(&keys)
+                .await
+                .map_err(|e| self.source_error(e))?;
+            let mut gone = Changes::default();
+            for key in keys
+                .iter()
+                .filter(|k| !records.iter().any(|r| &r.key == *k))
+            {
+                gone.dead_letters_clear.push(key.clone());
+                self.settled(key, RecordOutcome::Gone);
+            }
+            self.apply(&gone).await?;
+            self.process(records, None).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Dotted field paths: `name`, `owner[0]`, `details.SalesOrderProductObj`.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// One step of a [`FieldPath`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    /// An object key.
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// A path into a JSON value.
+///
+/// ```
+/// use sync_core::mapping::FieldPath;
+/// use serde_json::json;
+///
+/// let p: FieldPath = "owner[0]".parse().unwrap();
+/// assert_eq!(p.get(&json!({"owner": ["FSUID_1"]})), Some(&json!("FSUID_1")));
+/// assert!("a..b".parse::<FieldPath>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath(Vec<Segment>);
+
+/// Why a path could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError(String);
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PathError {}
+
+impl std::str::FromStr for FieldPath {
+    type Err = PathError;
+
+    fn from_str(s: &str) -> Result<Self, PathError> {
+        let bad = |why: &str| PathError(format!("bad path `{s}`: {why}"));
+        if s.is_empty() {
+            return Err(bad("empty"));
+        }
+        let mut segs = Vec::new();
+        for part in s.split('.') {
+            let (name, mut rest) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if name.is_empty() && (segs.is_empty() || rest.is_empty()) {
+                return Err(bad("empty segment"));
+            }
+            if name.chars().any(|c| c.is_whitespace() || c == ']') {
+                return Err(bad("segment with whitespace or `]`"));
+            }
+            if !name.is_empty() {
+                segs.push(Segment::Key(name.to_owned()));
+            }
+            while !rest.is_empty() {
+                let Some(close) = rest.find(']') else {
+                    return Err(bad("unclosed `[`"));
+                };
+                let idx = rest[1..close]
+                    .parse::<usize>()
+                    .map_err(|_| bad("index is not a number"))?;
+                segs.push(Segment::Index(idx));
+                rest = &rest[close + 1..];
+                if !rest.is_empty() && !rest.starts_with('[') {
+                    return Err(bad("text after `]`"));
+                }
+            }
+        }
+        Ok(FieldPath(segs))
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Segment::Key(k) if i == 0 => f.write_str(k)?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FieldPath {
+    /// The segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The first key (the top-level field the path starts at).
+    pub fn root(&self) -> Option<&str> {
+        match self.0.first() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Whether every segment is a key (required for target paths).
+    pub fn is_keys_only(&self) -> bool {
+        self.0.iter().all(|s| matches!(s, Segment::Key(_)))
+    }
+
+    /// The value at the path, if present.
+    pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut v = value;
+        for s in &self.0 {
+            v = match s {
+                Segment::Key(k) => v.as_object()?.get(k)?,
+                Segment::Index(i) => v.as_array()?.get(*i)?,
+            };
+        }
+        Some(v)
+    }
+
+    /// Sets `value` at a keys-only path, creating objects on the way. Returns `false` (and
+    /// changes nothing) when a non-object is in the way.
+    pub(crate) fn set(&self, root: &mut Map<String, Value>, value: Value) -> bool {
+        let Some((last, init)) = self.0.split_last() else {
+            return false;
+        };
+        let mut obj = root;
+        for s in init {
+            let Segment::Key(k) = s else { return false };
+            let slot = obj
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(next) = slot else {
+                return false;
+            };
+            obj = next;
+        }
+        let Segment::Key(k) = last else { return false };
+        obj.insert(k.clone(), value);
+        true
+    }
+}

@@ -1,0 +1,157 @@
+//! Writing to the system records go to.
+
+use crate::error::ConnectorError;
+use crate::metadata::ObjectDescription;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A document in the target system: its internal id and, where it has one, its number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TargetRef {
+    /// Internal id (K3Cloud `Id`/`FID`, Fxiaoke `_id`).
+    pub id: String,
+    /// Business number (K3Cloud `Number`/`FNumber`), when the target has one.
+    pub number: Option<String>,
+}
+
+impl TargetRef {
+    /// A target with an id and a number.
+    pub fn new(id: impl Into<String>, number: Option<String>) -> Self {
+        Self {
+            id: id.into(),
+            number,
+        }
+    }
+}
+
+/// One record to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteItem {
+    /// The source record's key.
+    pub source_key: String,
+    /// The key the target can be found by (see [`Sink::find`]).
+    pub natural_key: String,
+    /// The mapped payload (for K3Cloud, the `Model` packet).
+    pub payload: Value,
+    /// The existing target when this is an update (from the ID map); `None` means create.
+    pub target: Option<TargetRef>,
+}
+
+/// What happened to one written record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A new target was created.
+    Created(TargetRef),
+    /// The existing target was updated.
+    Updated(TargetRef),
+    /// The target already held this content; nothing was changed.
+    Unchanged(TargetRef),
+    /// The target system refused the record.
+    Failed {
+        /// The vendor's message (K3Cloud `Errors[].Message`, Fxiaoke `errorMessage`).
+        reason: String,
+        /// Whether the same write may succeed later without a fix (network-control conflict).
+        retryable: bool,
+    },
+    /// The write was sent and no answer came: it may or may not have happened.
+    Unknown {
+        /// Why the outcome is unknown.
+        reason: String,
+    },
+}
+
+/// One target and the source key it was made from, as listed by [`Sink::list_targets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetEntry {
+    /// The source key held by the target (for example a K3Cloud field holding the CRM id).
+    pub source_key: String,
+    /// The target.
+    pub target: TargetRef,
+}
+
+/// A page of [`TargetEntry`] values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPage {
+    /// The entries.
+    pub entries: Vec<TargetEntry>,
+    /// Token for the next page, `None` at the end.
+    pub next: Option<String>,
+}
+
+/// The outcome of a post-save action (Submit, Audit) for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// The action succeeded.
+    Done,
+    /// The action failed for this target.
+    Failed {
+        /// The vendor's message.
+        reason: String,
+    },
+}
+
+/// A system records are written to (K3Cloud `BatchSave`, Fxiaoke `data/create`/`update`).
+///
+/// `write` returns one [`WriteOutcome`] per item, in order; a connector maps K3Cloud's
+/// `SuccessEntitys`/`Errors` back to items by `DIndex`. A call that failed as a whole returns
+/// `Err`: [`ConnectorErrorKind::OutcomeUnknown`](crate::ConnectorErrorKind::OutcomeUnknown)
+/// when the request may have been applied (the engine then reconciles every item), any other
+/// kind when nothing was sent (the run stops and nothing is lost).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use sync_core::{ConnectorError, Sink, TargetRef, WriteItem, WriteOutcome};
+///
+/// struct Null;
+///
+/// #[async_trait]
+/// impl Sink for Null {
+///     async fn find(&self, _natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
+///         Ok(None)
+///     }
+///     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+///         Ok(items
+///             .iter()
+///             .map(|i| WriteOutcome::Created(TargetRef::new(i.natural_key.clone(), None)))
+///             .collect())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Finds the target that holds `natural_key` (a number, or a field holding the source id).
+    /// Used to reconcile writes whose outcome is unknown before anything is sent again.
+    async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError>;
+
+    /// Writes a batch; one outcome per item, in order.
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError>;
+
+    /// Lists every target with the source key it holds, a page at a time, to rebuild a lost ID
+    /// map. The default reports that the sink cannot do it.
+    async fn list_targets(&self, page_token: Option<&str>) -> Result<TargetPage, ConnectorError> {
+        let _ = page_token;
+        Err(ConnectorError::unsupported(
+            "this sink cannot list its targets",
+        ))
+    }
+
+    /// Runs a post-save action (`"Submit"`, `"Audit"`) on targets; one outcome per target, in
+    /// order. The default reports that the sink has no actions.
+    async fn action(
+        &self,
+        action: &str,
+        targets: &[TargetRef],
+    ) -> Result<Vec<ActionOutcome>, ConnectorError> {
+        let _ = targets;
+        Err(ConnectorError::unsupported(format!(
+            "this sink has no action `{action}`"
+        )))
+    }
+
+    /// Describes the target object's fields (K3Cloud `QueryBusinessInfo`), for
+    /// [`Engine::check`](crate::Engine::check). The default has no description.
+    async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,139 @@
+//! Reading changes from the system records come from, and writing back to it.
+
+use crate::error::ConnectorError;
+use crate::metadata::ObjectDescription;
+use crate::record::{Position, Record};
+use crate::sink::TargetRef;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// The half-open time range a run reads: `low <= version < high`, epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Inclusive lower bound (cursor minus lookback).
+    pub low: i64,
+    /// Exclusive upper bound (run start minus settle), fixed for the whole run.
+    pub high: i64,
+}
+
+impl Window {
+    /// Whether `version` lies in the window.
+    pub fn contains(&self, version: i64) -> bool {
+        self.low <= version && version < self.high
+    }
+    /// Whether the window holds no instant at all.
+    pub fn is_empty(&self) -> bool {
+        self.low >= self.high
+    }
+}
+
+/// What the engine asks a [`Source`] for: the next page of a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The window; only records with `window.low <= version < window.high` may be returned.
+    pub window: Window,
+    /// The last record of the previous page; the page starts strictly after it. `None` for the
+    /// first page.
+    pub after: Option<Position>,
+    /// The continuation token the source returned with the previous page, if any (an offset,
+    /// a search-after id…). Sources that page by `after` can ignore it.
+    pub token: Option<String>,
+    /// The page size the engine wants; a source may return fewer, never more.
+    pub limit: usize,
+}
+
+/// One page of records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// Records ordered by `(version, key)` ascending, all inside the window and after
+    /// [`PageRequest::after`].
+    pub records: Vec<Record>,
+    /// Whether more records may follow. The engine stops at the first page with `false`.
+    pub has_more: bool,
+    /// An opaque token handed back in the next [`PageRequest`].
+    pub token: Option<String>,
+}
+
+/// A system records are read from (Fxiaoke `data/query`, K3Cloud `ExecuteBillQuery`).
+///
+/// A connector implements `read_page` with the vendor's query: filter on the modification
+/// time with `>= low` and `< high`, order by modification time then id, and continue after
+/// `after` (keyset) or by the token (offset). The engine checks the order and the window and
+/// fails the run with [`Error::SourceContract`](crate::Error::SourceContract) if they are broken.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use sync_core::{ConnectorError, Page, PageRequest, Record, Source};
+///
+/// struct Empty;
+///
+/// #[async_trait]
+/// impl Source for Empty {
+///     async fn read_page(&self, _req: &PageRequest) -> Result<Page, ConnectorError> {
+///         Ok(Page::default())
+///     }
+///     async fn get(&self, _key: &str) -> Result<Option<Record>, ConnectorError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Reads the next page of the window.
+    async fn read_page(&self, request: &PageRequest) -> Result<Page, ConnectorError>;
+
+    /// Reads one record by key (for deferred records and dead-letter re-runs). `Ok(None)` when
+    /// it no longer exists.
+    async fn get(&self, key: &str) -> Result<Option<Record>, ConnectorError>;
+
+    /// Reads several records by key; the default calls [`get`](Source::get) for each. Missing
+    /// records are left out.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(r) = self.get(key).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Describes the source object's fields (Fxiaoke `object/describe`), for
+    /// [`Engine::check`](crate::Engine::check). The default has no description.
+    async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
+        Ok(None)
+    }
+}
+
+/// One write-back: tell the source record which target it became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteBackItem {
+    /// The source record's key.
+    pub source_key: String,
+    /// The target that was created for it.
+    pub target: TargetRef,
+}
+
+/// The outcome of one write-back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteBackOutcome {
+    /// The source record now holds the target's number or id.
+    Done,
+    /// It failed; the reason goes to the dead-letter list.
+    Failed {
+        /// The vendor's message.
+        reason: String,
+    },
+}
+
+/// Writes the target's number (or id) back into the source record after a create, for example
+/// the K3Cloud customer number into a custom field of the Fxiaoke account. This is what lets
+/// people see the link in the CRM, and what lets the ID map be rebuilt from either side.
+#[async_trait]
+pub trait SourceWriteBack: Send + Sync {
+    /// Writes back a batch; one outcome per item, in order.
+    async fn write_back(
+        &self,
+        items: &[WriteBackItem],
+    ) -> Result<Vec<WriteBackOutcome>, ConnectorError>;
+}

@@ -1,0 +1,261 @@
+//! Plain data kept by a [`StateStore`](super::StateStore).
+
+use crate::engine::Counts;
+use crate::sink::TargetRef;
+use crate::source::Window;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A flow's committed read position: every record with a version below `version` has been
+/// settled (written, unchanged, deferred or dead-lettered on record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Epoch milliseconds; the next window starts at `version - lookback`.
+    pub version: i64,
+    /// The last settled record's key when the cursor was committed mid-run (informational).
+    pub key: Option<String>,
+}
+
+/// One entry of the ID map: a source record and the target it became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapEntry {
+    /// The source record's key.
+    pub source_key: String,
+    /// The target document.
+    pub target: TargetRef,
+    /// Hash of the payload last written; `None` when unknown (after an ID-map rebuild), which
+    /// makes the next run write the record again.
+    pub payload_hash: Option<String>,
+    /// When the entry was written, epoch ms.
+    pub updated_at: i64,
+}
+
+/// Whether an intent creates or updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntentOp {
+    /// A create: if its outcome is unknown, the target is searched by natural key.
+    Create,
+    /// An update of a known target: repeating it is harmless.
+    Update,
+}
+
+impl IntentOp {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IntentOp::Create => "create",
+            IntentOp::Update => "update",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Self {
+        if s == "update" {
+            IntentOp::Update
+        } else {
+            IntentOp::Create
+        }
+    }
+}
+
+/// A write that was started: recorded before the write is sent (rule 3), cleared when its
+/// outcome is settled, and reconciled by natural key when it is found pending (rule 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The source record's key.
+    pub source_key: String,
+    /// The key the target can be found by.
+    pub natural_key: String,
+    /// Create or update.
+    pub op: IntentOp,
+    /// The target being updated, for updates.
+    pub target: Option<TargetRef>,
+    /// Hash of the payload being written.
+    pub payload_hash: String,
+    /// When the intent was recorded, epoch ms.
+    pub created_at: i64,
+}
+
+/// The step a dead letter failed at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stage {
+    /// Mapping the record (bad value, missing required field, unresolved reference too long).
+    Map,
+    /// Writing it to the sink.
+    Write,
+    /// Writing the target's number back to the source.
+    WriteBack,
+    /// A post-save action (`Submit`, `Audit`).
+    Action(String),
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Map => f.write_str("map"),
+            Stage::Write => f.write_str("write"),
+            Stage::WriteBack => f.write_str("write_back"),
+            Stage::Action(a) => write!(f, "action:{a}"),
+        }
+    }
+}
+
+impl Stage {
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "map" => Stage::Map,
+            "write_back" => Stage::WriteBack,
+            _ => match s.strip_prefix("action:") {
+                Some(a) => Stage::Action(a.to_owned()),
+                None => Stage::Write,
+            },
+        }
+    }
+}
+
+/// A record that failed and waits for a fix and a re-run (rule 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The source record's key.
+    pub source_key: String,
+    /// Where it failed.
+    pub stage: Stage,
+    /// The vendor's (or mapping's) message.
+    pub reason: String,
+    /// The mapped payload when mapping succeeded, else the source record body.
+    pub payload: Option<Value>,
+    /// How many times it failed.
+    pub attempts: u32,
+    /// Whether the failure looked transient.
+    pub retryable: bool,
+    /// First failure, epoch ms.
+    pub first_at: i64,
+    /// Latest failure, epoch ms.
+    pub last_at: i64,
+}
+
+/// A record waiting for a reference that is not in the ID map yet (rule 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deferral {
+    /// The source record's key.
+    pub source_key: String,
+    /// The flow whose ID map lacks the reference.
+    pub missing_flow: String,
+    /// The missing source key in that flow.
+    pub missing_key: String,
+    /// How many runs have tried it.
+    pub attempts: u32,
+    /// First deferral, epoch ms.
+    pub first_at: i64,
+    /// Latest attempt, epoch ms.
+    pub last_at: i64,
+}
+
+/// What a store knows about one key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyState {
+    /// Its ID-map entry.
+    pub id_map: Option<IdMapEntry>,
+    /// A pending intent.
+    pub intent: Option<Intent>,
+    /// Its dead letter.
+    pub dead_letter: Option<DeadLetter>,
+    /// Its deferral.
+    pub deferral: Option<Deferral>,
+}
+
+/// Changes to one flow's state, applied in one transaction by
+/// [`StateStore::apply`](super::StateStore::apply). Removals are applied before insertions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// ID-map entries to insert or replace.
+    pub id_map: Vec<IdMapEntry>,
+    /// Intents to record.
+    pub intents_put: Vec<Intent>,
+    /// Keys whose intents are settled.
+    pub intents_clear: Vec<String>,
+    /// Dead letters to insert or replace.
+    pub dead_letters_put: Vec<DeadLetter>,
+    /// Keys whose dead letters are resolved.
+    pub dead_letters_clear: Vec<String>,
+    /// Deferrals to insert or replace.
+    pub deferrals_put: Vec<Deferral>,
+    /// Keys whose deferrals are resolved.
+    pub deferrals_clear: Vec<String>,
+    /// The new cursor.
+    pub cursor: Option<Cursor>,
+}
+
+impl Changes {
+    /// Whether there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.id_map.is_empty()
+            && self.intents_put.is_empty()
+            && self.intents_clear.is_empty()
+            && self.dead_letters_put.is_empty()
+            && self.dead_letters_clear.is_empty()
+            && self.deferrals_put.is_empty()
+            && self.deferrals_clear.is_empty()
+            && self.cursor.is_none()
+    }
+}
+
+/// A flow's lease: proof that this owner may run the flow until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The flow.
+    pub flow: String,
+    /// The owner id.
+    pub owner: String,
+    /// Expiry, epoch ms.
+    pub expires_at: i64,
+}
+
+/// What kind of run a [`RunRecord`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunKind {
+    /// An incremental run over a window.
+    Incremental,
+    /// A re-run of dead letters.
+    DeadLetters,
+    /// A dry run (not recorded by the engine, listed for completeness).
+    DryRun,
+    /// An ID-map rebuild.
+    Rebuild,
+}
+
+impl RunKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Incremental => "incremental",
+            RunKind::DeadLetters => "dead_letters",
+            RunKind::DryRun => "dry_run",
+            RunKind::Rebuild => "rebuild",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "dead_letters" => RunKind::DeadLetters,
+            "dry_run" => RunKind::DryRun,
+            "rebuild" => RunKind::Rebuild,
+            _ => RunKind::Incremental,
+        }
+    }
+}
+
+/// One entry of the run history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The flow.
+    pub flow: String,
+    /// The kind of run.
+    pub kind: RunKind,
+    /// Start, epoch ms.
+    pub started_at: i64,
+    /// End, epoch ms.
+    pub finished_at: i64,
+    /// The window read, for incremental runs.
+    pub window: Option<Window>,
+    /// Per-outcome counts.
+    pub counts: Counts,
+    /// The error that stopped the run, if any.
+    pub error: Option<String>,
+}

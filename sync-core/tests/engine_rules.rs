@@ -1,0 +1,1000 @@
+//! One or more tests per engine rule; each fails if its rule is removed.
+
+mod common;
+
+use async_trait::async_trait;
+use common::{CrashStore, FLOW, Harness, NowMsExt as _, T0, customer};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use sync_core::state::{MemoryStore, Stage, StateStore};
+use sync_core::testing::{CallFault, MemorySink, MemorySource};
+use sync_core::{
+    ConnectorError, DeclarativeMapping, Error, Flow, FlowOptions, Page, PageRequest, Record,
+    RecordOutcome, Sink, Source, TargetRef, WriteItem, WriteOutcome,
+};
+
+// ---- Rule 1: the window --------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule1_window_is_closed_low_open_high_below_now_minus_settle() {
+    let h = Harness::new();
+    let high = T0 - 1_000; // now - settle
+    h.source.upsert(customer("in", high - 1, "in"));
+    h.source.upsert(customer("edge", high, "edge")); // open high: not this run
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        r.window.map(|w| (w.high, r.counts.created)),
+        Some((high, 1))
+    );
+    assert_eq!(h.store.cursor(FLOW).await.unwrap().unwrap().version, high);
+
+    // Closed low: the record exactly at the cursor is read by the next run.
+    h.clock.advance(10_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.window.unwrap().low, high);
+    assert_eq!(r.counts.created, 1);
+    assert_eq!(h.sink.documents_for("edge").len(), 1);
+}
+
+/// A source that, while a run reads it, sees a record change (as a CRM user would).
+struct ChangesDuringRead {
+    inner: Arc<MemorySource>,
+    clock: Arc<sync_core::ManualClock>,
+    fired: Mutex<bool>,
+}
+
+#[async_trait]
+impl Source for ChangesDuringRead {
+    async fn read_page(&self, req: &PageRequest) -> Result<Page, ConnectorError> {
+        let page = self.inner.read_page(req).await?;
+        let mut fired = self.fired.lock().unwrap();
+        if !*fired {
+            *fired = true;
+            // Modified "now", while the run is under way; the run started earlier.
+            self.clock.advance(5);
+            self.inner
+                .upsert(customer("c000", self.clock.now_ms_(), "renamed during run"));
+        }
+        Ok(page)
+    }
+    async fn get(&self, key: &str) -> Result<Option<Record>, ConnectorError> {
+        self.inner.get(key).await
+    }
+}
+
+#[tokio::test]
+async fn rule1_record_changed_during_a_run_is_caught_by_the_next() {
+    let h = Harness::new();
+    h.seed(3);
+    let source = Arc::new(ChangesDuringRead {
+        inner: h.source.clone(),
+        clock: h.clock.clone(),
+        fired: Mutex::new(false),
+    });
+    let flow = Flow::builder(FLOW, source, common::customers_mapping(), h.sink.clone())
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .page_size(1)
+        .build()
+        .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    // c000 moved out of the fixed window while the run was reading; the others were synced.
+    assert_eq!(r.counts.created, 3);
+    h.clock.advance(10_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.updated, 1);
+    assert_eq!(
+        h.sink.documents_for("c000")[0].payload["FName"],
+        "renamed during run"
+    );
+}
+
+#[tokio::test]
+async fn rule1_late_visible_record_is_caught_by_the_lookback() {
+    let h = Harness::new();
+    h.seed(1);
+    let flow = h.builder().lookback_ms(60_000).build().unwrap();
+    h.engine.run(&flow).await.unwrap();
+    let cursor = h.store.cursor(FLOW).await.unwrap().unwrap().version;
+    // Committed in the CRM with a timestamp just below our cursor, visible only now.
+    h.source.upsert(customer("late", cursor - 30_000, "late"));
+    h.clock.advance(10_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1, "lookback re-reads below the cursor");
+    assert_eq!(r.counts.unchanged, 1, "the overlap is deduplicated by hash");
+}
+
+#[tokio::test]
+async fn rule1_records_sharing_a_timestamp_across_pages_are_all_read() {
+    let h = Harness::new();
+    for k in ["a", "b", "c", "d", "e"] {
+        h.source.upsert(customer(k, T0 - 5_000, k));
+    }
+    let flow = h.builder().page_size(2).batch_size(2).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 5);
+    assert_eq!(h.source.reads(), 3);
+}
+
+#[tokio::test]
+async fn rule1_out_of_order_source_is_rejected() {
+    struct Unordered;
+    #[async_trait]
+    impl Source for Unordered {
+        async fn read_page(&self, _: &PageRequest) -> Result<Page, ConnectorError> {
+            Ok(Page {
+                records: vec![
+                    customer("b", T0 - 9_000, "b"),
+                    customer("a", T0 - 9_000, "a"),
+                ],
+                has_more: false,
+                token: None,
+            })
+        }
+        async fn get(&self, _: &str) -> Result<Option<Record>, ConnectorError> {
+            Ok(None)
+        }
+    }
+    let h = Harness::new();
+    let flow = Flow::builder(
+        FLOW,
+        Arc::new(Unordered),
+        common::customers_mapping(),
+        h.sink.clone(),
+    )
+    .build()
+    .unwrap();
+    let e = h.engine.run(&flow).await.unwrap_err();
+    assert!(matches!(e, Error::SourceContract { .. }), "{e}");
+    assert!(h.store.cursor(FLOW).await.unwrap().is_none());
+}
+
+// ---- Rule 2: skip the unchanged ------------------------------------------------------------
+
+#[tokio::test]
+async fn rule2_unchanged_payload_is_not_written_again() {
+    let h = Harness::new();
+    h.seed(2);
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    assert_eq!(h.sink.written(), 2);
+    // A change to a field the mapping does not read: new version, same payload.
+    let mut r = h.source.record("c000").unwrap();
+    r.version = T0;
+    r.body["remark"] = json!("not mapped");
+    h.source.upsert(r);
+    h.clock.advance(60_000);
+    let rep = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (rep.counts.read, rep.counts.unchanged, rep.counts.updated),
+        (1, 1, 0)
+    );
+    assert_eq!(h.sink.written(), 2);
+    // A change to a mapped field is written.
+    h.source
+        .upsert(customer("c000", h.clock.now_ms_(), "new name"));
+    h.clock.advance(60_000);
+    let rep = h.engine.run(&flow).await.unwrap();
+    assert_eq!(rep.counts.updated, 1);
+    assert_eq!(h.sink.documents_for("c000").len(), 1);
+}
+
+// ---- Rule 3: intent before write -----------------------------------------------------------
+
+/// A sink that checks, at the moment of writing, that an intent is on record for every item.
+struct IntentChecking {
+    inner: Arc<MemorySink>,
+    store: Arc<dyn StateStore>,
+    seen: Mutex<Vec<usize>>,
+}
+
+#[async_trait]
+impl Sink for IntentChecking {
+    async fn find(&self, k: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.inner.find(k).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let intents = self.store.intents(FLOW).await.unwrap();
+        let covered = items
+            .iter()
+            .filter(|i| intents.iter().any(|x| x.source_key == i.source_key))
+            .count();
+        self.seen.lock().unwrap().push(covered);
+        self.inner.write(items).await
+    }
+}
+
+#[tokio::test]
+async fn rule3_intent_is_on_record_before_the_write_and_cleared_with_the_id_map() {
+    let h = Harness::new();
+    h.seed(3);
+    let sink = Arc::new(IntentChecking {
+        inner: h.sink.clone(),
+        store: h.store.clone(),
+        seen: Mutex::new(vec![]),
+    });
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        sink.clone(),
+    )
+    .settle_ms(1_000)
+    .build()
+    .unwrap();
+    h.engine.run(&flow).await.unwrap();
+    assert_eq!(*sink.seen.lock().unwrap(), vec![3]);
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    let keys: Vec<String> = (0..3).map(|i| format!("c{i:03}")).collect();
+    assert_eq!(h.store.id_map_get_many(FLOW, &keys).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn rule3_crash_after_write_leaves_intent_and_no_half_entry() {
+    let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    // apply #1 records the intents, #2 settles: crash there.
+    let h = Harness::with_store(Arc::new(CrashStore::new(inner.clone(), 2)));
+    h.seed(1);
+    assert!(h.engine.run(&h.flow()).await.is_err());
+    assert_eq!(h.sink.documents().len(), 1, "the write happened");
+    assert_eq!(inner.intents(FLOW).await.unwrap().len(), 1);
+    assert!(
+        inner
+            .id_map_get_many(FLOW, &["c000".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(inner.cursor(FLOW).await.unwrap().is_none());
+}
+
+// ---- Rule 4: no duplicates -----------------------------------------------------------------
+
+#[tokio::test]
+async fn rule4_timeout_after_dispatch_is_reconciled_not_resent() {
+    let h = Harness::new();
+    h.seed(3);
+    h.sink.fault_next_write(CallFault::TimeoutAfterApply);
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.unknown, r.counts.created), (3, 0));
+    assert_eq!(h.store.intents(FLOW).await.unwrap().len(), 3);
+    // The records change again before the next run: still no duplicate.
+    h.source.upsert(customer("c001", T0, "changed"));
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.reconciled, 3);
+    assert_eq!(h.sink.finds(), 3);
+    assert_eq!(h.sink.duplicates(), 0);
+    assert_eq!(h.sink.documents().len(), 3);
+    assert_eq!(h.sink.documents_for("c001")[0].payload["FName"], "changed");
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rule4_per_record_unknown_outcome_is_reconciled() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.unknown_record("c001");
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.unknown), (1, 1));
+    h.sink.heal();
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.reconciled, 1);
+    assert_eq!(h.sink.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn rule4_crash_between_write_and_settle_does_not_duplicate() {
+    let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let h = Harness::with_store(Arc::new(CrashStore::new(inner.clone(), 2)));
+    h.seed(2);
+    assert!(h.engine.run(&h.flow()).await.is_err());
+    // A new process on the surviving state.
+    let after = Harness::with_store(inner.clone());
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        h.sink.clone(),
+    )
+    .settle_ms(1_000)
+    .build()
+    .unwrap();
+    let r = after.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.reconciled, 2);
+    assert_eq!(h.sink.documents().len(), 2);
+    assert_eq!(h.sink.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn rule4_intent_never_sent_is_sent_once() {
+    let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    // The write is refused before sending and the process dies before withdrawing the intent.
+    let h = Harness::with_store(Arc::new(CrashStore::new(inner.clone(), 2)));
+    h.seed(1);
+    h.sink.fault_next_write(CallFault::FailBeforeSend);
+    assert!(h.engine.run(&h.flow()).await.is_err());
+    assert_eq!(inner.intents(FLOW).await.unwrap().len(), 1);
+    let after = Harness::with_store(inner.clone());
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        h.sink.clone(),
+    )
+    .build()
+    .unwrap();
+    let r = after.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.reconciled, r.counts.created), (0, 1));
+    assert_eq!(h.sink.documents().len(), 1);
+}
+
+#[tokio::test]
+async fn rule4_failed_lookup_stops_the_run_rather_than_resend() {
+    let h = Harness::new();
+    h.seed(1);
+    h.sink.fault_next_write(CallFault::TimeoutAfterApply);
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    h.sink.fail_finds();
+    h.clock.advance(60_000);
+    assert!(matches!(h.engine.run(&flow).await, Err(Error::Sink { .. })));
+    assert_eq!(h.sink.documents().len(), 1);
+    assert_eq!(
+        h.store.intents(FLOW).await.unwrap().len(),
+        1,
+        "the intent stays on record"
+    );
+}
+
+// ---- Rule 5: commit after write ------------------------------------------------------------
+
+#[tokio::test]
+async fn rule5_cursor_moves_only_past_settled_records() {
+    let h = Harness::new();
+    h.seed(5);
+    let flow = h.builder().page_size(2).batch_size(2).build().unwrap();
+    h.sink.pass_next_write();
+    h.sink.fault_next_write(CallFault::FailBeforeSend); // the second batch is refused
+    let e = h.engine.run(&flow).await.unwrap_err();
+    assert!(matches!(e, Error::Sink { .. }));
+    let cursor = h.store.cursor(FLOW).await.unwrap().unwrap();
+    assert_eq!(
+        cursor.version,
+        T0 - 60_000 + 1,
+        "cursor at the last record of the settled batch"
+    );
+    assert!(
+        h.store.intents(FLOW).await.unwrap().is_empty(),
+        "unsent intents are withdrawn"
+    );
+    h.clock.advance(1_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 3);
+    assert_eq!(h.sink.documents().len(), 5);
+    assert_eq!(h.sink.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn rule5_crash_at_any_point_loses_nothing_and_duplicates_nothing() {
+    // 7 records in batches of 2 with a deferral, a failure and a write-back: crash at every
+    // store transaction in turn, then recover.
+    for crash_at in 1..=12 {
+        let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let crashing = Arc::new(CrashStore::new(inner.clone(), crash_at));
+        let h = Harness::with_store(crashing.clone());
+        h.seed(7);
+        h.sink.fail_record("c003", "bad data");
+        h.source.write_back_into("erp_no");
+        let flow = h
+            .builder()
+            .page_size(3)
+            .batch_size(2)
+            .write_back(h.source.clone())
+            .build()
+            .unwrap();
+        let first = h.engine.run(&flow).await;
+        let recovered = Harness::with_store(inner.clone());
+        recovered.clock.set(h.clock.now_ms_() + 10_000);
+        let flow = Flow::builder(
+            FLOW,
+            h.source.clone(),
+            common::customers_mapping(),
+            h.sink.clone(),
+        )
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .page_size(3)
+        .batch_size(2)
+        .write_back(h.source.clone())
+        .build()
+        .unwrap();
+        recovered.engine.run(&flow).await.unwrap();
+        assert_eq!(
+            h.sink.duplicates(),
+            0,
+            "crash at apply #{crash_at} ({first:?})"
+        );
+        assert_eq!(h.sink.documents().len(), 6, "crash at apply #{crash_at}");
+        let keys: Vec<String> = (0..7).map(|i| format!("c{i:03}")).collect();
+        let ids = inner.id_map_get_many(FLOW, &keys).await.unwrap();
+        assert_eq!(ids.len(), 6, "crash at apply #{crash_at}");
+        let dead = inner.dead_letters(FLOW, None, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].source_key, "c003");
+        assert!(inner.intents(FLOW).await.unwrap().is_empty());
+        for k in keys.iter().filter(|k| *k != "c003") {
+            assert!(
+                h.source.record(k).unwrap().body.get("erp_no").is_some(),
+                "write-back of {k}"
+            );
+        }
+    }
+}
+
+// ---- Rule 6: dependencies ------------------------------------------------------------------
+
+fn orders_mapping() -> Arc<DeclarativeMapping> {
+    Arc::new(
+        DeclarativeMapping::from_toml(
+            r#"
+            natural_key = "F_CrmId"
+            [[fields]]
+            target = "F_CrmId"
+            source = "_id"
+            [[fields]]
+            target = "FCustId"
+            lookup = { flow = "customers", from = "account_id", take = "number" }
+            reference = "FNumber"
+            required = true
+            [[entries]]
+            target = "FSaleOrderEntry"
+            source = "lines"
+            [[entries.fields]]
+            target = "FQty"
+            source = "quantity"
+            transforms = ["number"]
+            "#,
+        )
+        .unwrap(),
+    )
+}
+
+fn order(key: &str, version: i64, account: &str) -> Record {
+    Record::new(
+        key,
+        version,
+        json!({"_id": key, "account_id": account, "lines": [{"quantity": "2"}]}),
+    )
+}
+
+struct Orders {
+    source: Arc<MemorySource>,
+    sink: Arc<MemorySink>,
+}
+
+impl Orders {
+    fn new() -> Self {
+        Self {
+            source: Arc::new(MemorySource::new()),
+            sink: Arc::new(MemorySink::new()),
+        }
+    }
+    fn flow(&self, max_defer: u32) -> Flow {
+        Flow::builder(
+            "orders",
+            self.source.clone(),
+            orders_mapping(),
+            self.sink.clone(),
+        )
+        .depends_on("customers")
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .max_defer_attempts(max_defer)
+        .build()
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn rule6_order_waits_for_its_customer_then_syncs() {
+    let h = Harness::new();
+    let o = Orders::new();
+    o.source.upsert(order("o1", T0 - 10_000, "c000"));
+    let orders = o.flow(5);
+    let r = h.engine.run(&orders).await.unwrap();
+    assert_eq!((r.counts.deferred, r.counts.created), (1, 0));
+    assert!(
+        o.sink.documents().is_empty(),
+        "never sent with a dangling reference"
+    );
+    assert_eq!(
+        h.store.deferrals("orders", None, 10).await.unwrap()[0].missing_key,
+        "c000"
+    );
+
+    h.seed(1);
+    h.engine.run(&h.flow()).await.unwrap();
+    h.clock.advance(60_000);
+    // The order itself did not change: it is retried from the deferral list.
+    let r = h.engine.run(&orders).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    let number = h.sink.documents()[0].number.clone();
+    assert_eq!(
+        o.sink.documents()[0].payload["FCustId"],
+        json!({"FNumber": number})
+    );
+    assert_eq!(
+        o.sink.documents()[0].payload["FSaleOrderEntry"],
+        json!([{"FQty": 2}])
+    );
+    assert!(
+        h.store
+            .deferrals("orders", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rule6_deferral_is_bounded_then_dead_lettered() {
+    let h = Harness::new();
+    let o = Orders::new();
+    o.source.upsert(order("o1", T0 - 10_000, "nobody"));
+    let orders = o.flow(2);
+    for run in 1..=2 {
+        let r = h.engine.run(&orders).await.unwrap();
+        assert_eq!(r.counts.deferred, 1, "run {run}");
+        h.clock.advance(60_000);
+    }
+    let r = h.engine.run(&orders).await.unwrap();
+    assert_eq!(r.counts.dead_lettered, 1);
+    let dead = h.store.dead_letters("orders", None, 10).await.unwrap();
+    assert!(
+        dead[0].reason.contains("`nobody`") && dead[0].reason.contains("after 2 runs"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(
+        h.store
+            .deferrals("orders", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rule6_run_all_runs_flows_in_dependency_order() {
+    let h = Harness::new();
+    h.seed(1);
+    let o = Orders::new();
+    o.source.upsert(order("o1", T0 - 10_000, "c000"));
+    let (orders, customers) = (o.flow(5), h.flow());
+    let results = h.engine.run_all(&[&orders, &customers]).await.unwrap();
+    let names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["customers", "orders"]);
+    let orders_report = results[1].1.as_ref().unwrap();
+    assert_eq!(
+        (orders_report.counts.created, orders_report.counts.deferred),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
+async fn rule6_dependency_problems_are_reported() {
+    let h = Harness::new();
+    let o = Orders::new();
+    let orders = o.flow(5);
+    assert!(matches!(
+        h.engine.run_all(&[&orders]).await,
+        Err(Error::UnknownDependency { .. })
+    ));
+    let a = h.builder().depends_on("orders").build().unwrap();
+    assert!(matches!(
+        h.engine.run_all(&[&a, &orders]).await,
+        Err(Error::DependencyCycle(_))
+    ));
+    // A lookup into a flow that is not a dependency is refused when the flow is built.
+    let e = Flow::builder("orders", o.source.clone(), orders_mapping(), o.sink.clone()).build();
+    assert!(matches!(e, Err(Error::Config(_))));
+}
+
+#[tokio::test]
+async fn rule6_dependent_flow_is_skipped_when_its_dependency_fails() {
+    let h = Harness::new();
+    h.seed(1);
+    h.source.fail_next_reads(1);
+    let o = Orders::new();
+    let (orders, customers) = (o.flow(5), h.flow());
+    let results = h.engine.run_all(&[&customers, &orders]).await.unwrap();
+    assert!(results[0].1.is_err());
+    assert!(matches!(results[1].1, Err(Error::DependencyFailed { .. })));
+}
+
+// ---- Rule 7: failures are per record -------------------------------------------------------
+
+#[tokio::test]
+async fn rule7_one_bad_record_is_dead_lettered_and_rerun_after_a_fix() {
+    let h = Harness::new();
+    h.seed(3);
+    let msg = "违反字段唯一性要求：编码唯一。[C-c001]在当前系统中已经被使用。";
+    h.sink.fail_record("c001", msg);
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.dead_lettered), (2, 1));
+    let dead = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(
+        (
+            dead[0].source_key.as_str(),
+            dead[0].reason.as_str(),
+            dead[0].attempts
+        ),
+        ("c001", msg, 1)
+    );
+    assert_eq!(dead[0].stage, Stage::Write);
+    assert_eq!(dead[0].payload.as_ref().unwrap()["FName"], "name 1");
+    assert!(
+        h.store.cursor(FLOW).await.unwrap().is_some(),
+        "the run went on and committed"
+    );
+
+    // Still broken: one more attempt.
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(r.counts.dead_lettered, 1);
+    assert_eq!(
+        h.store.dead_letters(FLOW, None, 10).await.unwrap()[0].attempts,
+        2
+    );
+
+    h.sink.heal();
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.sink.documents().len(), 3);
+}
+
+#[tokio::test]
+async fn rule7_mapping_failure_is_dead_lettered_with_the_reason() {
+    let h = Harness::new();
+    h.seed(2);
+    h.source.upsert(Record::new(
+        "blank",
+        T0 - 9_000,
+        json!({"_id": "blank", "name": ""}),
+    ));
+    let r = h.engine.run(&h.flow()).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.dead_lettered), (2, 1));
+    let dead = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(dead[0].stage, Stage::Map);
+    assert!(
+        dead[0].reason.contains("FName") && dead[0].reason.contains("required"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(matches!(
+        r.failures[0].outcome,
+        RecordOutcome::DeadLettered { .. }
+    ));
+}
+
+// ---- Rule 8: batching ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule8_writes_in_batches_reads_in_full_pages() {
+    assert_eq!(FlowOptions::default().batch_size, 100);
+    let h = Harness::new();
+    h.seed(250);
+    let flow = h.builder().page_size(100).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 250);
+    assert_eq!(h.sink.batch_sizes(), vec![100, 100, 50]);
+    assert_eq!(h.source.reads(), 3);
+    assert_eq!(h.sink.max_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn rule8_independent_batches_run_with_bounded_concurrency() {
+    let h = Harness::new();
+    h.seed(100);
+    let flow = h
+        .builder()
+        .page_size(100)
+        .batch_size(10)
+        .concurrency(3)
+        .build()
+        .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 100);
+    assert_eq!(h.sink.max_in_flight(), 3);
+    assert!(h.sink.batch_sizes().iter().all(|n| *n <= 10));
+}
+
+// ---- Rule 9: write-back and post-save actions ----------------------------------------------
+
+#[tokio::test]
+async fn rule9_number_is_written_back_and_actions_run_per_record() {
+    let h = Harness::new();
+    h.seed(3);
+    h.source.write_back_into("field_erp_no__c");
+    h.sink.fail_action("Audit", "c002");
+    let flow = h
+        .builder()
+        .write_back(h.source.clone())
+        .actions(["Submit", "Audit"])
+        .build()
+        .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.written_back,
+            r.counts.actions_done
+        ),
+        (3, 3, 5)
+    );
+    for d in h.sink.documents() {
+        let rec = h.source.record(&d.source_key).unwrap();
+        assert_eq!(rec.body["field_erp_no__c"], json!(d.number));
+    }
+    let b = &h.sink.documents_for("c002")[0];
+    assert_eq!(b.actions, ["Submit"]);
+    let dead = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(dead[0].stage, Stage::Action("Audit".into()));
+
+    // The write-back changed the CRM records; the next run sees them and writes nothing.
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (r.counts.read, r.counts.unchanged, r.counts.created),
+        (3, 3, 0)
+    );
+    assert_eq!(
+        h.store.dead_letters(FLOW, None, 10).await.unwrap().len(),
+        1,
+        "audit still pending"
+    );
+
+    h.sink.heal();
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(r.counts.actions_done, 1);
+    assert_eq!(h.sink.documents_for("c002")[0].actions, ["Submit", "Audit"]);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rule9_failed_write_back_is_dead_lettered_and_retried() {
+    let h = Harness::new();
+    h.seed(1);
+    h.source.write_back_into("erp_no");
+    h.source.fail_write_back_for("c000");
+    let flow = h.builder().write_back(h.source.clone()).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.dead_lettered), (1, 1));
+    assert_eq!(
+        h.store.dead_letters(FLOW, None, 10).await.unwrap()[0].stage,
+        Stage::WriteBack
+    );
+    h.source.heal_write_back_for("c000");
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!((r.counts.written_back, r.counts.created), (1, 0));
+    assert_eq!(
+        h.source.record("c000").unwrap().body["erp_no"],
+        json!(h.sink.documents()[0].number)
+    );
+}
+
+// ---- Rule 10: dry run ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule10_dry_run_reports_payloads_and_writes_nothing() {
+    let h = Harness::new();
+    h.seed(3);
+    let flow = h.flow();
+    let r = h.engine.dry_run(&flow).await.unwrap();
+    assert_eq!(r.planned.len(), 3);
+    assert_eq!(
+        r.planned[0].payload,
+        json!({"FName": "name 0", "F_CrmId": "c000"})
+    );
+    assert!(r.planned[0].target.is_none());
+    assert!(h.sink.documents().is_empty());
+    assert!(h.store.cursor(FLOW).await.unwrap().is_none());
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    assert!(h.store.runs(FLOW, 10).await.unwrap().is_empty());
+    // No lease was taken: another owner can run right away.
+    h.engine_named("other").run(&flow).await.unwrap();
+    assert_eq!(h.sink.documents().len(), 3);
+}
+
+// ---- Leases, rebuild, run history, validation ----------------------------------------------
+
+#[tokio::test]
+async fn second_owner_is_refused_while_the_lease_is_held() {
+    let h = Harness::new();
+    h.seed(1);
+    let flow = h.flow();
+    h.store
+        .acquire_lease(FLOW, "someone-else", T0, 60_000)
+        .await
+        .unwrap();
+    match h.engine.run(&flow).await {
+        Err(Error::FlowLocked {
+            owner,
+            expires_at_ms,
+            ..
+        }) => {
+            assert_eq!(
+                (owner.as_str(), expires_at_ms),
+                ("someone-else", T0 + 60_000)
+            );
+        }
+        other => panic!("expected FlowLocked, got {other:?}"),
+    }
+    assert!(h.sink.documents().is_empty());
+    h.clock.advance(60_000);
+    h.engine.run(&flow).await.unwrap();
+    assert_eq!(h.sink.documents().len(), 1);
+}
+
+#[tokio::test]
+async fn id_map_is_rebuilt_from_the_target_after_state_loss() {
+    let h = Harness::new();
+    h.seed(5);
+    h.sink.set_list_page_size(2);
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    // The state file is lost.
+    let fresh = Harness::with_store(Arc::new(MemoryStore::new()));
+    let r = fresh.engine.rebuild_id_map(&flow).await.unwrap();
+    assert_eq!(r.counts.rebuilt, 5);
+    let r = fresh.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.updated), (0, 5));
+    assert_eq!(h.sink.documents().len(), 5);
+    let entry = fresh
+        .store
+        .id_map_by_target(FLOW, &h.sink.documents()[2].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.source_key, "c002");
+}
+
+#[tokio::test]
+async fn runs_are_recorded_with_their_counts_and_errors() {
+    let h = Harness::new();
+    h.seed(2);
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    h.source.fail_next_reads(1);
+    h.clock.advance(1_000);
+    assert!(h.engine.run(&flow).await.is_err());
+    let runs = h.store.runs(FLOW, 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("injected read failure")
+    );
+    assert_eq!(runs[1].counts.created, 2);
+}
+
+#[tokio::test]
+async fn check_reports_unknown_fields_before_a_run() {
+    use sync_core::metadata::{FieldDescription, FieldKind, ObjectDescription};
+    let h = Harness::new();
+    h.sink.set_description(
+        ObjectDescription::new("BD_Customer")
+            .field(FieldDescription::new("FName", FieldKind::Text).required())
+            .field(FieldDescription::new("FNumber", FieldKind::Text).required()),
+    );
+    let issues = h.engine.check(&h.flow()).await.unwrap();
+    let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "error: fields[1] (F_CrmId): target field `F_CrmId` does not exist in `BD_Customer`",
+            "error: fields: required target field `FNumber` of `BD_Customer` is not mapped",
+        ]
+    );
+    assert!(h.sink.documents().is_empty());
+}
+
+/// Rule 6 in the ERP → CRM direction: a delivery names its ERP order by number, which the
+/// orders flow's ID map leads back to the CRM order; a delivery whose order has not synced
+/// waits.
+#[tokio::test]
+async fn rule6_reverse_lookup_by_number_waits_for_the_order() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(sync_core::ManualClock::new(T0));
+    let engine = sync_core::Engine::new(store.clone()).with_clock(clock.clone());
+    let crm_orders = Arc::new(MemorySource::new());
+    let erp_orders = Arc::new(MemorySink::new());
+    let orders = Flow::builder(
+        "orders",
+        crm_orders.clone(),
+        Arc::new(
+            DeclarativeMapping::from_toml(
+                "natural_key = \"FNumber\"\n[[fields]]\ntarget = \"FNumber\"\nsource = \"name\"\n",
+            )
+            .unwrap(),
+        ),
+        erp_orders.clone(),
+    )
+    .lookback_ms(0)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+    let erp_deliveries = Arc::new(MemorySource::new());
+    let crm_updates = Arc::new(MemorySink::new());
+    let deliveries = Flow::builder(
+        "deliveries",
+        erp_deliveries.clone(),
+        Arc::new(
+            DeclarativeMapping::from_toml(
+                r#"
+                natural_key = "_id"
+                [[fields]]
+                target = "_id"
+                lookup = { flow = "orders", from = "order_no", by = "number", take = "source" }
+                required = true
+                [[fields]]
+                target = "logistics_no"
+                source = "carriage_no"
+                "#,
+            )
+            .unwrap(),
+        ),
+        crm_updates.clone(),
+    )
+    .depends_on("orders")
+    .lookback_ms(0)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+
+    erp_deliveries.upsert(Record::new(
+        "d1",
+        T0 - 5_000,
+        json!({"order_no": "SO-7", "carriage_no": "SF1001"}),
+    ));
+    let r = engine.run(&deliveries).await.unwrap();
+    assert_eq!((r.counts.deferred, r.counts.created), (1, 0));
+    assert_eq!(
+        store.deferrals("deliveries", None, 10).await.unwrap()[0].missing_key,
+        "SO-7"
+    );
+
+    crm_orders.upsert(Record::new(
+        "crm-order-7",
+        T0 - 4_000,
+        json!({"name": "SO-7"}),
+    ));
+    engine.run(&orders).await.unwrap();
+    clock.advance(60_000);
+    let r = engine.run(&deliveries).await.unwrap();
+    assert_eq!(r.counts.created, 1, "{r:?}");
+    assert_eq!(
+        crm_updates.documents()[0].payload,
+        json!({"_id": "crm-order-7", "logistics_no": "SF1001"})
+    );
+}

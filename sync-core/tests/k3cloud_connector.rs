@@ -1,0 +1,492 @@
+//! The K3Cloud connectors against the sandbox's K3Cloud simulator: BatchSave outcomes per row,
+//! updates of mapped fields only, reconciliation after a dropped answer, actions, ID-map
+//! listing, metadata, and the form source's keyset paging.
+#![cfg(feature = "k3cloud")]
+
+use std::sync::Arc;
+
+use sandbox::{Api, Clock, Fault, FaultKind, Sandbox};
+use serde_json::{Value, json};
+use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
+use sync_core::testing::{MemorySink, MemorySource};
+use sync_core::{
+    ActionOutcome, DeclarativeMapping, Engine, Flow, MemoryStore, Page, PageRequest, Record, Sink,
+    Source, TargetRef, Window, WriteItem, WriteOutcome,
+};
+
+fn client(sandbox: &Sandbox) -> k3cloud_sdk::Client {
+    let c = &sandbox.config().k3cloud;
+    k3cloud_sdk::Client::builder(sandbox.k3cloud_url())
+        .account(&c.acct_id)
+        .user(&c.user_name)
+        .auth(k3cloud_sdk::Auth::signed(&c.app_id, &c.app_secret))
+        .build()
+        .unwrap()
+}
+
+async fn start() -> Sandbox {
+    Sandbox::builder().demo_data(false).start().await.unwrap()
+}
+
+fn customers(sandbox: &Sandbox, policy: UpdatePolicy) -> FormSink {
+    FormSink::new(
+        client(sandbox),
+        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber").update_policy(policy),
+    )
+}
+
+fn customer(number: &str, name: &str) -> Value {
+    json!({"FCreateOrgId": {"FNumber": "100"}, "FUseOrgId": {"FNumber": "100"},
+           "FNumber": number, "FName": name, "FTEL": "021-1234"})
+}
+
+fn item(key: &str, payload: Value, target: Option<TargetRef>) -> WriteItem {
+    WriteItem {
+        source_key: key.into(),
+        natural_key: payload["FNumber"].as_str().unwrap_or_default().into(),
+        payload,
+        target,
+    }
+}
+
+#[tokio::test]
+async fn batch_save_outcomes_map_to_each_record() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    let outcomes = sink
+        .write(&[
+            item("crm-1", customer("C001", "甲公司"), None),
+            // No name: 名称 is required.
+            item(
+                "crm-2",
+                json!({"FCreateOrgId": {"FNumber": "100"}, "FNumber": "C002"}),
+                None,
+            ),
+            item("crm-3", customer("C003", "丙公司"), None),
+        ])
+        .await
+        .unwrap();
+    let WriteOutcome::Created(first) = &outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(first.number.as_deref(), Some("C001"));
+    assert!(
+        first.id.parse::<i64>().is_ok(),
+        "the internal id: {first:?}"
+    );
+    assert!(
+        matches!(&outcomes[1], WriteOutcome::Failed { reason, retryable: false } if reason.contains("必填")),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[2], WriteOutcome::Created(t) if t.number.as_deref() == Some("C003"))
+    );
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 2);
+    assert_eq!(
+        sandbox.calls("k3cloud:BatchSave"),
+        1,
+        "creates go out in one call"
+    );
+}
+
+#[tokio::test]
+async fn updates_touch_only_the_mapped_fields() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    let WriteOutcome::Created(target) = sink
+        .write(&[item("crm-1", customer("C001", "甲公司"), None)])
+        .await
+        .unwrap()
+        .remove(0)
+    else {
+        panic!()
+    };
+    // Someone adds a fax in the ERP; the CRM changes the name only.
+    sandbox
+        .k3cloud_insert(
+            "BD_Customer",
+            json!({"FCUSTID": target.id.parse::<i64>().unwrap(), "FFAX": "021-9999"}),
+        )
+        .ok();
+    let changed = json!({"FNumber": "C001", "FName": "甲公司（新）"});
+    let outcome = sink
+        .write(&[item("crm-1", changed, Some(target.clone()))])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(outcome, WriteOutcome::Updated(target.clone()));
+    let saved = sandbox.k3cloud_record("BD_Customer", "C001").unwrap();
+    assert_eq!(field(&saved, "FName"), "甲公司（新）");
+    assert_eq!(
+        field(&saved, "FTEL"),
+        "021-1234",
+        "an unmapped field is left alone: {saved}"
+    );
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 1);
+
+    let refusing = customers(&sandbox, UpdatePolicy::Refuse);
+    let outcome = refusing
+        .write(&[item(
+            "crm-1",
+            json!({"FNumber": "C001", "FName": "x"}),
+            Some(target),
+        )])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        matches!(outcome, WriteOutcome::Failed { ref reason, .. } if reason.contains("does not update"))
+    );
+}
+
+/// The text of a field in the sandbox's record, which uses View's ORM names (`FName` is
+/// `Name`, multilingual as `[{"Key": 2052, "Value": …}]`).
+fn field(record: &Value, key: &str) -> String {
+    let v = record
+        .get(key)
+        .or_else(|| record.get(key.trim_start_matches('F')));
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(texts)) => texts
+            .first()
+            .and_then(|t| t["Value"].as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Now, in whole seconds, as epoch ms: the sandbox's clock is frozen here and signed headers
+/// from the client's real clock stay inside its timestamp window.
+fn now_ms() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(secs).unwrap() * 1000
+}
+
+#[tokio::test]
+async fn a_dropped_answer_is_reconciled_without_a_duplicate() {
+    let sandbox = start().await;
+    let _ =
+        sandbox.set_fault(Fault::new(Api::K3cloud, "BatchSave", FaultKind::DropAfterWrite).next(1));
+    let crm = Arc::new(MemorySource::new());
+    for i in 1..=5 {
+        crm.upsert(Record::new(
+            format!("crm-{i}"),
+            1_700_000_000_000 + i,
+            json!({"no": format!("C{i:03}"), "name": format!("客户{i}")}),
+        ));
+    }
+    let mapping = DeclarativeMapping::from_toml(
+        r#"
+        natural_key = "FNumber"
+        [[fields]]
+        target = "FCreateOrgId"
+        constant = "100"
+        reference = "FNumber"
+        [[fields]]
+        target = "FNumber"
+        source = "no"
+        [[fields]]
+        target = "FName"
+        source = "name"
+        "#,
+    )
+    .unwrap();
+    let sink = Arc::new(customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    ));
+    let flow = Flow::builder("customers", crm, Arc::new(mapping), sink)
+        .build()
+        .unwrap();
+    let engine = Engine::new(Arc::new(MemoryStore::new()));
+    let first = engine.run(&flow).await.unwrap();
+    // The write happened but its answer was lost: the engine found the documents by number.
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 5);
+    let second = engine.run(&flow).await.unwrap();
+    assert_eq!(
+        sandbox.k3cloud_records("BD_Customer").len(),
+        5,
+        "no duplicates: {first:?} {second:?}"
+    );
+    assert_eq!(
+        sandbox.calls("k3cloud:BatchSave"),
+        1,
+        "nothing was sent twice"
+    );
+    assert_eq!(second.counts.created + second.counts.updated, 0);
+}
+
+#[tokio::test]
+async fn actions_submit_and_audit_and_count_a_repeat_as_done() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    let outcomes = sink
+        .write(&[
+            item("a", customer("C001", "甲"), None),
+            item("b", customer("C002", "乙"), None),
+        ])
+        .await
+        .unwrap();
+    let targets: Vec<TargetRef> = outcomes
+        .iter()
+        .map(|o| match o {
+            WriteOutcome::Created(t) => t.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sink.action("Submit", &targets).await.unwrap(),
+        [ActionOutcome::Done, ActionOutcome::Done]
+    );
+    assert_eq!(
+        sink.action("Audit", &targets).await.unwrap(),
+        [ActionOutcome::Done, ActionOutcome::Done]
+    );
+    let audited = sandbox.k3cloud_record("BD_Customer", "C001").unwrap();
+    assert_eq!(field(&audited, "FDocumentStatus"), "C", "{audited}");
+    // After a crash the engine repeats the action: "already audited" counts as done.
+    assert_eq!(
+        sink.action("Audit", &targets[..1]).await.unwrap(),
+        [ActionOutcome::Done]
+    );
+    // A real failure stays a failure: an unknown id.
+    let ghost = TargetRef::new("999999", None);
+    assert!(matches!(
+        &sink.action("Audit", &[ghost]).await.unwrap()[0],
+        ActionOutcome::Failed { .. }
+    ));
+}
+
+#[tokio::test]
+async fn find_list_and_describe() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    sink.write(&[
+        item("a", customer("C001", "甲"), None),
+        item("b", customer("C002", "乙"), None),
+    ])
+    .await
+    .unwrap();
+    let found = sink.find("C002").await.unwrap().unwrap();
+    assert_eq!(found.number.as_deref(), Some("C002"));
+    assert_eq!(sink.find("C404").await.unwrap(), None);
+    let page = sink.list_targets(None).await.unwrap();
+    let keys: Vec<&str> = page.entries.iter().map(|e| e.source_key.as_str()).collect();
+    assert_eq!(keys, ["C001", "C002"]);
+    let next = sink.list_targets(page.next.as_deref()).await.unwrap();
+    assert!(next.entries.is_empty() && next.next.is_none());
+    let description = sink.describe().await.unwrap().unwrap();
+    assert!(
+        description.fields.get("FName").is_some_and(|f| f.required),
+        "{description:?}"
+    );
+}
+
+/// Outbound deliveries with `lines` entry rows each, all saved at one frozen instant so that
+/// paging must break ties on FID.
+async fn deliveries(sandbox: &Sandbox, count: usize, lines: usize) {
+    let k3 = client(sandbox);
+    k3.save("BD_MATERIAL")
+        .model(json!({"FCreateOrgId": {"FNumber": "100"}, "FNumber": "MAT0001", "FName": "物料"}))
+        .send()
+        .await
+        .unwrap();
+    k3.save("BD_Customer")
+        .model(customer("C001", "甲"))
+        .send()
+        .await
+        .unwrap();
+    for i in 0..count {
+        let entries: Vec<Value> = (0..lines)
+            .map(|l| json!({"FMaterialID": {"FNumber": "MAT0001"}, "FRealQty": l + 1, "FSoorDerno": format!("SO{i:03}")}))
+            .collect();
+        let saved = k3
+            .save("SAL_OUTSTOCK")
+            .model(
+                json!({"FStockOrgId": {"FNumber": "100"}, "FCustomerID": {"FNumber": "C001"},
+                          "FCarriageNO": format!("SF{i:04}"), "FEntity": entries}),
+            )
+            .send()
+            .await
+            .unwrap();
+        k3.submit("SAL_OUTSTOCK")
+            .numbers([saved.number.as_str()])
+            .send()
+            .await
+            .unwrap();
+        k3.audit("SAL_OUTSTOCK")
+            .numbers([saved.number.as_str()])
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+fn outstock_source(sandbox: &Sandbox, rows_per_call: u32) -> FormSource {
+    FormSource::new(
+        client(sandbox),
+        FormSourceConfig::new("SAL_OUTSTOCK")
+            .fields(["FBillNo", "FCustomerID.FNumber", "FCarriageNO"])
+            .entry(
+                "FEntity",
+                [
+                    "FEntity_FEntryID",
+                    "FMaterialID.FNumber",
+                    "FRealQty",
+                    "FSoorDerno",
+                ],
+            )
+            .filter("FDocumentStatus = 'C'")
+            .rows_per_call(rows_per_call),
+    )
+}
+
+#[tokio::test]
+async fn the_form_source_groups_entries_and_pages_by_keyset() {
+    let now = now_ms();
+    let sandbox = Sandbox::builder()
+        .demo_data(false)
+        .clock(Clock::frozen_at_ms(now))
+        .start()
+        .await
+        .unwrap();
+    deliveries(&sandbox, 7, 3).await;
+    // 7 documents × 3 rows, 5 rows per call: pages end inside documents and every document
+    // shares one modification time.
+    let source = outstock_source(&sandbox, 5);
+    let window = Window {
+        low: now - 60_000,
+        high: now + 60_000,
+    };
+    let mut after = None;
+    let mut seen: Vec<Record> = Vec::new();
+    loop {
+        let page: Page = source
+            .read_page(&PageRequest {
+                window,
+                after: after.clone(),
+                token: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert!(
+            page.records
+                .windows(2)
+                .all(|w| (w[0].version, &w[0].key) < (w[1].version, &w[1].key))
+        );
+        after = page.records.last().map(Record::position).or(after);
+        seen.extend(page.records);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 7, "every document once");
+    let numbers: std::collections::BTreeSet<&str> = seen
+        .iter()
+        .map(|r| r.body["FBillNo"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 7);
+    for r in &seen {
+        assert_eq!(r.version, now);
+        assert_eq!(r.body["FCustomerID"]["FNumber"], "C001");
+        let lines = r.body["FEntity"].as_array().unwrap();
+        assert_eq!(lines.len(), 3, "{}", r.body);
+        assert_eq!(lines[2]["FRealQty"].as_f64(), Some(3.0));
+        let got = source.get(&r.key).await.unwrap().unwrap();
+        assert_eq!(got.body, r.body);
+    }
+    // Nothing outside the window.
+    let empty = source
+        .read_page(&PageRequest {
+            window: Window {
+                low: now + 1,
+                high: now + 2,
+            },
+            after: None,
+            token: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(empty.records.is_empty() && !empty.has_more);
+}
+
+#[tokio::test]
+async fn the_engine_reads_every_delivery_once_through_the_form_source() {
+    let now = now_ms();
+    let sandbox = Sandbox::builder()
+        .demo_data(false)
+        .clock(Clock::frozen_at_ms(now))
+        .start()
+        .await
+        .unwrap();
+    deliveries(&sandbox, 12, 2).await;
+    let mapping = DeclarativeMapping::from_toml(
+        r#"
+        natural_key = "bill"
+        [[fields]]
+        target = "bill"
+        source = "FBillNo"
+        [[fields]]
+        target = "order"
+        source = "FEntity[0].FSoorDerno"
+        "#,
+    )
+    .unwrap();
+    let crm = Arc::new(MemorySink::new());
+    let flow = Flow::builder(
+        "deliveries",
+        Arc::new(outstock_source(&sandbox, 3)),
+        Arc::new(mapping),
+        crm.clone(),
+    )
+    .start_from_ms(now - 60_000)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+    let engine = Engine::new(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(sync_core::ManualClock::new(now + 10_000)));
+    let report = engine.run(&flow).await.unwrap();
+    assert_eq!(report.counts.created, 12, "{report:?}");
+    let documents = crm.documents();
+    assert_eq!(documents.len(), 12);
+    let orders: std::collections::BTreeSet<String> = documents
+        .iter()
+        .map(|d| d.payload["order"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        orders.len(),
+        12,
+        "each delivery names its own order: {orders:?}"
+    );
+    let again = engine.run(&flow).await.unwrap();
+    assert_eq!(again.counts.created, 0);
+}
