@@ -1,0 +1,391 @@
+//! The pager against a stateful mock that answers like the server: limit ≤ 100, offset ≤
+//! 10,000 and a multiple of the limit (else 10013), AND-ed filters, multi-key orders. Every row
+//! is read exactly once, past 10,000 rows, with ties on the order field across pages.
+
+mod common;
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use fxiaoke_sdk::{Filter, PagingMode};
+use serde_json::{Value, json};
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const QUERY: &str = "/cgi/crm/v2/data/query";
+const T0: i64 = 1_716_000_000_000;
+const LATER: i64 = 4_102_358_400_000;
+
+/// One row of the simulated tenant (typed, so that sorting 10,000 rows per call is cheap).
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    id: String,
+    time: i64,
+}
+
+impl Row {
+    fn to_json(&self) -> Value {
+        json!({"_id": self.id, "name": format!("客户{}", &self.id[16..]), "last_modified_time": self.time})
+    }
+}
+
+/// Changes the rows before call number `n` is answered.
+type Hook = Box<dyn FnMut(&mut Vec<Row>, usize) + Send>;
+
+/// The tenant's rows and what the server saw.
+struct Crm {
+    rows: Vec<Row>,
+    offsets: Vec<u64>,
+    filters_seen: Vec<Value>,
+    /// Called before each query is answered: lets a test change rows between pages.
+    on_call: Option<Hook>,
+}
+
+/// 24-hex ids in no particular order, unique.
+fn id(i: usize) -> String {
+    let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DC4_CEFA_038E_AA00;
+    format!("{x:016x}{i:08x}")
+}
+
+/// `n` rows; times repeat in groups of 7, and one group of 250 rows shares a time (more than
+/// two pages of ties), and a group of 30 straddles row 10,000.
+fn typed_rows(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            let group = match i {
+                5000..5250 => 5000,
+                9985..10_015 => 9985,
+                _ => i / 7 * 7,
+            };
+            Row {
+                id: id(i),
+                time: T0 + i64::try_from(group).unwrap() * 1000,
+            }
+        })
+        .collect()
+}
+
+fn rows(n: usize) -> Vec<Value> {
+    typed_rows(n).iter().map(Row::to_json).collect()
+}
+
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap()
+            .partial_cmp(&y.as_f64().unwrap())
+            .unwrap(),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        _ => panic!("cannot compare {a} and {b}"),
+    }
+}
+
+/// A filter on `_id` or `last_modified_time`, as the server applies it.
+fn matches(row: &Row, filter: &Value) -> bool {
+    let values = filter["field_values"].as_array().unwrap();
+    let c = |i: usize| match filter["field_name"].as_str().unwrap() {
+        "_id" => row.id.as_str().cmp(values[i].as_str().unwrap()),
+        "last_modified_time" => row.time.cmp(&values[i].as_i64().unwrap()),
+        f => panic!("field {f} not simulated"),
+    };
+    match filter["operator"].as_str().unwrap() {
+        "EQ" => c(0).is_eq(),
+        "GT" => c(0).is_gt(),
+        "GTE" => c(0).is_ge(),
+        "LT" => c(0).is_lt(),
+        "LTE" => c(0).is_le(),
+        "BETWEEN" => c(0).is_ge() && c(1).is_le(),
+        op => panic!("operator {op} not simulated"),
+    }
+}
+
+fn error(code: i64, message: &str) -> ResponseTemplate {
+    json_value(&json!({"errorCode": code, "errorMessage": message}))
+}
+
+impl Crm {
+    fn answer(&mut self, r: &Request) -> ResponseTemplate {
+        let body = body_json(r);
+        let info = &body["data"]["search_query_info"];
+        let limit = info["limit"].as_u64().unwrap();
+        let offset = info["offset"].as_u64().unwrap();
+        if limit == 0 || limit > 100 {
+            return error(15002, "limit must be 1..100");
+        }
+        if offset > 10_000 || !offset.is_multiple_of(limit) {
+            return error(10013, "offset out of range 10000");
+        }
+        let calls = self.offsets.len();
+        if let Some(hook) = &mut self.on_call {
+            hook(&mut self.rows, calls);
+        }
+        self.offsets.push(offset);
+        let filters = info["filters"].as_array().unwrap();
+        self.filters_seen.extend(filters.iter().cloned());
+        let orders: Vec<(bool, bool)> = info["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["fieldName"] == "_id", o["isAsc"] != false))
+            .collect();
+        let mut hits: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|row| filters.iter().all(|f| matches(row, f)))
+            .collect();
+        hits.sort_by(|a, b| {
+            for &(by_id, asc) in &orders {
+                let c = if by_id {
+                    a.id.cmp(&b.id)
+                } else {
+                    a.time.cmp(&b.time)
+                };
+                let c = if asc { c } else { c.reverse() };
+                if c.is_ne() {
+                    return c;
+                }
+            }
+            Ordering::Equal
+        });
+        let page: Vec<Value> = hits
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap())
+            .take(usize::try_from(limit).unwrap())
+            .map(Row::to_json)
+            .collect();
+        json_value(&json!({"errorCode": 0, "errorMessage": "OK",
+            "data": {"dataList": page, "offset": offset, "limit": limit, "total": 0}}))
+    }
+}
+
+async fn serving(crm: Crm) -> (MockServer, Arc<Mutex<Crm>>) {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let crm = Arc::new(Mutex::new(crm));
+    let shared = Arc::clone(&crm);
+    Mock::given(path(QUERY))
+        .respond_with(move |r: &Request| shared.lock().unwrap().answer(r))
+        .mount(&server)
+        .await;
+    (server, crm)
+}
+
+fn crm(n: usize) -> Crm {
+    Crm {
+        rows: typed_rows(n),
+        offsets: Vec::new(),
+        filters_seen: Vec::new(),
+        on_call: None,
+    }
+}
+
+/// Each id read exactly once, and the ids in `expected` order.
+fn assert_each_once(read: &[Value], expected: &[Value]) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for row in read {
+        *seen.entry(row["_id"].as_str().unwrap()).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "read twice: {twice:?}");
+    assert_eq!(read.len(), expected.len(), "rows read");
+    let ids = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(read), ids(expected), "order");
+}
+
+fn sorted_by_time(mut rows: Vec<Value>, ascending: bool) -> Vec<Value> {
+    rows.sort_by(|a, b| {
+        let c = compare(&a["last_modified_time"], &b["last_modified_time"]);
+        let c = if ascending { c } else { c.reverse() };
+        c.then_with(|| compare(&a["_id"], &b["_id"]))
+    });
+    rows
+}
+
+#[tokio::test]
+async fn offset_paging_then_keyset_reads_10250_rows_exactly_once() {
+    let (server, crm) = serving(crm(10_250)).await;
+    let client = client(&server);
+    let mut pager = client
+        .query("AccountObj")
+        .order_by("last_modified_time", true)
+        .pages::<Value>();
+    let mut read = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        read.extend(page);
+    }
+    assert_each_once(&read, &sorted_by_time(rows(10_250), true));
+    let first = body_json(&requests_to(&server, QUERY).await[0]);
+    assert_eq!(
+        first["data"]["search_query_info"]["orders"],
+        json!([{"fieldName": "last_modified_time", "isAsc": true}, {"fieldName": "_id", "isAsc": true}])
+    );
+    let crm = crm.lock().unwrap();
+    // 100 offset pages (0 … 9,900), then one keyset jump and a few more pages.
+    assert_eq!(*crm.offsets.iter().max().unwrap(), 9_900);
+    assert_eq!(
+        &crm.offsets[..100],
+        (0..100).map(|p| p * 100).collect::<Vec<_>>()
+    );
+    assert_eq!(crm.offsets[100], 0, "keyset jump restarts at offset 0");
+    assert!(crm.offsets.len() <= 104, "{} calls", crm.offsets.len());
+    assert_eq!(pager.calls(), crm.offsets.len() as u64);
+    assert_eq!(pager.rows_read(), 10_250);
+    assert!(
+        crm.filters_seen
+            .iter()
+            .any(|f| f["operator"] == "GTE" && f["field_name"] == "last_modified_time")
+    );
+}
+
+#[tokio::test]
+async fn keyset_paging_reads_every_row_once_through_a_long_run_of_equal_times() {
+    let (server, crm) = serving(crm(10_250)).await;
+    let read: Vec<Value> = client(&server)
+        .query("AccountObj")
+        .order_by("last_modified_time", true)
+        .pages()
+        .mode(PagingMode::Keyset)
+        .collect_all()
+        .await
+        .unwrap();
+    assert_each_once(&read, &sorted_by_time(rows(10_250), true));
+    let crm = crm.lock().unwrap();
+    assert!(crm.offsets.iter().all(|o| *o == 0));
+    // The 250 equal times are read by `_id` within the value.
+    assert!(crm.filters_seen.iter().any(|f| f["operator"] == "EQ"));
+}
+
+#[tokio::test]
+async fn descending_order_and_a_user_filter() {
+    let (server, _) = serving(crm(10_250)).await;
+    let low = T0 + 100 * 1000;
+    let read: Vec<Value> = client(&server)
+        .query("AccountObj")
+        .filter(Filter::between("last_modified_time", low, LATER))
+        .order_by("last_modified_time", false)
+        .limit(50)
+        .all()
+        .await
+        .unwrap();
+    let expected: Vec<Value> = sorted_by_time(rows(10_250), false)
+        .into_iter()
+        .filter(|r| r["last_modified_time"].as_i64().unwrap() >= low)
+        .collect();
+    assert!(expected.len() > 10_100);
+    assert_each_once(&read, &expected);
+}
+
+#[tokio::test]
+async fn without_an_order_the_pager_walks_by_id() {
+    for n in [10_000, 10_001, 250] {
+        let (server, crm) = serving(crm(n)).await;
+        let read: Vec<Value> = client(&server).query("AccountObj").all().await.unwrap();
+        let mut expected = rows(n);
+        expected.sort_by(|a, b| compare(&a["_id"], &b["_id"]));
+        assert_each_once(&read, &expected);
+        let crm = crm.lock().unwrap();
+        // Exactly the pages needed, plus one (empty or short) that shows the end.
+        assert_eq!(crm.offsets.len(), n / 100 + 1, "n = {n}");
+        if n > 10_000 {
+            assert!(
+                crm.filters_seen
+                    .iter()
+                    .any(|f| f["operator"] == "GT" && f["field_name"] == "_id")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rows_changing_time_between_pages_are_neither_skipped_nor_read_twice_by_keyset() {
+    // An incremental read of a fixed window while other writers touch rows: each call first
+    // moves a few rows to a time past the window (as an edit would). Keyset paging reads every
+    // row that stays in the window exactly once; the moved rows are read at most once (before
+    // their edit) and the next run's window catches them.
+    let mut c = crm(3_000);
+    c.on_call = Some(Box::new(|rows: &mut Vec<Row>, call: usize| {
+        for k in 0..3 {
+            let i = (call * 131 + k * 977) % rows.len();
+            rows[i].time = LATER + 1;
+        }
+    }));
+    let (server, crm) = serving(c).await;
+    let read: Vec<Value> = client(&server)
+        .query("AccountObj")
+        .filter(Filter::between("last_modified_time", T0, LATER))
+        .order_by("last_modified_time", true)
+        .limit(100)
+        .pages()
+        .mode(PagingMode::Keyset)
+        .collect_all()
+        .await
+        .unwrap();
+    let crm = crm.lock().unwrap();
+    let moved: Vec<&str> = crm
+        .rows
+        .iter()
+        .filter(|r| r.time == LATER + 1)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(moved.len() > 50, "the test moves rows: {}", moved.len());
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for r in &read {
+        *count.entry(r["_id"].as_str().unwrap()).or_default() += 1;
+    }
+    assert!(count.values().all(|n| *n == 1), "a row was read twice");
+    for r in &crm.rows {
+        let id = r.id.as_str();
+        if !moved.contains(&id) {
+            assert_eq!(
+                count.get(id),
+                Some(&1),
+                "{id} stayed in the window but was skipped"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_pager_refuses_orders_it_cannot_make_total() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let two = client
+        .query("AccountObj")
+        .order_by("create_time", true)
+        .order_by("name", true)
+        .all::<Value>()
+        .await;
+    assert!(matches!(two, Err(fxiaoke_sdk::Error::InvalidInput(_))));
+    let id_desc = client
+        .query("AccountObj")
+        .order_by("_id", false)
+        .all::<Value>()
+        .await;
+    assert!(matches!(id_desc, Err(fxiaoke_sdk::Error::InvalidInput(_))));
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_projection_gets_the_keys_the_pager_needs() {
+    let (server, _) = serving(crm(150)).await;
+    let read: Vec<Value> = client(&server)
+        .query("AccountObj")
+        .fields(["name"])
+        .order_by("last_modified_time", true)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 150);
+    let first = body_json(&requests_to(&server, QUERY).await[0]);
+    assert_eq!(
+        first["data"]["search_query_info"]["fieldProjection"],
+        json!(["name", "_id", "last_modified_time"])
+    );
+}
