@@ -54,6 +54,8 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod flow;
+#[cfg(feature = "fxiaoke")]
+pub mod fxiaoke;
 mod hash;
 #[cfg(feature = "k3cloud")]
 pub mod k3cloud;
