@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use sandbox::{Clock, Sandbox};
 use serde_json::{Value, json};
 use sync_core::fxiaoke::{
-    Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig, ObjectWriteBack,
-    SinkMode,
+    MessageSink, Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig,
+    ObjectWriteBack, SinkMode,
 };
 use sync_core::{
     ActionOutcome, PageRequest, Record, Sink, Source, SourceWriteBack, TargetRef, Window,
@@ -363,5 +363,45 @@ async fn the_erp_number_is_written_back() {
     assert_eq!(
         sandbox.fxiaoke_record("AccountObj", &account).unwrap()["remark"],
         "KH00001"
+    );
+}
+
+#[tokio::test]
+async fn the_message_sink_sends_one_message_per_record() {
+    let sandbox = start().await;
+    let sink = MessageSink::new(client(&sandbox));
+    let outcomes = sink
+        .write(&[
+            WriteItem {
+                source_key: "d1".into(),
+                natural_key: "d1".into(),
+                payload: json!({"to": [ADMIN], "title": "发货通知", "text": "订单已发货"}),
+                target: None,
+            },
+            WriteItem {
+                source_key: "d2".into(),
+                natural_key: "d2".into(),
+                payload: json!({"text": "nobody"}),
+                target: None,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes[0],
+        WriteOutcome::Created(TargetRef::new("d1", None))
+    );
+    assert!(matches!(
+        outcomes[1],
+        WriteOutcome::Failed {
+            retryable: false,
+            ..
+        }
+    ));
+    assert_eq!(sandbox.fxiaoke_messages().len(), 1);
+    // At most once: an unknown outcome counts as sent.
+    assert_eq!(
+        sink.find("d9").await.unwrap(),
+        Some(TargetRef::new("d9", None))
     );
 }

@@ -1,7 +1,7 @@
 //! Connectors over [`fxiaoke_sdk`] (feature `fxiaoke`): an object [`Source`](crate::Source)
 //! that reads changed CRM records by `last_modified_time` (with their detail lines and
 //! referenced records), an object [`Sink`](crate::Sink) that creates or updates CRM records and
-//! can notify their owners, and a [`SourceWriteBack`](crate::SourceWriteBack) that writes the
+//! can notify their owners, a message sink, and a [`SourceWriteBack`](crate::SourceWriteBack) that writes the
 //! ERP number into a CRM field.
 //!
 //! ```no_run
@@ -24,10 +24,12 @@
 //! ```
 
 mod convert;
+mod messages;
 mod sink;
 mod source;
 mod write_back;
 
+pub use messages::MessageSink;
 pub use sink::{Notification, ObjectSink, ObjectSinkConfig, SinkMode};
 pub use source::{ObjectSource, ObjectSourceConfig};
 pub use write_back::ObjectWriteBack;
