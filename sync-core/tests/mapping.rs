@@ -414,3 +414,58 @@ fn reverse_lookup_by_target_number() {
     );
     assert_eq!(out.natural_key, "crm-order-7");
 }
+
+/// Lines can read the whole record (`$.…`), and `sum` adds up a field of the lines.
+#[test]
+fn record_paths_inside_lines_and_sums() {
+    let m = DeclarativeMapping::from_toml(
+        r#"
+        [[fields]]
+        target = "shipped"
+        source = "FEntity"
+        transforms = [{ sum = "FRealQty" }]
+        [[entries]]
+        target = "FSaleOrderEntry"
+        source = "lines"
+        [[entries.fields]]
+        target = "FDeliveryDate"
+        source = "$.delivery_date"
+        transforms = [{ date = { offset = "+08:00" } }]
+        [[entries.fields]]
+        target = "FQty"
+        source = "quantity"
+        transforms = ["number"]
+        "#,
+    )
+    .unwrap();
+    let r = Record::new(
+        "o1",
+        1,
+        serde_json::json!({
+            "delivery_date": 1_716_000_000_000_i64,
+            "lines": [{"quantity": "2"}, {"quantity": "3"}],
+            "FEntity": [{"FRealQty": 2}, {"FRealQty": "3.5"}, {"FRealQty": null}],
+        }),
+    );
+    let out = m.map(&r, &Lookups::new()).unwrap();
+    assert_eq!(
+        out.payload,
+        serde_json::json!({
+            "shipped": 5.5,
+            "FSaleOrderEntry": [
+                {"FDeliveryDate": "2024-05-18", "FQty": 2},
+                {"FDeliveryDate": "2024-05-18", "FQty": 3},
+            ],
+        })
+    );
+    let bad = DeclarativeMapping::from_toml(
+        "[[fields]]\ntarget = \"x\"\nsource = \"a\"\ntransforms = [{ sum = 3 }]\n",
+    );
+    assert!(bad.unwrap_err().to_string().contains("sum"));
+    let bad = Record::new(
+        "o2",
+        1,
+        serde_json::json!({"FEntity": [{"FRealQty": "x"}], "lines": []}),
+    );
+    assert!(m.map(&bad, &Lookups::new()).is_err());
+}

@@ -366,6 +366,8 @@ pub(crate) fn catalogue() -> Vec<ObjectDef> {
             FieldDef::new("industry_level1", "行业", "text"),
             FieldDef::new("remark", "备注", "long_text"),
             FieldDef::new("field_tax_no__c", "税号", "text").custom(),
+            // Where an integration writes the ERP customer number back.
+            FieldDef::new("field_erp_no__c", "ERP客户编码", "text").custom(),
         ],
     );
     let contact = object(
@@ -425,6 +427,7 @@ pub(crate) fn catalogue() -> Vec<ObjectDef> {
             // Tenant fields an ERP integration typically adds.
             FieldDef::new("field_erp_bill_no__c", "ERP单号", "text").custom(),
             FieldDef::new("field_express_no__c", "物流单号", "text").custom(),
+            FieldDef::new("field_shipped_qty__c", "已发货数量", "number").custom(),
         ],
     );
     order.auto_number = true;

@@ -196,7 +196,18 @@ fn catalogue() -> Vec<FormDef> {
         f("FSELLER", "销售员", BaseData(EMPLOYEE), false),
         f("FSALDEPTID", "销售部门", LooseRef, false),
         f("FDescription", "描述", Text, false),
+        f("FTaxType", "税分类", LooseRef, false),
+        f("FTaxRate", "默认税率", LooseRef, false),
+        // The contact entry. The reference names the entity but not its field keys; these
+        // are our choice.
+        e("FT_BD_CUSTCONTACT", "FContactName", "联系人", Text, false),
+        e("FT_BD_CUSTCONTACT", "FMobile", "手机", Text, false),
     ]);
+    customer.entities = vec![EntityDef {
+        key: "FT_BD_CUSTCONTACT",
+        name: "联系人",
+        table: "T_BD_CUSTCONTACT",
+    }];
 
     // Salesmen: real K3Cloud keeps them as 销售员 (BD_Saler / V_BD_SALESMAN) over 员工; the
     // sandbox uses the employee form for both and references it by FNumber.

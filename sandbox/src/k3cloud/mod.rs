@@ -70,6 +70,8 @@ fn base_data(data: &mut K3Data) {
         ("100", "总公司"),
         ("101", "华东销售公司"),
         ("102", "华南销售公司"),
+        // The sales company an integrator's customer package creates customers in.
+        ("603", "销售公司"),
     ] {
         add(ORG, json!({"FNumber": number, "FName": name}));
     }

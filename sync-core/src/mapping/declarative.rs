@@ -406,13 +406,18 @@ impl Dictionary {
 }
 
 impl Field {
-    fn produce(&self, scope: &Value, lookups: &Lookups) -> Result<Option<Value>, MapError> {
+    fn produce(
+        &self,
+        scope: &Value,
+        root: &Value,
+        lookups: &Lookups,
+    ) -> Result<Option<Value>, MapError> {
         let mut v = match &self.value {
-            ValueFrom::Source(p) => p.get(scope).cloned().unwrap_or(Value::Null),
+            ValueFrom::Source(p) => p.get_in(scope, root).cloned().unwrap_or(Value::Null),
             ValueFrom::Concat(paths, sep) => {
                 let parts: Vec<String> = paths
                     .iter()
-                    .filter_map(|p| p.get(scope))
+                    .filter_map(|p| p.get_in(scope, root))
                     .filter_map(|v| match v {
                         Value::Bool(b) => Some(b.to_string()),
                         other => key_text(other),
@@ -426,7 +431,7 @@ impl Field {
                 from,
                 by,
                 take,
-            } => match from.get(scope).and_then(key_text) {
+            } => match from.get_in(scope, root).and_then(key_text) {
                 None => Value::Null,
                 Some(key) => match lookups.get_by(flow, *by, &key) {
                     None => {
@@ -488,18 +493,19 @@ fn map_object(
     fields: &[Field],
     entries: &[Entry],
     scope: &Value,
+    root: &Value,
     lookups: &Lookups,
 ) -> Result<Map<String, Value>, MapError> {
     let mut out = Map::new();
     for f in fields {
-        if let Some(v) = f.produce(scope, lookups)?
+        if let Some(v) = f.produce(scope, root, lookups)?
             && !f.target.set(&mut out, v)
         {
             return Err(invalid(&f.loc, "target path runs through a non-object"));
         }
     }
     for e in entries {
-        let rows = match e.source.get(scope) {
+        let rows = match e.source.get_in(scope, root) {
             None | Some(Value::Null) => &[][..],
             Some(Value::Array(rows)) => rows.as_slice(),
             Some(other) => {
@@ -514,13 +520,14 @@ fn map_object(
         }
         let mut mapped = Vec::with_capacity(rows.len());
         for (n, row) in rows.iter().enumerate() {
-            let obj = map_object(&e.fields, &e.entries, row, lookups).map_err(|err| match err {
-                MapError::Invalid { location, reason } => MapError::Invalid {
-                    location: format!("{location} line {n}"),
-                    reason,
-                },
-                other => other,
-            })?;
+            let obj =
+                map_object(&e.fields, &e.entries, row, root, lookups).map_err(|err| match err {
+                    MapError::Invalid { location, reason } => MapError::Invalid {
+                        location: format!("{location} line {n}"),
+                        reason,
+                    },
+                    other => other,
+                })?;
             mapped.push(Value::Object(obj));
         }
         if !e.target.set(&mut out, Value::Array(mapped)) {
@@ -530,10 +537,16 @@ fn map_object(
     Ok(out)
 }
 
-fn collect_lookups(fields: &[Field], entries: &[Entry], scope: &Value, out: &mut Vec<LookupKey>) {
+fn collect_lookups(
+    fields: &[Field],
+    entries: &[Entry],
+    scope: &Value,
+    root: &Value,
+    out: &mut Vec<LookupKey>,
+) {
     for f in fields {
         if let ValueFrom::Lookup { flow, from, by, .. } = &f.value
-            && let Some(key) = from.get(scope).and_then(key_text)
+            && let Some(key) = from.get_in(scope, root).and_then(key_text)
         {
             out.push(LookupKey {
                 flow: flow.clone(),
@@ -543,9 +556,9 @@ fn collect_lookups(fields: &[Field], entries: &[Entry], scope: &Value, out: &mut
         }
     }
     for e in entries {
-        if let Some(Value::Array(rows)) = e.source.get(scope) {
+        if let Some(Value::Array(rows)) = e.source.get_in(scope, root) {
             for row in rows {
-                collect_lookups(&e.fields, &e.entries, row, out);
+                collect_lookups(&e.fields, &e.entries, row, root, out);
             }
         }
     }
@@ -554,7 +567,13 @@ fn collect_lookups(fields: &[Field], entries: &[Entry], scope: &Value, out: &mut
 impl Mapping for DeclarativeMapping {
     fn lookups(&self, record: &Record) -> Vec<LookupKey> {
         let mut out = Vec::new();
-        collect_lookups(&self.fields, &self.entries, &record.body, &mut out);
+        collect_lookups(
+            &self.fields,
+            &self.entries,
+            &record.body,
+            &record.body,
+            &mut out,
+        );
         out.sort();
         out.dedup();
         out
@@ -564,6 +583,7 @@ impl Mapping for DeclarativeMapping {
         let payload = Value::Object(map_object(
             &self.fields,
             &self.entries,
+            &record.body,
             &record.body,
             lookups,
         )?);

@@ -136,7 +136,8 @@ impl DeclarativeMapping {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// A field takes exactly one of `source` (a path such as `owner[0]` or `a.b`), `sources`
+    /// A field takes exactly one of `source` (a path such as `owner[0]` or `a.b`; inside a
+    /// detail line, `$.a` reads the whole record), `sources`
     /// (joined with `separator`), `constant` or `lookup`
     /// (`{ flow = "customers", from = "account_id", take = "number" | "id" }`: the target of
     /// another flow's record, from its ID map; a record whose reference is not there yet is
@@ -145,7 +146,8 @@ impl DeclarativeMapping {
     /// came from (the CRM order id). Then, in order: `transforms`, `dictionary`, and `reference` (wrap as
     /// `{"<key>": value}`). Blank results are left out unless `keep_null = true`, and fail the
     /// record when `required = true`. Transforms: `trim`, `upper`, `lower`, `string`,
-    /// `number`, `first`, `join`/`concat` (`{ join = "," }`), `{ default = … }`, `date` and
+    /// `number`, `first`, `join`/`concat` (`{ join = "," }`), `sum` (`{ sum = "FRealQty" }`
+    /// adds up a field of a list of lines), `{ default = … }`, `date` and
     /// `datetime` (epoch ms → text, `{ date = { offset = "+08:00", format = "%Y-%m-%d" } }`;
     /// the offset defaults to `+08:00`).
     pub fn from_toml(text: &str) -> Result<Self, LoadError> {

@@ -5,7 +5,10 @@ use std::fmt;
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Segment {
+    /// The whole record (`$`), when the path is read inside a detail line: `$.delivery_date`.
+    Root,
     /// An object key.
     Key(String),
     /// An array index.
@@ -46,12 +49,22 @@ impl std::str::FromStr for FieldPath {
             return Err(bad("empty"));
         }
         let mut segs = Vec::new();
-        for part in s.split('.') {
+        let s_rest = match s.strip_prefix("$.") {
+            Some(rest) => {
+                segs.push(Segment::Root);
+                rest
+            }
+            None => s,
+        };
+        if s_rest.is_empty() {
+            return Err(bad("empty"));
+        }
+        for part in s_rest.split('.') {
             let (name, mut rest) = match part.find('[') {
                 Some(i) => (&part[..i], &part[i..]),
                 None => (part, ""),
             };
-            if name.is_empty() && (segs.is_empty() || rest.is_empty()) {
+            if name.is_empty() && (segs.iter().all(|s| *s == Segment::Root) || rest.is_empty()) {
                 return Err(bad("empty segment"));
             }
             if name.chars().any(|c| c.is_whitespace() || c == ']') {
@@ -82,6 +95,7 @@ impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.0.iter().enumerate() {
             match s {
+                Segment::Root => f.write_str("$")?,
                 Segment::Key(k) if i == 0 => f.write_str(k)?,
                 Segment::Key(k) => write!(f, ".{k}")?,
                 Segment::Index(n) => write!(f, "[{n}]")?,
@@ -99,10 +113,15 @@ impl FieldPath {
 
     /// The first key (the top-level field the path starts at).
     pub fn root(&self) -> Option<&str> {
-        match self.0.first() {
+        match self.0.iter().find(|s| **s != Segment::Root) {
             Some(Segment::Key(k)) => Some(k),
             _ => None,
         }
+    }
+
+    /// Whether the path starts at the whole record (`$.…`) rather than at the current line.
+    pub fn is_anchored(&self) -> bool {
+        self.0.first() == Some(&Segment::Root)
     }
 
     /// Whether every segment is a key (required for target paths).
@@ -110,11 +129,18 @@ impl FieldPath {
         self.0.iter().all(|s| matches!(s, Segment::Key(_)))
     }
 
-    /// The value at the path, if present.
+    /// The value at the path, if present (a `$.` path starts at `value` too).
     pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
-        let mut v = value;
+        self.get_in(value, value)
+    }
+
+    /// The value at the path read in `scope` (a detail line) of `record`: `$.` paths start at
+    /// the record, others at the line.
+    pub fn get_in<'v>(&self, scope: &'v Value, record: &'v Value) -> Option<&'v Value> {
+        let mut v = scope;
         for s in &self.0 {
             v = match s {
+                Segment::Root => record,
                 Segment::Key(k) => v.as_object()?.get(k)?,
                 Segment::Index(i) => v.as_array()?.get(*i)?,
             };

@@ -21,6 +21,8 @@ pub(crate) enum Transform {
     Join(String),
     /// A value for null, missing or empty text.
     Default(Value),
+    /// The sum of a list of numbers, or of one field of a list of lines (`{ sum = "FRealQty" }`).
+    Sum(Option<String>),
     /// Epoch milliseconds to local time text in a fixed offset.
     Date {
         offset: FixedOffset,
@@ -29,7 +31,7 @@ pub(crate) enum Transform {
 }
 
 pub(crate) const NAMES: &str =
-    "trim, upper, lower, string, number, first, join, concat, date, datetime, default";
+    "trim, upper, lower, string, number, first, join, concat, sum, date, datetime, default";
 
 const CHINA: i32 = 8 * 3600;
 
@@ -44,6 +46,7 @@ impl Transform {
             "number" => Transform::ToNumber,
             "first" => Transform::First,
             "join" | "concat" => Transform::Join(String::new()),
+            "sum" => Transform::Sum(None),
             "date" => Self::date(None, None, "%Y-%m-%d")?,
             "datetime" => Self::date(None, None, "%Y-%m-%d %H:%M:%S")?,
             "default" => return Err("`default` needs a value: { default = … }".into()),
@@ -55,6 +58,14 @@ impl Transform {
     pub(crate) fn with_params(name: &str, arg: &Value) -> Result<Self, String> {
         match name {
             "default" => Ok(Transform::Default(arg.clone())),
+            "sum" => match arg {
+                Value::String(field) if !field.is_empty() => {
+                    Ok(Transform::Sum(Some(field.clone())))
+                }
+                _ => Err(
+                    "`sum` takes the field of each line to add up: { sum = \"FRealQty\" }".into(),
+                ),
+            },
             "join" | "concat" => match arg {
                 Value::String(s) => Ok(Transform::Join(s.clone())),
                 Value::Object(m) => {
@@ -134,6 +145,30 @@ impl Transform {
                 Value::Null => d.clone(),
                 Value::String(s) if s.is_empty() => d.clone(),
                 _ => v,
+            },
+            Transform::Sum(field) => match v {
+                Value::Null => Value::Null,
+                Value::Array(items) => {
+                    let mut total = 0.0_f64;
+                    for item in &items {
+                        let cell = match field {
+                            Some(f) => item.get(f).unwrap_or(&Value::Null),
+                            None => item,
+                        };
+                        total += match cell {
+                            Value::Null => 0.0,
+                            Value::Number(n) => n.as_f64().unwrap_or(0.0),
+                            Value::String(s) if s.trim().is_empty() => 0.0,
+                            Value::String(s) => s
+                                .trim()
+                                .parse::<f64>()
+                                .map_err(|_| format!("`{s}` is not a number"))?,
+                            other => return Err(format!("cannot add up {other}")),
+                        };
+                    }
+                    number_value(total)
+                }
+                other => return Err(format!("`sum` needs a list, got {other}")),
             },
             Transform::Date { offset, format } => match v {
                 Value::Null => Value::Null,
@@ -229,4 +264,15 @@ fn format_epoch_ms(v: &Value, offset: FixedOffset, format: &str) -> Result<Strin
     let mut out = String::new();
     write!(out, "{}", t.format(format)).map_err(|_| format!("cannot format {ms} as `{format}`"))?;
     Ok(out)
+}
+
+/// A whole number as an integer, anything else as a float (rounded to 6 decimals, which hides
+/// the binary noise of adding decimal amounts).
+fn number_value(x: f64) -> Value {
+    #[allow(clippy::cast_possible_truncation)] // checked: whole and within i64's exact range
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        return Value::from(x as i64);
+    }
+    let rounded = (x * 1e6).round() / 1e6;
+    serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number)
 }
