@@ -96,6 +96,14 @@ impl Client {
         Ok(self.transport.token().await?.corp_id().to_owned())
     }
 
+    /// HTTP requests this client (and its clones) sent so far, token requests and retries
+    /// included: what a tenant's API quota counts.
+    pub fn requests_sent(&self) -> u64 {
+        self.transport
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Requests this client (and its clones) sent to the token endpoint so far.
     pub fn token_requests(&self) -> u64 {
         self.transport.tokens.fetch_count()
@@ -459,6 +467,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 user_agent,
                 third_trace_id: self.third_trace_id,
+                requests: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

@@ -48,6 +48,8 @@ pub(crate) struct Transport {
     pub(crate) timeout: Duration,
     pub(crate) user_agent: HeaderValue,
     pub(crate) third_trace_id: bool,
+    /// HTTP requests sent, token requests included.
+    pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Transport {
@@ -369,6 +371,8 @@ impl Transport {
 
     /// One HTTP exchange.
     async fn send(&self, url: &Url, body: Bytes) -> Result<(u16, Bytes)> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = self
             .http
             .post(url.clone())

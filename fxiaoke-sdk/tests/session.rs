@@ -73,6 +73,11 @@ async fn a_thousand_concurrent_calls_on_a_cold_cache_make_one_token_request() {
     }
     assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 1);
     assert_eq!(client.token_requests(), 1);
+    assert_eq!(
+        client.requests_sent(),
+        1001,
+        "one token request and the thousand calls"
+    );
     let calls = requests_to(&server, DEPARTMENTS).await;
     assert_eq!(calls.len(), 1000);
     assert!(

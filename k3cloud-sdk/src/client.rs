@@ -75,6 +75,13 @@ impl Client {
         ClientBuilder::new(server_url)
     }
 
+    /// HTTP requests this client (and its clones) sent so far, logins and retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.transport
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The site URL every service path is joined to (always ends with `/`).
     pub fn base_url(&self) -> &Url {
         &self.transport.base
@@ -497,6 +504,7 @@ impl ClientBuilder {
                 clock: self.clock,
                 timeout: self.timeout,
                 user_agent,
+                requests: std::sync::atomic::AtomicU64::new(0),
             }),
             settings: Arc::new(self.settings),
         })

@@ -43,6 +43,8 @@ pub(crate) struct Transport {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) timeout: Duration,
     pub(crate) user_agent: HeaderValue,
+    /// HTTP requests sent, logins and retries included.
+    pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Transport {
@@ -182,6 +184,8 @@ impl Transport {
 
     /// One HTTP exchange. Keeps the response's cookies.
     async fn send(&self, url: &Url, body: Bytes) -> Result<(u16, Bytes)> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut request = self
             .http
             .post(url.clone())

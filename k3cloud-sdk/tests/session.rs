@@ -208,12 +208,9 @@ async fn a_session_lost_twice_is_an_error_not_a_loop() {
         .respond_with(json_response(SESSION_LOST))
         .mount(&server)
         .await;
-    let err = password_client(&server)
-        .save("X")
-        .model(json!({}))
-        .send()
-        .await
-        .unwrap_err();
+    let client = password_client(&server);
+    let err = client.save("X").model(json!({})).send().await.unwrap_err();
+    assert_eq!(client.requests_sent(), 4, "two logins, two saves");
     assert!(
         matches!(&err, Error::SessionExpired { message } if message.contains("会话信息已丢失")),
         "{err:?}"
