@@ -998,3 +998,38 @@ async fn rule6_reverse_lookup_by_number_waits_for_the_order() {
         json!({"_id": "crm-order-7", "logistics_no": "SF1001"})
     );
 }
+
+/// Ctrl-C: the stop signal ends the run after the group in flight; nothing is lost and the
+/// next run goes on from there.
+#[tokio::test]
+async fn a_stop_signal_ends_the_run_after_the_group_in_flight() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct StopAfterFirstBatch(Arc<AtomicBool>);
+    impl sync_core::Observer for StopAfterFirstBatch {
+        fn batch_written(&self, _flow: &str, _size: usize, _elapsed: std::time::Duration) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    let h = Harness::new();
+    h.seed(25);
+    let flow = h.builder().batch_size(10).concurrency(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = sync_core::Engine::new(h.store.clone())
+        .with_clock(h.clock.clone())
+        .with_observer(Arc::new(StopAfterFirstBatch(stop.clone())))
+        .with_stop_signal(stop.clone());
+    let first = engine.run(&flow).await.unwrap();
+    assert!(first.interrupted);
+    assert_eq!(
+        first.counts.created, 10,
+        "the group in flight is written and settled"
+    );
+    stop.store(false, Ordering::SeqCst);
+    let second = h.engine.run(&flow).await.unwrap();
+    assert!(!second.interrupted);
+    assert_eq!(second.counts.created, 15, "the next run goes on from there");
+    assert_eq!(h.sink.documents().len(), 25);
+    assert_eq!(h.sink.duplicates(), 0);
+}

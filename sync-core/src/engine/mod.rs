@@ -63,6 +63,7 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) observer: Arc<dyn Observer>,
     pub(crate) owner: String,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl fmt::Debug for Engine {
@@ -95,7 +96,21 @@ impl Engine {
             clock: Arc::new(SystemClock),
             observer: Arc::new(NoopObserver),
             owner: default_owner(),
+            stop: None,
         }
+    }
+    /// Stops runs early when `stop` becomes true: the group of records in flight is written and
+    /// settled, the cursor stays after it, and the run returns with
+    /// [`RunReport::interrupted`] set. The next run goes on from there. (For Ctrl-C.)
+    #[must_use]
+    pub fn with_stop_signal(mut self, stop: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
     /// Uses `clock` for windows and leases.
     #[must_use]

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How one record ended in a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RecordOutcome {
     /// A target was created.
@@ -77,7 +78,7 @@ pub struct Counts {
 }
 
 /// A record that ended badly, for the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The source key.
     pub source_key: String,
@@ -86,7 +87,7 @@ pub struct Failure {
 }
 
 /// A write a dry run would have sent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedWrite {
     /// The source key.
     pub source_key: String,
@@ -99,7 +100,7 @@ pub struct PlannedWrite {
 }
 
 /// The result of one run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
     /// The flow.
     pub flow: String,
@@ -122,6 +123,8 @@ pub struct RunReport {
     pub started_at: i64,
     /// End, epoch ms.
     pub finished_at: i64,
+    /// The run stopped early on the engine's stop signal, after settling the records in flight.
+    pub interrupted: bool,
 }
 
 impl RunReport {
@@ -137,6 +140,7 @@ impl RunReport {
             planned: Vec::new(),
             started_at,
             finished_at: started_at,
+            interrupted: false,
         }
     }
 

@@ -238,6 +238,10 @@ impl<'a> Run<'a> {
                     key: Some(last.key.clone()),
                 };
                 self.process(chunk, Some(cursor)).await?;
+                if self.engine.stopping() {
+                    self.report.interrupted = true;
+                    return Ok(());
+                }
             }
             token = page.token;
             if !page.has_more {
@@ -301,6 +305,10 @@ impl<'a> Run<'a> {
             }
             self.apply(&gone).await?;
             self.process(records, None).await?;
+            if self.engine.stopping() {
+                self.report.interrupted = true;
+                break;
+            }
         }
         Ok(())
     }

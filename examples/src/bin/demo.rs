@@ -1,0 +1,205 @@
+//! The demo: the three flows on the built-in simulators, twice.
+//!
+//! `cargo run -p examples --bin demo` starts both simulators in this process with their demo
+//! data (300 CRM customers with contacts, 200 orders with lines, 60 products that are ERP
+//! materials, 8 salesmen), then:
+//!
+//! 1. runs customers → orders → deliveries with the state in a local SQLite file;
+//! 2. plays a day of business: a few CRM customers change, a new customer orders, and the
+//!    warehouse ships twenty orders (push to outbound, carriage number, audit);
+//! 3. runs again: only what changed is read and written, each shipment updates its CRM order
+//!    and messages the order's owner once.
+//!
+//! No credentials, no network (everything is on 127.0.0.1).
+
+use std::error::Error;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fxk3::observers::Progress;
+use fxk3::{App, FlowOutcome, report, sandbox_config, sandbox_secrets};
+use sandbox::Sandbox;
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let state = dir.join("fxk3-demo-state.sqlite3");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
+    }
+
+    println!("Starting the Fxiaoke and K3Cloud simulators with their demo data…");
+    let sandbox = Sandbox::builder().demo_data(true).start().await?;
+    // The demo writes a few hundred records in seconds; the vendor's 100 calls / 20 s limit
+    // would stretch that to minutes (`fxk3` keeps to it against real servers).
+    sandbox.fxiaoke_set_rate_limit(None);
+    println!(
+        "  CRM: {} customers, {} orders · ERP: {} materials, {} salesmen · state: {}\n",
+        sandbox.fxiaoke_records("AccountObj").len(),
+        sandbox.fxiaoke_records("SalesOrderObj").len(),
+        sandbox.k3cloud_records("BD_MATERIAL").len(),
+        sandbox.k3cloud_records("BD_Empinfo").len(),
+        state.display()
+    );
+
+    let mut config = sandbox_config(&sandbox, &state, dir)?;
+    if let Some(fx) = config.fxiaoke.as_mut() {
+        fx.rate_limit = false;
+    }
+    for flow in &mut config.flows {
+        // The simulators commit synchronously: nothing needs time to settle.
+        flow.settle = Some("0s".into());
+    }
+    let app = App::build(config, &sandbox_secrets(&sandbox)).await?;
+
+    println!("Run 1: everything the CRM has");
+    let first = run(&app).await?;
+    println!(
+        "  ERP now has {} customers and {} sales orders ({} audited)\n",
+        sandbox.k3cloud_records("BD_Customer").len(),
+        sandbox.k3cloud_records("SAL_SaleOrder").len(),
+        audited(&sandbox, "SAL_SaleOrder")
+    );
+
+    println!("A day of business:");
+    let changed = change_customers(&sandbox, 5)?;
+    println!("  · {changed} customers changed their phone number in the CRM");
+    new_customer_with_order(&sandbox)?;
+    println!("  · a new customer placed an order in the CRM");
+    let k3 = app.k3cloud().ok_or("no K3Cloud client")?;
+    let shipped = ship(k3, &sandbox, 20).await?;
+    println!(
+        "  · the warehouse shipped {shipped} orders (outbound deliveries audited in the ERP)\n"
+    );
+
+    println!("Run 2: only what changed");
+    let second = run(&app).await?;
+    println!(
+        "  CRM orders marked shipped: {} · messages sent to order owners: {}\n",
+        sandbox
+            .fxiaoke_records("SalesOrderObj")
+            .iter()
+            .filter(|o| o["logistics_status"] == "3")
+            .count(),
+        sandbox.fxiaoke_messages().len()
+    );
+
+    let calls: u64 = first
+        .iter()
+        .chain(&second)
+        .filter_map(|o| o.api_calls)
+        .sum();
+    println!(
+        "Done in {:.1}s: {calls} API calls in all. Run it again: the state file is started afresh.",
+        started.elapsed().as_secs_f64()
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn run(app: &App) -> Result<Vec<FlowOutcome>, Box<dyn Error>> {
+    let outcomes = app.run(&[], false, Some(Arc::new(Progress::new()))).await?;
+    print!("{}", report::table(&outcomes));
+    if let Some(failed) = outcomes.iter().find_map(|o| o.error.clone()) {
+        return Err(failed.into());
+    }
+    Ok(outcomes)
+}
+
+fn audited(sandbox: &Sandbox, form: &str) -> usize {
+    sandbox
+        .k3cloud_records(form)
+        .iter()
+        .filter(|r| r["DocumentStatus"] == "C")
+        .count()
+}
+
+fn change_customers(sandbox: &Sandbox, n: usize) -> Result<usize, Box<dyn Error>> {
+    let accounts = sandbox.fxiaoke_records("AccountObj");
+    for (i, account) in accounts.iter().take(n).enumerate() {
+        let id = account["_id"].as_str().ok_or("an account without _id")?;
+        sandbox.fxiaoke_update("AccountObj", id, json!({"tel": format!("021-6000{i:04}")}))?;
+    }
+    Ok(n.min(accounts.len()))
+}
+
+fn new_customer_with_order(sandbox: &Sandbox) -> Result<(), Box<dyn Error>> {
+    let owner = "FSUID_FEDCBA9876543210FEDCBA9876543210";
+    let account = sandbox.fxiaoke_insert(
+        "AccountObj",
+        json!({"name": "上海新客户贸易有限公司", "account_no": "KH90001", "account_type": "2",
+               "account_level": "1", "tel": "021-5555 0001", "owner": [owner]}),
+    )?;
+    sandbox.fxiaoke_insert(
+        "ContactObj",
+        json!({"name": "王芳", "account_id": account, "mobile1": "13900009999", "owner": [owner]}),
+    )?;
+    let product = sandbox
+        .fxiaoke_records("ProductObj")
+        .first()
+        .and_then(|p| p["_id"].as_str().map(str::to_owned))
+        .ok_or("no product")?;
+    sandbox.fxiaoke_insert(
+        "SalesOrderObj",
+        json!({"account_id": account, "order_time": sandbox.clock().now_ms(), "owner": [owner],
+               "details": {"SalesOrderProductObj": [{"product_id": product, "quantity": "12", "sales_price": "88.00"}]}}),
+    )?;
+    Ok(())
+}
+
+/// The warehouse: push audited sales orders to outbound deliveries, note the carriage number,
+/// submit and audit them.
+async fn ship(
+    k3: &k3cloud_sdk::Client,
+    sandbox: &Sandbox,
+    n: usize,
+) -> Result<usize, Box<dyn Error>> {
+    let orders: Vec<String> = sandbox
+        .k3cloud_records("SAL_SaleOrder")
+        .iter()
+        .filter(|o| o["DocumentStatus"] == "C")
+        .filter_map(|o| {
+            o["Number"]
+                .as_str()
+                .or(o["BillNo"].as_str())
+                .map(str::to_owned)
+        })
+        .take(n)
+        .collect();
+    for (i, order) in orders.iter().enumerate() {
+        let pushed = k3
+            .push("SAL_SaleOrder")
+            .numbers([order.as_str()])
+            .target_form("SAL_OUTSTOCK")
+            .enable_default_rule(true)
+            .send()
+            .await?;
+        let outbound = pushed
+            .created
+            .first()
+            .ok_or("the push created no outbound")?;
+        k3.save("SAL_OUTSTOCK")
+            .need_update_fields(["FCarriageNO"])
+            .is_delete_entry(false)
+            .model(json!({"FID": id_value(&outbound.id), "FCarriageNO": format!("SF{:010}", 1_000_000 + i)}))
+            .send()
+            .await?;
+        k3.submit("SAL_OUTSTOCK")
+            .ids([outbound.id.as_str()])
+            .send()
+            .await?;
+        k3.audit("SAL_OUTSTOCK")
+            .ids([outbound.id.as_str()])
+            .send()
+            .await?;
+    }
+    Ok(orders.len())
+}
+
+fn id_value(id: &str) -> Value {
+    id.parse::<i64>()
+        .map_or_else(|_| Value::String(id.to_owned()), Value::from)
+}

@@ -1,0 +1,584 @@
+//! A configured application: the two clients, the state store and the three standard flows.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fxiaoke_sdk::Filter;
+use serde::Serialize;
+use sync_core::fxiaoke::{
+    Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig, ObjectWriteBack,
+    SinkMode,
+};
+use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
+use sync_core::{
+    DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport, SqliteStore, StateStore,
+};
+
+use crate::config::{Config, FlowConfig, FlowKind, K3Auth, parse_duration, parse_start};
+use crate::error::{AppError, ConfigError};
+use crate::observers::{CallCounter, Fanout};
+
+/// Where secrets come from: the process environment, or a map in tests and the demo.
+pub type SecretSource = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn environment() -> SecretSource {
+    Arc::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// Everything a command needs: connections, state, flows.
+pub struct App {
+    config: Config,
+    fxiaoke: Option<fxiaoke_sdk::Client>,
+    k3cloud: Option<k3cloud_sdk::Client>,
+    store: Arc<dyn StateStore>,
+    flows: Vec<Flow>,
+    calls: CallCounter,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field(
+                "flows",
+                &self.flows.iter().map(Flow::name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// One flow's result, as printed and as `--json`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FlowOutcome {
+    /// The flow.
+    pub flow: String,
+    /// The run's report, when it ran.
+    pub report: Option<RunReport>,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+    /// HTTP requests it sent to both systems.
+    pub api_calls: Option<u64>,
+    /// How long it took.
+    pub duration_ms: i64,
+}
+
+impl FlowOutcome {
+    /// The outcome of a run of `flow` that took `elapsed`.
+    pub fn new(flow: &str, report: RunReport, elapsed: Duration) -> Self {
+        FlowOutcome {
+            flow: flow.to_owned(),
+            report: Some(report),
+            error: None,
+            api_calls: None,
+            duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// True when the flow ran and every record settled cleanly.
+    pub fn is_clean(&self) -> bool {
+        self.error.is_none()
+            && self.report.as_ref().is_some_and(|r| {
+                r.counts.dead_lettered == 0 && r.counts.unknown == 0 && r.counts.deferred == 0
+            })
+    }
+}
+
+fn secret(env: &SecretSource, var: &str, what: &str) -> Result<String, ConfigError> {
+    env(var).ok_or_else(|| ConfigError::MissingEnv {
+        var: var.to_owned(),
+        what: what.to_owned(),
+    })
+}
+
+impl App {
+    /// Builds clients and flows from `config`, reading secrets from `env`. Checks everything
+    /// that can be checked without sending: secrets present, mapping files loadable, flows
+    /// consistent. The only call made is the operator lookup when `operator_mobile` is used.
+    pub async fn build(config: Config, env: &SecretSource) -> Result<Self, AppError> {
+        let fxiaoke = match &config.fxiaoke {
+            None => None,
+            Some(fx) => {
+                let app_secret = secret(env, &fx.app_secret_env, "the Fxiaoke app secret")?;
+                let permanent_code =
+                    secret(env, &fx.permanent_code_env, "the Fxiaoke permanent code")?;
+                let build = |operator: Option<&str>| {
+                    let mut builder = fxiaoke_sdk::Client::builder()
+                        .app_id(&fx.app_id)
+                        .app_secret(app_secret.clone())
+                        .permanent_code(permanent_code.clone())
+                        .timeout(Duration::from_secs(fx.timeout_secs.unwrap_or(60)));
+                    if let Some(url) = &fx.base_url {
+                        builder = builder.base_url(url);
+                    }
+                    if fx.rate_limit {
+                        builder = builder.rate_limit(fxiaoke_sdk::RateLimit::vendor_default());
+                    }
+                    if let Some(op) = operator {
+                        builder = builder.operator(op);
+                    }
+                    builder.build().map_err(|e| AppError::Connect {
+                        system: "fxiaoke",
+                        reason: e.to_string(),
+                    })
+                };
+                let operator = match (&fx.operator, &fx.operator_mobile) {
+                    (Some(op), _) => op.clone(),
+                    (None, Some(mobile)) => {
+                        let users =
+                            build(None)?
+                                .user_by_mobile(mobile)
+                                .send()
+                                .await
+                                .map_err(|e| AppError::Connect {
+                                    system: "fxiaoke",
+                                    reason: format!("finding the operator by mobile {mobile}: {e}"),
+                                })?;
+                        users
+                            .first()
+                            .map(|u| u.open_user_id.clone())
+                            .ok_or_else(|| AppError::Connect {
+                                system: "fxiaoke",
+                                reason: format!("no CRM user has mobile {mobile}"),
+                            })?
+                    }
+                    (None, None) => {
+                        return Err(ConfigError::Invalid(
+                            "fxiaoke: give `operator` or `operator_mobile`".into(),
+                        )
+                        .into());
+                    }
+                };
+                Some(build(Some(&operator))?)
+            }
+        };
+        let k3cloud = match &config.k3cloud {
+            None => None,
+            Some(k3) => {
+                let app_id = k3.app_id.clone().unwrap_or_default();
+                let auth = match k3.auth {
+                    K3Auth::Password => k3cloud_sdk::Auth::password(secret(
+                        env,
+                        &k3.password_env,
+                        "the K3Cloud password",
+                    )?),
+                    K3Auth::Signed => k3cloud_sdk::Auth::signed(
+                        app_id,
+                        secret(env, &k3.app_secret_env, "the K3Cloud app secret")?,
+                    ),
+                    K3Auth::AppSecret => k3cloud_sdk::Auth::app_secret(
+                        app_id,
+                        secret(env, &k3.app_secret_env, "the K3Cloud app secret")?,
+                    ),
+                    K3Auth::Sign => k3cloud_sdk::Auth::sign(
+                        app_id,
+                        secret(env, &k3.app_secret_env, "the K3Cloud app secret")?,
+                    ),
+                };
+                let mut builder = k3cloud_sdk::Client::builder(&k3.server_url)
+                    .account(&k3.acct_id)
+                    .user(&k3.user)
+                    .auth(auth)
+                    .lcid(k3.lcid.unwrap_or(2052))
+                    .timeout(Duration::from_secs(k3.timeout_secs.unwrap_or(120)))
+                    .danger_accept_invalid_certs(k3.accept_invalid_certs);
+                if let Some(org) = &k3.org {
+                    builder = builder.org(org);
+                }
+                Some(builder.build().map_err(|e| AppError::Connect {
+                    system: "k3cloud",
+                    reason: e.to_string(),
+                })?)
+            }
+        };
+        let state_path = config.resolve(&config.state.path);
+        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&state_path)?);
+        let counter = {
+            let (fx, k3) = (fxiaoke.clone(), k3cloud.clone());
+            CallCounter::new(move || {
+                fx.as_ref().map_or(0, fxiaoke_sdk::Client::requests_sent)
+                    + k3.as_ref().map_or(0, k3cloud_sdk::Client::requests_sent)
+            })
+        };
+        let mut app = App {
+            config,
+            fxiaoke,
+            k3cloud,
+            store,
+            flows: Vec::new(),
+            calls: counter,
+        };
+        let mut flows = Vec::with_capacity(app.config.flows.len());
+        for flow in &app.config.flows {
+            flows.push(app.build_flow(flow)?);
+        }
+        app.flows = flows;
+        Ok(app)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The flows, in the file's order.
+    pub fn flows(&self) -> &[Flow] {
+        &self.flows
+    }
+
+    /// The Fxiaoke client, when configured.
+    pub fn fxiaoke(&self) -> Option<&fxiaoke_sdk::Client> {
+        self.fxiaoke.as_ref()
+    }
+
+    /// The K3Cloud client, when configured.
+    pub fn k3cloud(&self) -> Option<&k3cloud_sdk::Client> {
+        self.k3cloud.as_ref()
+    }
+
+    /// An engine on the app's state, with the call counter and `observer`.
+    pub fn engine(&self, observer: Option<Arc<dyn Observer>>) -> Engine {
+        let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(self.calls.clone())];
+        observers.extend(observer);
+        Engine::new(self.store.clone()).with_observer(Arc::new(Fanout(observers)))
+    }
+
+    /// The flows named (all when `names` is empty), in dependency order; an unknown name is
+    /// an error.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Flow>, AppError> {
+        for name in names {
+            if !self.flows.iter().any(|f| f.name() == name) {
+                return Err(AppError::UnknownFlow(name.clone()));
+            }
+        }
+        let wanted: BTreeSet<&str> = if names.is_empty() {
+            self.flows.iter().map(Flow::name).collect()
+        } else {
+            names.iter().map(String::as_str).collect()
+        };
+        // Dependency order: a flow after every flow it depends on.
+        let mut ordered: Vec<&Flow> = Vec::new();
+        let mut placed: BTreeSet<&str> = BTreeSet::new();
+        while ordered.len() < wanted.len() {
+            let before = ordered.len();
+            let ready: Vec<&Flow> = self
+                .flows
+                .iter()
+                .filter(|f| wanted.contains(f.name()) && !placed.contains(f.name()))
+                .filter(|f| {
+                    f.depends_on()
+                        .iter()
+                        .all(|d| placed.contains(d.as_str()) || !wanted.contains(d.as_str()))
+                })
+                .collect();
+            for flow in ready {
+                placed.insert(flow.name());
+                ordered.push(flow);
+            }
+            if ordered.len() == before {
+                return Err(AppError::Sync(sync_core::Error::DependencyCycle(
+                    wanted
+                        .iter()
+                        .filter(|n| !placed.contains(*n))
+                        .map(|n| (*n).to_owned())
+                        .collect(),
+                )));
+            }
+        }
+        Ok(ordered)
+    }
+
+    /// Runs flows in dependency order (a flow whose dependency failed is skipped), or dry-runs
+    /// them (maps and reports the payloads, writes nothing).
+    pub async fn run(
+        &self,
+        names: &[String],
+        dry_run: bool,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Vec<FlowOutcome>, AppError> {
+        self.run_with(names, dry_run, observer, None).await
+    }
+
+    /// Like [`run`](Self::run), stopping after the records in flight once `stop` is set
+    /// (the remaining flows are not started).
+    pub async fn run_with(
+        &self,
+        names: &[String],
+        dry_run: bool,
+        observer: Option<Arc<dyn Observer>>,
+        stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Vec<FlowOutcome>, AppError> {
+        let flows = self.select(names)?;
+        let mut engine = self.engine(observer);
+        if let Some(stop) = &stop {
+            engine = engine.with_stop_signal(stop.clone());
+        }
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        let mut out = Vec::with_capacity(flows.len());
+        for flow in flows {
+            if stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                break;
+            }
+            let started = std::time::Instant::now();
+            if let Some(dep) = flow.depends_on().iter().find(|d| failed.contains(*d)) {
+                failed.insert(flow.name().to_owned());
+                out.push(FlowOutcome {
+                    flow: flow.name().to_owned(),
+                    report: None,
+                    error: Some(format!("skipped: its dependency `{dep}` failed")),
+                    api_calls: None,
+                    duration_ms: 0,
+                });
+                continue;
+            }
+            let result = if dry_run {
+                engine.dry_run(flow).await
+            } else {
+                engine.run(flow).await
+            };
+            let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let api_calls = self.calls.calls(flow.name());
+            match result {
+                Ok(report) => out.push(FlowOutcome {
+                    flow: flow.name().to_owned(),
+                    report: Some(report),
+                    error: None,
+                    api_calls,
+                    duration_ms,
+                }),
+                Err(e) => {
+                    failed.insert(flow.name().to_owned());
+                    out.push(FlowOutcome {
+                        flow: flow.name().to_owned(),
+                        report: None,
+                        error: Some(e.to_string()),
+                        api_calls,
+                        duration_ms,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-runs the dead letters of one flow.
+    pub async fn retry_dead_letters(
+        &self,
+        name: &str,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<RunReport, AppError> {
+        let flow = self.flow(name)?;
+        Ok(self.engine(observer).rerun_dead_letters(flow).await?)
+    }
+
+    /// Rebuilds one flow's ID map from the target system.
+    pub async fn rebuild_id_map(&self, name: &str) -> Result<RunReport, AppError> {
+        let flow = self.flow(name)?;
+        Ok(self.engine(None).rebuild_id_map(flow).await?)
+    }
+
+    /// Checks the mapping of every flow (or the named ones) against the two systems'
+    /// metadata (Fxiaoke describe, K3Cloud QueryBusinessInfo).
+    pub async fn validate(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Vec<sync_core::mapping::ValidationIssue>)>, AppError> {
+        let engine = self.engine(None);
+        let mut out = Vec::new();
+        for flow in self.select(names)? {
+            out.push((flow.name().to_owned(), engine.check(flow).await?));
+        }
+        Ok(out)
+    }
+
+    fn flow(&self, name: &str) -> Result<&Flow, AppError> {
+        self.flows
+            .iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| AppError::UnknownFlow(name.to_owned()))
+    }
+
+    fn build_flow(&self, c: &FlowConfig) -> Result<Flow, AppError> {
+        let path = self.config.resolve(&c.mapping);
+        let mapping = DeclarativeMapping::from_path(&path).map_err(|e| ConfigError::Mapping {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let depends_on = c.depends_on.clone().unwrap_or_else(|| {
+            let needs = match c.kind {
+                FlowKind::Orders => Some(FlowKind::Customers),
+                FlowKind::Deliveries => Some(FlowKind::Orders),
+                _ => None,
+            };
+            self.config
+                .flows
+                .iter()
+                .filter(|f| Some(f.kind) == needs)
+                .map(|f| f.name.clone())
+                .collect()
+        });
+        for referenced in mapping.referenced_flows() {
+            if !depends_on.contains(&referenced) {
+                return Err(ConfigError::Invalid(format!(
+                    "flow `{}`: its mapping looks up flow `{referenced}`, which it does not depend on \
+                     (add it to depends_on, or name the flow `{referenced}`)",
+                    c.name
+                ))
+                .into());
+            }
+        }
+        let fx = || {
+            self.fxiaoke
+                .clone()
+                .ok_or_else(|| ConfigError::MissingConnection {
+                    flow: c.name.clone(),
+                    section: "fxiaoke",
+                })
+        };
+        let k3 = || {
+            self.k3cloud
+                .clone()
+                .ok_or_else(|| ConfigError::MissingConnection {
+                    flow: c.name.clone(),
+                    section: "k3cloud",
+                })
+        };
+        let mapping: Arc<dyn Mapping> = Arc::new(mapping);
+        let mut builder = match c.kind {
+            FlowKind::Customers => {
+                let object = c.crm_object.clone().unwrap_or_else(|| "AccountObj".into());
+                let source = ObjectSource::new(
+                    fx()?,
+                    ObjectSourceConfig::new(&object)
+                        .filter(Filter::eq("life_status", "normal"))
+                        .related("ContactObj", "account_id", "contacts"),
+                );
+                let sink = FormSink::new(
+                    k3()?,
+                    FormSinkConfig::new(
+                        c.erp_form.clone().unwrap_or_else(|| "BD_Customer".into()),
+                        "FCUSTID",
+                        "FNumber",
+                    )
+                    .update_policy(UpdatePolicy::MappedFields {
+                        replace_entries: c.replace_entries,
+                    }),
+                );
+                let mut b = Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink));
+                if let Some(field) = &c.write_back_field {
+                    b = b.write_back(Arc::new(ObjectWriteBack::new(fx()?, object, field)));
+                }
+                b
+            }
+            FlowKind::Orders => {
+                let object = c
+                    .crm_object
+                    .clone()
+                    .unwrap_or_else(|| "SalesOrderObj".into());
+                let source = ObjectSource::new(
+                    fx()?,
+                    ObjectSourceConfig::new(&object)
+                        .filter(Filter::eq("life_status", "normal"))
+                        .related(
+                            "SalesOrderProductObj",
+                            "order_id",
+                            "details.SalesOrderProductObj",
+                        )
+                        .expand(
+                            "details.SalesOrderProductObj",
+                            "product_id",
+                            "ProductObj",
+                            ["product_code", "name"],
+                        ),
+                );
+                // Orders are audited in the ERP: changes after the sync are made there.
+                let sink = FormSink::new(
+                    k3()?,
+                    FormSinkConfig::new(
+                        c.erp_form.clone().unwrap_or_else(|| "SAL_SaleOrder".into()),
+                        "FID",
+                        "FBillNo",
+                    )
+                    .update_policy(UpdatePolicy::Refuse),
+                );
+                let actions = c
+                    .actions
+                    .clone()
+                    .unwrap_or_else(|| vec!["Submit".into(), "Audit".into()]);
+                Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink)).actions(actions)
+            }
+            FlowKind::Deliveries => {
+                let source = FormSource::new(
+                    k3()?,
+                    FormSourceConfig::new(
+                        c.erp_form.clone().unwrap_or_else(|| "SAL_OUTSTOCK".into()),
+                    )
+                    .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
+                    .entry(
+                        "FEntity",
+                        [
+                            "FEntity_FEntryID",
+                            "FMaterialID.FNumber",
+                            "FRealQty",
+                            "FSoorDerno",
+                        ],
+                    )
+                    .filter("FDocumentStatus = 'C'"),
+                );
+                let sink = ObjectSink::new(
+                    fx()?,
+                    ObjectSinkConfig::new(
+                        c.crm_object
+                            .clone()
+                            .unwrap_or_else(|| "SalesOrderObj".into()),
+                        SinkMode::UpdateExisting {
+                            id_field: "_id".into(),
+                        },
+                    )
+                    .trigger_workflow(false)
+                    .notify(Notification {
+                        action: "notify".into(),
+                        title: c.notify_title.clone().unwrap_or_else(|| "发货通知".into()),
+                        text: c.notify_text.clone().unwrap_or_else(|| {
+                            "您的订单 {name} 已发货，物流单号：{field_express_no__c}".into()
+                        }),
+                    }),
+                );
+                Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink))
+                    .actions(["notify"])
+            }
+        };
+        for dep in depends_on {
+            builder = builder.depends_on(dep);
+        }
+        if let Some(n) = c.batch_size {
+            builder = builder.batch_size(n);
+        }
+        if let Some(v) = &c.lookback {
+            builder = builder.lookback_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
+        }
+        if let Some(v) = &c.settle {
+            builder = builder.settle_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
+        }
+        if let Some(v) = &c.start_from {
+            builder = builder.start_from_ms(parse_start(v).map_err(ConfigError::Invalid)?);
+        }
+        if let Some(n) = c.max_defer_attempts {
+            builder = builder.max_defer_attempts(n);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

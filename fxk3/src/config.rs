@@ -1,0 +1,455 @@
+//! The configuration file: connections to both systems (secrets from environment variables),
+//! flows with their mapping files, the state store and the schedule.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// The whole configuration (`fxk3.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where the sync state lives.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// The Fxiaoke connection.
+    pub fxiaoke: Option<FxiaokeConfig>,
+    /// The K3Cloud connection.
+    pub k3cloud: Option<K3cloudConfig>,
+    /// The flows, in any order (they run in dependency order).
+    #[serde(default)]
+    pub flows: Vec<FlowConfig>,
+    /// How `watch` repeats runs.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// The directory relative paths are resolved from (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StateConfig {
+    /// The SQLite file (created if missing).
+    #[serde(default = "default_state_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            path: default_state_path(),
+        }
+    }
+}
+
+fn default_state_path() -> PathBuf {
+    PathBuf::from("fxk3-state.sqlite3")
+}
+
+/// `[fxiaoke]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FxiaokeConfig {
+    /// The OpenAPI host (default `https://open.fxiaoke.com`).
+    pub base_url: Option<String>,
+    /// `appId` (`FSAID_…`).
+    pub app_id: String,
+    /// The environment variable holding `appSecret`.
+    #[serde(default = "fx_secret_env")]
+    pub app_secret_env: String,
+    /// The environment variable holding `permanentCode`.
+    #[serde(default = "fx_code_env")]
+    pub permanent_code_env: String,
+    /// The operator (`currentOpenUserId`, `FSUID_…`): a CRM administrator.
+    pub operator: Option<String>,
+    /// Or the operator's mobile number, looked up at start.
+    pub operator_mobile: Option<String>,
+    /// Seconds allowed for one call (default 60).
+    pub timeout_secs: Option<u64>,
+    /// Keep under the vendor's limit of 100 calls per 20 s per endpoint (default on).
+    #[serde(default = "yes")]
+    pub rate_limit: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn fx_secret_env() -> String {
+    "FXK3_FXIAOKE_APP_SECRET".into()
+}
+
+fn fx_code_env() -> String {
+    "FXK3_FXIAOKE_PERMANENT_CODE".into()
+}
+
+impl fmt::Debug for FxiaokeConfig {
+    // Only names of environment variables here, but keep the habit.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FxiaokeConfig")
+            .field("base_url", &self.base_url)
+            .field("app_id", &self.app_id)
+            .field("app_secret_env", &self.app_secret_env)
+            .field("permanent_code_env", &self.permanent_code_env)
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the K3Cloud client authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum K3Auth {
+    /// Signed headers (第三方系统登录授权): `app_id` + the secret in `app_secret_env`.
+    Signed,
+    /// `ValidateUser`: the password in `password_env`.
+    Password,
+    /// `LoginByAppSecret`: `app_id` + the secret in `app_secret_env`.
+    AppSecret,
+    /// `LoginBySign`: `app_id` + the secret in `app_secret_env`.
+    Sign,
+}
+
+/// `[k3cloud]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct K3cloudConfig {
+    /// The site, `https://host/k3cloud/`.
+    pub server_url: String,
+    /// The data centre (`acctID`).
+    pub acct_id: String,
+    /// The user.
+    pub user: String,
+    /// How to authenticate (default `signed`).
+    #[serde(default = "default_k3_auth")]
+    pub auth: K3Auth,
+    /// The app id (`<clientId>_<32 chars>`) for `signed`, `app_secret` and `sign`.
+    pub app_id: Option<String>,
+    /// The environment variable holding the app secret.
+    #[serde(default = "k3_secret_env")]
+    pub app_secret_env: String,
+    /// The environment variable holding the password (`auth = "password"`).
+    #[serde(default = "k3_password_env")]
+    pub password_env: String,
+    /// The language id (default 2052).
+    pub lcid: Option<u32>,
+    /// The organisation number for signed headers (default `0`).
+    pub org: Option<String>,
+    /// Seconds allowed for one call (default 120).
+    pub timeout_secs: Option<u64>,
+    /// Accept a self-signed certificate (off by default).
+    #[serde(default)]
+    pub accept_invalid_certs: bool,
+}
+
+fn default_k3_auth() -> K3Auth {
+    K3Auth::Signed
+}
+
+fn k3_secret_env() -> String {
+    "FXK3_K3CLOUD_APP_SECRET".into()
+}
+
+fn k3_password_env() -> String {
+    "FXK3_K3CLOUD_PASSWORD".into()
+}
+
+/// The standard flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FlowKind {
+    /// CRM `AccountObj` (with contacts) → ERP `BD_Customer`.
+    Customers,
+    /// CRM `SalesOrderObj` with lines → ERP `SAL_SaleOrder`, then Submit and Audit.
+    Orders,
+    /// Audited ERP `SAL_OUTSTOCK` → the CRM order's delivery fields and a message to its owner.
+    Deliveries,
+}
+
+impl FlowKind {
+    /// The kind's name in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Customers => "customers",
+            FlowKind::Orders => "orders",
+            FlowKind::Deliveries => "deliveries",
+        }
+    }
+}
+
+/// One `[[flows]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FlowConfig {
+    /// The flow's name (state, ID map and lookups are keyed by it).
+    pub name: String,
+    /// Which standard flow.
+    pub kind: FlowKind,
+    /// The mapping file.
+    pub mapping: PathBuf,
+    /// Flows that must run first (default: customers for orders, orders for deliveries).
+    pub depends_on: Option<Vec<String>>,
+    /// The CRM object to read or write (default per kind: `AccountObj`, `SalesOrderObj`).
+    pub crm_object: Option<String>,
+    /// The ERP form to write or read (default per kind: `BD_Customer`, `SAL_SaleOrder`,
+    /// `SAL_OUTSTOCK`).
+    pub erp_form: Option<String>,
+    /// Customers: the CRM field that receives the ERP customer number after a create.
+    pub write_back_field: Option<String>,
+    /// Orders: actions after a create (default `["Submit", "Audit"]`; `[]` for none).
+    pub actions: Option<Vec<String>>,
+    /// Customers: replace the ERP contact rows on update (default: leave them alone).
+    #[serde(default)]
+    pub replace_entries: bool,
+    /// Deliveries: the first line of the message to the order's owner.
+    pub notify_title: Option<String>,
+    /// Deliveries: the message, with `{field}` placeholders of the CRM order.
+    pub notify_text: Option<String>,
+    /// Records per write batch (default 100).
+    pub batch_size: Option<usize>,
+    /// How far below the cursor to read again (default `5m`).
+    pub lookback: Option<String>,
+    /// How recent changes are left to the next run (default `5s`).
+    pub settle: Option<String>,
+    /// Where a first run starts (`2024-01-01` or epoch ms; default: the beginning).
+    pub start_from: Option<String>,
+    /// Runs a record may wait for a reference before it is dead-lettered (default 10).
+    pub max_defer_attempts: Option<u32>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ScheduleConfig {
+    /// The pause between runs of `watch` (`30s`, `5m`, `1h`; default `5m`).
+    pub every: Option<String>,
+}
+
+impl Config {
+    /// Reads and checks a configuration file. Relative paths in it are resolved from the
+    /// file's directory. Environment variables are not read here (see
+    /// [`App::build`](crate::App::build)).
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, &base).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses and checks a configuration; relative paths are resolved from `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            ConfigError::Parse {
+                path: None,
+                line,
+                reason: e.message().to_owned(),
+            }
+        })?;
+        base_dir.clone_into(&mut config.base_dir);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// A path from the file, resolved from its directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let mut names = BTreeSet::new();
+        for flow in &self.flows {
+            if flow.name.trim().is_empty() {
+                return Err(ConfigError::Invalid("a flow has an empty name".into()));
+            }
+            if !names.insert(flow.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "flow `{}` is defined twice",
+                    flow.name
+                )));
+            }
+            for value in [&flow.lookback, &flow.settle].into_iter().flatten() {
+                parse_duration(value)
+                    .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
+            }
+            if let Some(start) = &flow.start_from {
+                parse_start(start)
+                    .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
+            }
+            if flow.batch_size == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "flow `{}`: batch_size must be positive",
+                    flow.name
+                )));
+            }
+        }
+        for flow in &self.flows {
+            for dep in flow.depends_on.iter().flatten() {
+                if !names.contains(dep.as_str()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "flow `{}` depends on `{dep}`, which is not defined",
+                        flow.name
+                    )));
+                }
+            }
+        }
+        if let Some(every) = &self.schedule.every {
+            parse_duration(every)
+                .map_err(|e| ConfigError::Invalid(format!("schedule.every: {e}")))?;
+        }
+        if let Some(k3) = &self.k3cloud
+            && k3.auth != K3Auth::Password
+            && k3.app_id.as_deref().is_none_or(|a| a.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "k3cloud.app_id is required unless auth = \"password\"".into(),
+            ));
+        }
+        if let Some(fx) = &self.fxiaoke
+            && fx.operator.is_none()
+            && fx.operator_mobile.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "fxiaoke: give `operator` (FSUID_…) or `operator_mobile`".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The flow named `name`.
+    pub fn flow(&self, name: &str) -> Option<&FlowConfig> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+
+    /// The pause between `watch` runs.
+    pub fn every(&self) -> Duration {
+        self.schedule
+            .every
+            .as_deref()
+            .and_then(|e| parse_duration(e).ok())
+            .unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// `30s`, `5m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, "s"), |i| (&t[..i], t[i..].trim()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (30s, 5m, 2h)"))?;
+    let secs = match unit {
+        "s" | "sec" | "secs" => n,
+        "m" | "min" | "mins" => n * 60,
+        "h" | "hour" | "hours" => n * 3_600,
+        "d" | "day" | "days" => n * 86_400,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (s, m, h, d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// `2024-01-01` (midnight at +08:00), `2024-01-01 08:30:00`, or epoch milliseconds.
+pub fn parse_start(text: &str) -> Result<i64, String> {
+    use chrono::TimeZone as _;
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return Ok(ms);
+    }
+    let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or("bad offset")?;
+    let local = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| format!("`{text}` is not a date (2024-01-01) or epoch milliseconds"))?;
+    china
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("`{text}` is not a valid local time"))
+}
+
+/// A commented example configuration for the three flows (what `fxk3 init` writes).
+pub const EXAMPLE: &str = include_str!("../example/fxk3.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses() {
+        let c = Config::from_toml(EXAMPLE, Path::new("/etc/fxk3")).unwrap();
+        assert_eq!(c.flows.len(), 3);
+        assert_eq!(
+            c.resolve(&c.flows[0].mapping),
+            PathBuf::from("/etc/fxk3/mappings/customer.toml")
+        );
+        assert_eq!(c.every(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn durations_and_starts() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration(" 2h ").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_start("1716000000000").unwrap(), 1_716_000_000_000);
+        assert_eq!(parse_start("2024-05-18").unwrap(), 1_715_961_600_000);
+        assert!(parse_start("18/05/2024").is_err());
+    }
+
+    #[test]
+    fn mistakes_are_caught_with_a_line() {
+        let e = Config::from_toml("[state]\npath = 3\n", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = Config::from_toml(
+            "[k3cloud]\nserver_url = \"x\"\nacct_id = \"a\"\nuser = \"u\"\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("app_id"), "{e}");
+        let twice = "[[flows]]\nname = \"a\"\nkind = \"customers\"\nmapping = \"m\"\n[[flows]]\nname = \"a\"\nkind = \"orders\"\nmapping = \"m\"\n";
+        assert!(
+            Config::from_toml(twice, Path::new("."))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        let unknown = "[[flows]]\nname = \"a\"\nkind = \"invoices\"\nmapping = \"m\"\n";
+        assert!(Config::from_toml(unknown, Path::new(".")).is_err());
+        let dangling =
+            "[[flows]]\nname = \"a\"\nkind = \"orders\"\nmapping = \"m\"\ndepends_on = [\"b\"]\n";
+        assert!(
+            Config::from_toml(dangling, Path::new("."))
+                .unwrap_err()
+                .to_string()
+                .contains("`b`")
+        );
+    }
+}

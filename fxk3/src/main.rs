@@ -1,0 +1,548 @@
+//! `fxk3`: the operator's command for the Fxiaoke ⇄ K3Cloud syncs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+use fxk3::config::{Config, EXAMPLE, parse_duration};
+use fxk3::observers::Progress;
+use fxk3::{App, AppError, EXAMPLE_MAPPINGS, FlowOutcome, environment, report};
+use sync_core::Observer;
+
+/// Exit codes (also in `--help`).
+const OK: u8 = 0;
+const RECORDS_NEED_ATTENTION: u8 = 1;
+const BAD_CONFIGURATION: u8 = 2;
+const FLOW_FAILED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fxk3",
+    version,
+    about = "Sync Fxiaoke CRM and Kingdee K3Cloud ERP: customers, orders, deliveries.",
+    after_help = "Exit codes: 0 all records settled; 1 some records are dead-lettered, deferred or \
+                  of unknown outcome (see `fxk3 status`); 2 bad configuration or usage (nothing \
+                  was sent); 3 a flow failed (connection, credentials, state).\n\
+                  Secrets come from environment variables named in the configuration file.\n\
+                  Logs: -v, -vv or RUST_LOG (e.g. RUST_LOG=sync_core=debug)."
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "fxk3.toml",
+        env = "FXK3_CONFIG"
+    )]
+    config: PathBuf,
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Machine-readable output (JSON) instead of tables and progress bars.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented example configuration and the three mapping files.
+    Init {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run flows (all, or the ones named) in dependency order.
+    Run {
+        /// Flows to run; default all.
+        flows: Vec<String>,
+        /// Map and check the records, show what would be sent, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Repeat every interval (30s, 5m, 1h) until Ctrl-C.
+        #[arg(long)]
+        every: Option<String>,
+    },
+    /// Repeat `run` on the schedule of the configuration (or --every) until Ctrl-C.
+    Watch {
+        /// Flows to run; default all.
+        flows: Vec<String>,
+        /// The interval (default: schedule.every, else 5m).
+        #[arg(long)]
+        every: Option<String>,
+    },
+    /// Show cursors, pending writes, dead letters, deferrals and the last runs.
+    Status {
+        /// Flows to show; default all.
+        flows: Vec<String>,
+    },
+    /// List, show or retry the records that failed.
+    #[command(subcommand)]
+    DeadLetters(DeadLetters),
+    /// Check the mapping files against Fxiaoke describe and K3Cloud QueryBusinessInfo.
+    Validate {
+        /// Flows to check; default all.
+        flows: Vec<String>,
+    },
+    /// Rebuild a flow's ID map from the target system (after the state file was lost).
+    RebuildIdMap {
+        /// The flow.
+        flow: String,
+    },
+    /// Start the built-in simulators of both systems, to try things out.
+    Sandbox {
+        /// Where to listen (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Start without the demo data.
+        #[arg(long)]
+        no_demo: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetters {
+    /// List dead letters.
+    List {
+        /// The flow; default all.
+        flow: Option<String>,
+    },
+    /// Show one dead letter with its payload.
+    Show {
+        /// The flow.
+        flow: String,
+        /// The record's key.
+        key: String,
+    },
+    /// Retry a flow's dead letters (after fixing the data or the mapping).
+    Retry {
+        /// The flow.
+        flow: String,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,sync_core=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match execute(&cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = match &e {
+                AppError::Config(_) | AppError::UnknownFlow(_) => BAD_CONFIGURATION,
+                _ => FLOW_FAILED,
+            };
+            if cli.json {
+                println!("{}", serde_json::json!({"error": e.to_string()}));
+            } else {
+                eprintln!("fxk3: {e}");
+                if let Some(hint) = hint(&e) {
+                    eprintln!("      {hint}");
+                }
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// What to do about an error.
+fn hint(e: &AppError) -> Option<&'static str> {
+    match e {
+        AppError::Config(fxk3::ConfigError::MissingEnv { .. }) => {
+            Some("export the variable (or set it in the service's environment) and run again")
+        }
+        AppError::Config(fxk3::ConfigError::Read { .. }) => {
+            Some("create one with `fxk3 init`, or point --config at it")
+        }
+        AppError::Config(fxk3::ConfigError::Mapping { .. }) => Some(
+            "fix the mapping file at the line shown; `fxk3 validate` checks it against both systems",
+        ),
+        AppError::UnknownFlow(_) => Some("`fxk3 status` lists the flows of the configuration"),
+        AppError::Sync(sync_core::Error::FlowLocked { .. }) => {
+            Some("another fxk3 is running this flow; wait for it, or stop it")
+        }
+        _ => None,
+    }
+}
+
+async fn load(cli: &Cli) -> Result<App, AppError> {
+    let config = Config::from_path(&cli.config)?;
+    App::build(config, &environment()).await
+}
+
+async fn execute(cli: &Cli) -> Result<u8, AppError> {
+    match &cli.command {
+        Command::Init { dir, force } => init(dir, *force, cli.json),
+        Command::Run {
+            flows,
+            dry_run,
+            every: None,
+        } => {
+            let app = load(cli).await?;
+            run_once(&app, flows, *dry_run, cli.json, None).await
+        }
+        Command::Run {
+            flows,
+            every: Some(every),
+            ..
+        }
+        | Command::Watch {
+            flows,
+            every: Some(every),
+        } => {
+            let app = load(cli).await?;
+            let every = parse_duration(every)
+                .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
+            watch(&app, flows, every, cli.json).await
+        }
+        Command::Watch { flows, every: None } => {
+            let app = load(cli).await?;
+            let every = app.config().every();
+            watch(&app, flows, every, cli.json).await
+        }
+        Command::Status { flows } => status(&load(cli).await?, flows, cli.json).await,
+        Command::DeadLetters(cmd) => dead_letters(&load(cli).await?, cmd, cli.json).await,
+        Command::Validate { flows } => validate(&load(cli).await?, flows, cli.json).await,
+        Command::RebuildIdMap { flow } => {
+            let app = load(cli).await?;
+            let report = app.rebuild_id_map(flow).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{flow}: {} ID-map entries restored from the target system",
+                    report.counts.rebuilt
+                );
+            }
+            Ok(OK)
+        }
+        Command::Sandbox { listen, no_demo } => sandbox(listen, *no_demo).await,
+    }
+}
+
+fn init(dir: &Path, force: bool, json: bool) -> Result<u8, AppError> {
+    let io = |path: &Path, e: std::io::Error| fxk3::ConfigError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut files = vec![(dir.join("fxk3.toml"), EXAMPLE)];
+    for (name, text) in EXAMPLE_MAPPINGS {
+        files.push((dir.join("mappings").join(name), text));
+    }
+    if !force && let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(fxk3::ConfigError::Invalid(format!(
+            "{} exists; use --force to overwrite",
+            path.display()
+        ))
+        .into());
+    }
+    for (path, text) in &files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        std::fs::write(path, text).map_err(|e| io(path, e))?;
+    }
+    let written: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    if json {
+        println!("{}", serde_json::json!({"written": written}));
+    } else {
+        for w in &written {
+            println!("wrote {w}");
+        }
+        println!(
+            "\nNext: edit fxk3.toml, export the secrets it names (FXK3_FXIAOKE_APP_SECRET, …),\n\
+             then `fxk3 validate` and `fxk3 run --dry-run`. To try it against the simulators:\n\
+             `fxk3 sandbox` prints a configuration for them."
+        );
+    }
+    Ok(OK)
+}
+
+async fn run_once(
+    app: &App,
+    flows: &[String],
+    dry_run: bool,
+    json: bool,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<u8, AppError> {
+    let progress: Option<Arc<dyn Observer>> = if json {
+        None
+    } else {
+        Some(Arc::new(Progress::new()))
+    };
+    let outcomes = app.run_with(flows, dry_run, progress, stop).await?;
+    print_outcomes(&outcomes, dry_run, json);
+    Ok(exit_code(&outcomes))
+}
+
+fn exit_code(outcomes: &[FlowOutcome]) -> u8 {
+    if outcomes.iter().any(|o| o.error.is_some()) {
+        FLOW_FAILED
+    } else if outcomes.iter().all(FlowOutcome::is_clean) {
+        OK
+    } else {
+        RECORDS_NEED_ATTENTION
+    }
+}
+
+fn print_outcomes(outcomes: &[FlowOutcome], dry_run: bool, json: bool) {
+    if json {
+        println!("{}", report::json(outcomes));
+        return;
+    }
+    print!("{}", report::table(outcomes));
+    if dry_run {
+        for o in outcomes {
+            for planned in o.report.iter().flat_map(|r| &r.planned) {
+                println!(
+                    "{} {} would send {}",
+                    o.flow, planned.source_key, planned.payload
+                );
+            }
+        }
+    }
+}
+
+async fn watch(
+    app: &App,
+    flows: &[String],
+    every: std::time::Duration,
+    json: bool,
+) -> Result<u8, AppError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("fxk3: stopping after the records in flight (Ctrl-C again to force)");
+            on_signal.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let mut code = OK;
+    while !stop.load(Ordering::SeqCst) {
+        code = run_once(app, flows, false, json, Some(stop.clone())).await?;
+        let deadline = tokio::time::Instant::now() + every;
+        while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    Ok(code)
+}
+
+async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError> {
+    let store = app.store();
+    let mut out = Vec::new();
+    for flow in app.select(flows)? {
+        let name = flow.name();
+        let cursor = store.cursor(name).await?;
+        let intents = store.intents(name).await?;
+        let dead = store.dead_letters(name, None, 1_000).await?;
+        let deferred = store.deferrals(name, None, 1_000).await?;
+        let runs = store.runs(name, 5).await?;
+        out.push(serde_json::json!({
+            "flow": name,
+            "cursor": cursor.map(|c| c.version),
+            "pending_writes": intents.len(),
+            "dead_letters": dead.len(),
+            "deferred": deferred.len(),
+            "last_runs": runs.iter().map(|r| serde_json::json!({
+                "kind": format!("{:?}", r.kind), "started_at": r.started_at, "finished_at": r.finished_at,
+                "counts": r.counts, "error": r.error,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        println!(
+            "{:<12} {:<25} {:>8} {:>6} {:>9}  last run",
+            "flow", "cursor", "pending", "dead", "deferred"
+        );
+        for s in &out {
+            let cursor = s["cursor"]
+                .as_i64()
+                .map_or_else(|| "-".to_owned(), local_time);
+            let last = s["last_runs"].get(0).map_or_else(
+                || "never".to_owned(),
+                |r| match r["error"].as_str() {
+                    Some(e) => format!(
+                        "{} failed: {e}",
+                        local_time(r["started_at"].as_i64().unwrap_or(0))
+                    ),
+                    None => format!(
+                        "{} created {} updated {} dead {}",
+                        local_time(r["started_at"].as_i64().unwrap_or(0)),
+                        r["counts"]["created"],
+                        r["counts"]["updated"],
+                        r["counts"]["dead_lettered"]
+                    ),
+                },
+            );
+            println!(
+                "{:<12} {:<25} {:>8} {:>6} {:>9}  {last}",
+                s["flow"].as_str().unwrap_or_default(),
+                cursor,
+                s["pending_writes"],
+                s["dead_letters"],
+                s["deferred"]
+            );
+        }
+    }
+    Ok(OK)
+}
+
+fn local_time(ms: i64) -> String {
+    let china = chrono::FixedOffset::east_opt(8 * 3600);
+    chrono::DateTime::from_timestamp_millis(ms)
+        .zip(china)
+        .map_or_else(
+            || ms.to_string(),
+            |(t, tz)| {
+                t.with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M:%S%:z")
+                    .to_string()
+            },
+        )
+}
+
+async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, AppError> {
+    match cmd {
+        DeadLetters::List { flow } => {
+            let names: Vec<String> = flow.iter().cloned().collect();
+            let mut all = Vec::new();
+            for f in app.select(&names)? {
+                for d in app.store().dead_letters(f.name(), None, 10_000).await? {
+                    all.push((f.name().to_owned(), d));
+                }
+            }
+            if json {
+                let list: Vec<_> = all
+                    .iter()
+                    .map(|(f, d)| serde_json::json!({"flow": f, "key": d.source_key, "stage": d.stage, "reason": d.reason, "attempts": d.attempts}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else if all.is_empty() {
+                println!("no dead letters");
+            } else {
+                for (f, d) in &all {
+                    println!(
+                        "{f} {} [{:?}, {} attempts] {}",
+                        d.source_key, d.stage, d.attempts, d.reason
+                    );
+                }
+            }
+            Ok(if all.is_empty() {
+                OK
+            } else {
+                RECORDS_NEED_ATTENTION
+            })
+        }
+        DeadLetters::Show { flow, key } => {
+            app.select(std::slice::from_ref(flow))?;
+            let found = app
+                .store()
+                .dead_letters(flow, None, 100_000)
+                .await?
+                .into_iter()
+                .find(|d| &d.source_key == key);
+            let Some(d) = found else {
+                eprintln!("fxk3: no dead letter `{key}` in flow `{flow}`");
+                return Ok(BAD_CONFIGURATION);
+            };
+            let v = serde_json::json!({"flow": flow, "key": d.source_key, "stage": d.stage,
+                "reason": d.reason, "attempts": d.attempts, "retryable": d.retryable, "payload": d.payload});
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(OK)
+        }
+        DeadLetters::Retry { flow } => {
+            let progress: Option<Arc<dyn Observer>> = if json {
+                None
+            } else {
+                Some(Arc::new(Progress::new()))
+            };
+            let started = std::time::Instant::now();
+            let report = app.retry_dead_letters(flow, progress).await?;
+            let outcome = FlowOutcome::new(flow, report, started.elapsed());
+            print_outcomes(std::slice::from_ref(&outcome), false, json);
+            Ok(exit_code(std::slice::from_ref(&outcome)))
+        }
+    }
+}
+
+async fn validate(app: &App, flows: &[String], json: bool) -> Result<u8, AppError> {
+    let results = app.validate(flows).await?;
+    let errors = results
+        .iter()
+        .flat_map(|(_, issues)| issues)
+        .filter(|i| i.severity == sync_core::mapping::Severity::Error)
+        .count();
+    if json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|(f, issues)| serde_json::json!({"flow": f, "issues": issues.iter().map(ToString::to_string).collect::<Vec<_>>()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        for (flow, issues) in &results {
+            if issues.is_empty() {
+                println!("{flow}: ok");
+            }
+            for issue in issues {
+                println!("{flow}: {issue}");
+            }
+        }
+    }
+    Ok(if errors == 0 { OK } else { BAD_CONFIGURATION })
+}
+
+async fn sandbox(listen: &str, no_demo: bool) -> Result<u8, AppError> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        fxk3::ConfigError::Invalid(format!("--listen: `{listen}` is not an address"))
+    })?;
+    let sb = sandbox::Sandbox::builder()
+        .listen(addr)
+        .demo_data(!no_demo)
+        .start()
+        .await
+        .map_err(|e| AppError::Connect {
+            system: "sandbox",
+            reason: e.to_string(),
+        })?;
+    println!("{}", fxk3::demo_config_text(&sb));
+    println!(
+        "# Simulators running at {} — Ctrl-C to stop.",
+        sb.base_url()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    sb.shutdown().await;
+    Ok(OK)
+}
