@@ -522,6 +522,9 @@ impl App {
                     FormSourceConfig::new(
                         c.erp_form.clone().unwrap_or_else(|| "SAL_OUTSTOCK".into()),
                     )
+                    // The event is the audit: an outbound saved before one run and audited
+                    // after it keeps its FModifyDate but gets a new FApproveDate.
+                    .modified_field("FApproveDate")
                     .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
                     .entry(
                         "FEntity",

@@ -120,20 +120,32 @@ fn system_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Formats Unix milliseconds as a `K3Cloud` local date-time `yyyy-MM-ddTHH:mm:ss` in GMT+8
-/// (the time zone of every sample in the reference).
+/// Formats Unix milliseconds as a `K3Cloud` local date-time in GMT+8 (the time zone of every
+/// sample in the reference), with the milliseconds the server keeps and trailing zeros trimmed
+/// as the real samples show them: `2019-01-06T15:22:26.763`, `2019-01-06T15:22:26.5`,
+/// `2019-01-06T15:22:26`.
 pub(crate) fn k3_datetime(epoch_ms: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(epoch_ms + 8 * 3_600_000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+    let mut text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+    let ms = epoch_ms.rem_euclid(1000);
+    if ms != 0 {
+        let frac = format!(".{ms:03}");
+        text.push_str(frac.trim_end_matches('0'));
+    }
+    text
 }
 
-/// The sortable key `yyyyMMddHHmmss` (GMT+8) of Unix milliseconds, as [`parse_k3_date`] makes
+/// The sortable key `yyyyMMddHHmmssfff` (GMT+8) of Unix milliseconds, as [`parse_k3_date`] makes
 /// from text: lets a query compare a stored instant with a date literal without formatting it.
+/// Milliseconds count: an incremental read whose cursor is `FModifyDate >= '… 10:11:12.345'`
+/// must not see a change made earlier in that same second.
 pub(crate) fn k3_date_key(epoch_ms: i64) -> i64 {
     let (y, mo, d, h, mi, s) = civil(epoch_ms + 8 * 3_600_000);
-    ((((y * 100 + i64::from(mo)) * 100 + i64::from(d)) * 100 + i64::from(h)) * 100 + i64::from(mi))
+    let secs = ((((y * 100 + i64::from(mo)) * 100 + i64::from(d)) * 100 + i64::from(h)) * 100
+        + i64::from(mi))
         * 100
-        + i64::from(s)
+        + i64::from(s);
+    secs * 1000 + epoch_ms.rem_euclid(1000)
 }
 
 /// The GMT+8 day number of `epoch_ms` (Fxiaoke's daily quota resets at 00:00 China time).
@@ -167,7 +179,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Parses a `K3Cloud` date literal (`2024-01-15`, `2024-01-15 10:00:00`, `2024-01-15T10:00:00.123`)
-/// into a sortable key `yyyyMMddHHmmss` (GMT+8 local, as the server stores it).
+/// into a sortable key `yyyyMMddHHmmssfff` (GMT+8 local, as the server stores it).
 pub(crate) fn parse_k3_date(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = match s.find([' ', 'T']) {
@@ -182,13 +194,23 @@ pub(crate) fn parse_k3_date(s: &str) -> Option<i64> {
         return None;
     }
     let mut hms = [0i64; 3];
+    let mut ms = 0;
     if !time.is_empty() {
-        let time = time.split('.').next().unwrap_or("");
-        for (slot, part) in hms.iter_mut().zip(time.split(':')) {
+        let (clock, frac) = time.split_once('.').unwrap_or((time, ""));
+        for (slot, part) in hms.iter_mut().zip(clock.split(':')) {
             *slot = part.parse().ok()?;
         }
+        if !frac.is_empty() {
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            // Fractions finer than a millisecond (SQL Server keeps 1/300 s) are cut off.
+            let digits = format!("{:0<3}", &frac[..frac.len().min(3)]);
+            ms = digits.parse().ok()?;
+        }
     }
-    Some(((((y * 100 + m) * 100 + d) * 100 + hms[0]) * 100 + hms[1]) * 100 + hms[2])
+    let secs = ((((y * 100 + m) * 100 + d) * 100 + hms[0]) * 100 + hms[1]) * 100 + hms[2];
+    Some(secs * 1000 + ms)
 }
 
 #[cfg(test)]
@@ -217,20 +239,36 @@ mod tests {
     fn k3_datetime_is_china_local() {
         // 1700000000 = 2023-11-14T22:13:20Z = 2023-11-15T06:13:20+08:00
         assert_eq!(k3_datetime(1_700_000_000_000), "2023-11-15T06:13:20");
-        assert_eq!(k3_date_key(1_700_000_000_000), 20_231_115_061_320);
+        assert_eq!(k3_date_key(1_700_000_000_000), 20_231_115_061_320_000);
+        assert_eq!(k3_datetime(1_700_000_000_763), "2023-11-15T06:13:20.763");
+        assert_eq!(k3_datetime(1_700_000_000_500), "2023-11-15T06:13:20.5");
+        assert_eq!(k3_date_key(1_700_000_000_763), 20_231_115_061_320_763);
+        assert_eq!(
+            parse_k3_date(&k3_datetime(1_700_000_000_050)),
+            Some(k3_date_key(1_700_000_000_050))
+        );
     }
 
     #[test]
     fn parses_k3_dates() {
-        assert_eq!(parse_k3_date("2024-01-15"), Some(20_240_115_000_000));
+        assert_eq!(parse_k3_date("2024-01-15"), Some(20_240_115_000_000_000));
         assert_eq!(
             parse_k3_date("2024-01-15 10:11:12"),
-            Some(20_240_115_101_112)
+            Some(20_240_115_101_112_000)
         );
         assert_eq!(
             parse_k3_date("2024-01-15T10:11:12.763"),
-            Some(20_240_115_101_112)
+            Some(20_240_115_101_112_763)
         );
+        assert_eq!(
+            parse_k3_date("2024-01-15 10:11:12.5"),
+            Some(20_240_115_101_112_500)
+        );
+        assert_eq!(
+            parse_k3_date("2024-01-15 10:11:12.7639"),
+            Some(20_240_115_101_112_763)
+        );
+        assert_eq!(parse_k3_date("2024-01-15 10:11:12.x"), None);
         assert_eq!(parse_k3_date("MAT%"), None);
         assert_eq!(parse_k3_date("2024-13-01"), None);
     }

@@ -298,8 +298,9 @@ fn read<'a>(data: &'a K3Data, bill: &'a Bill, entry: Option<&'a Entry>, access: 
 
 fn normalise_date(s: &str) -> Option<String> {
     let key = parse_k3_date(s)?;
-    let (ymd, hms) = (key / 1_000_000, key % 1_000_000);
-    Some(format!(
+    let (secs, ms) = (key / 1000, key % 1000);
+    let (ymd, hms) = (secs / 1_000_000, secs % 1_000_000);
+    let mut text = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         ymd / 10_000,
         (ymd / 100) % 100,
@@ -307,7 +308,11 @@ fn normalise_date(s: &str) -> Option<String> {
         hms / 10_000,
         (hms / 100) % 100,
         hms % 100
-    ))
+    );
+    if ms != 0 {
+        text.push_str(format!(".{ms:03}").trim_end_matches('0'));
+    }
+    Some(text)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1120,5 +1125,9 @@ mod tests {
             "2024-01-15T00:00:00"
         );
         assert_eq!(normalise_date("2024-01-15").unwrap(), "2024-01-15T00:00:00");
+        assert_eq!(
+            normalise_date("2024-01-15 10:11:12.120").unwrap(),
+            "2024-01-15T10:11:12.12"
+        );
     }
 }

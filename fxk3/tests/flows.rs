@@ -1,0 +1,519 @@
+//! The three standard flows end to end against the simulators: exact state afterwards,
+//! nothing written twice, changes and late customers, dead letters fixed and retried.
+
+use fxk3::{App, Config, FlowOutcome, sandbox_config, sandbox_secrets};
+use sandbox::Sandbox;
+use serde_json::{Value, json};
+
+const OWNER: &str = "FSUID_FEDCBA9876543210FEDCBA9876543210";
+
+struct World {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(demo: bool) -> World {
+        let sandbox = Sandbox::builder().demo_data(demo).start().await.unwrap();
+        sandbox.fxiaoke_set_rate_limit(None);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+        for (name, text) in fxk3::EXAMPLE_MAPPINGS {
+            std::fs::write(dir.path().join("mappings").join(name), text).unwrap();
+        }
+        World { sandbox, dir }
+    }
+
+    fn config(&self) -> Config {
+        let mut config = sandbox_config(
+            &self.sandbox,
+            &self.dir.path().join("state.sqlite3"),
+            self.dir.path(),
+        )
+        .unwrap();
+        if let Some(fx) = config.fxiaoke.as_mut() {
+            fx.rate_limit = false;
+        }
+        for flow in &mut config.flows {
+            flow.settle = Some("0s".into());
+        }
+        config
+    }
+
+    async fn app(&self) -> App {
+        App::build(self.config(), &sandbox_secrets(&self.sandbox))
+            .await
+            .unwrap()
+    }
+
+    fn edit_mapping(&self, name: &str, from: &str, to: &str) {
+        let path = self.dir.path().join("mappings").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from} not in {name}");
+        std::fs::write(path, text.replace(from, to)).unwrap();
+    }
+
+    /// The small world of the exact-state tests: one material, one salesman, one CRM product.
+    fn base_data(&self) -> String {
+        self.sandbox
+            .k3cloud_insert(
+                "BD_MATERIAL",
+                json!({"FNumber": "MAT0001", "FName": "镀锌钢管", "FCreateOrgId": {"FNumber": "100"}, "FDocumentStatus": "C"}),
+            )
+            .unwrap();
+        self.sandbox
+            .k3cloud_insert(
+                "BD_Empinfo",
+                json!({"FNumber": "EMP0002", "FName": "李雷", "FCreateOrgId": {"FNumber": "100"}, "FDocumentStatus": "C"}),
+            )
+            .unwrap();
+        self.sandbox
+            .fxiaoke_insert(
+                "ProductObj",
+                json!({"name": "镀锌钢管", "product_code": "MAT0001", "price": "100", "owner": [OWNER]}),
+            )
+            .unwrap()
+    }
+
+    fn account(&self, no: &str, name: &str, account_type: &str) -> String {
+        let id = self
+            .sandbox
+            .fxiaoke_insert(
+                "AccountObj",
+                json!({"name": name, "account_no": no, "account_type": account_type, "account_level": "2",
+                       "tel": "021-1234 5678", "address": "上海市浦东新区1号", "owner": [OWNER]}),
+            )
+            .unwrap();
+        self.sandbox
+            .fxiaoke_insert(
+                "ContactObj",
+                json!({"name": "韩梅梅", "account_id": id, "mobile1": "13900001111", "owner": [OWNER]}),
+            )
+            .unwrap();
+        id
+    }
+
+    fn order(&self, account: &str, product: &str, quantity: &str) -> String {
+        self.sandbox
+            .fxiaoke_insert(
+                "SalesOrderObj",
+                json!({"account_id": account, "order_time": 1_716_000_000_000_i64,
+                       "delivery_date": 1_716_604_800_000_i64, "owner": [OWNER], "remark": "加急",
+                       "details": {"SalesOrderProductObj": [
+                           {"product_id": product, "quantity": quantity, "sales_price": "113.00"}]}}),
+            )
+            .unwrap()
+    }
+
+    /// K3Cloud rows, through the SDK as any client would read them.
+    async fn erp(&self, app: &App, form: &str, fields: &[&str], filter: &str) -> Vec<Value> {
+        app.k3cloud()
+            .unwrap()
+            .query(form)
+            .fields(fields.iter().copied())
+            .filter(filter)
+            .send::<Value>()
+            .await
+            .unwrap()
+    }
+}
+
+/// A run reads changes up to its start, exclusive (with `settle = 0s`): a change made in the
+/// millisecond a run starts belongs to the next run. Tests that change data and run at once
+/// let that millisecond pass.
+async fn next_millisecond() {
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+}
+
+fn counts(outcomes: &[FlowOutcome], flow: &str) -> sync_core::engine::Counts {
+    let o = outcomes.iter().find(|o| o.flow == flow).unwrap();
+    assert!(o.error.is_none(), "{flow}: {:?}", o.error);
+    o.report.as_ref().unwrap().counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_reach_the_erp_with_the_full_package_and_the_number_comes_back() {
+    let w = World::new(false).await;
+    w.base_data();
+    let account = w.account(" kh00001 ", " 上海甲贸易有限公司 ", "2");
+    let app = w.app().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&out, "customers");
+    assert_eq!(
+        (
+            c.read,
+            c.created,
+            c.updated,
+            c.dead_lettered,
+            c.written_back
+        ),
+        (1, 1, 0, 0, 1)
+    );
+
+    let rows = w
+        .erp(
+            &app,
+            "BD_Customer",
+            &[
+                "FNumber",
+                "FName",
+                "FCreateOrgId.FNumber",
+                "FUseOrgId.FNumber",
+                "FCustTypeId.FNumber",
+                "FGroup.FNumber",
+                "FTRADINGCURRID.FNumber",
+                "FTaxType.FNumber",
+                "FTaxRate.FNumber",
+                "FCOUNTRY.FNumber",
+                "FTEL",
+                "FADDRESS",
+                "FSELLER.FNumber",
+            ],
+            "FNumber = 'KH00001'",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [json!({
+            "FNumber": "KH00001", "FName": "上海甲贸易有限公司",
+            "FCreateOrgId.FNumber": "603", "FUseOrgId.FNumber": "603",
+            "FCustTypeId.FNumber": "KHLB002_SYS", "FGroup.FNumber": "NORMAL",
+            "FTRADINGCURRID.FNumber": "PRE001", "FTaxType.FNumber": "SFL02_SYS", "FTaxRate.FNumber": "SL02_SYS",
+            "FCOUNTRY.FNumber": "China", "FTEL": "021-1234 5678", "FADDRESS": "上海市浦东新区1号",
+            "FSELLER.FNumber": "EMP0002",
+        })]
+    );
+    let contacts = w
+        .erp(
+            &app,
+            "BD_Customer",
+            &["FNumber", "FContactName", "FMobile"],
+            "FNumber = 'KH00001'",
+        )
+        .await;
+    assert_eq!(
+        contacts,
+        [json!({"FNumber": "KH00001", "FContactName": "韩梅梅", "FMobile": "13900001111"})]
+    );
+    // The ERP number went back into the CRM account.
+    assert_eq!(
+        w.sandbox.fxiaoke_record("AccountObj", &account).unwrap()["field_erp_no__c"],
+        "KH00001"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_run_writes_nothing_and_one_change_updates_one_customer() {
+    let w = World::new(false).await;
+    w.base_data();
+    let first = w.account("KH00001", "甲公司", "1");
+    w.account("KH00002", "乙公司", "2");
+    let app = w.app().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    assert_eq!(counts(&out, "customers").created, 2);
+    let saves = w.sandbox.calls("k3cloud:BatchSave");
+
+    let again = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&again, "customers");
+    assert_eq!((c.created, c.updated), (0, 0), "{c:?}");
+    assert_eq!(
+        w.sandbox.calls("k3cloud:BatchSave"),
+        saves,
+        "nothing was sent to the ERP"
+    );
+
+    w.sandbox
+        .fxiaoke_update("AccountObj", &first, json!({"tel": "021-0000 0000"}))
+        .unwrap();
+    next_millisecond().await;
+    let after = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&after, "customers");
+    assert_eq!((c.created, c.updated), (0, 1), "{c:?}");
+    assert_eq!(w.sandbox.calls("k3cloud:BatchSave"), saves + 1);
+    let rows = w
+        .erp(
+            &app,
+            "BD_Customer",
+            &["FNumber", "FTEL", "FName"],
+            "FNumber in ('KH00001', 'KH00002')",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"FNumber": "KH00001", "FTEL": "021-0000 0000", "FName": "甲公司"}),
+            json!({"FNumber": "KH00002", "FTEL": "021-1234 5678", "FName": "乙公司"}),
+        ]
+    );
+    // Only the mapped fields were sent: the contact rows are still one per customer.
+    let contacts = w
+        .erp(
+            &app,
+            "BD_Customer",
+            &["FNumber", "FContactName"],
+            "FNumber = 'KH00001'",
+        )
+        .await;
+    assert_eq!(contacts.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_waits_for_its_customer_then_syncs_submitted_and_audited() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let order_no = w.sandbox.fxiaoke_record("SalesOrderObj", &order).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = w.app().await;
+
+    // The orders flow alone: its customer has not synced, so it waits.
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.deferred, c.created), (1, 0), "{c:?}");
+    assert!(
+        w.sandbox.k3cloud_records("SAL_SaleOrder").is_empty(),
+        "never sent with a dangling customer"
+    );
+
+    // All flows in dependency order: the customer, then the order from the deferral list.
+    let out = app.run(&[], false, None).await.unwrap();
+    assert_eq!(counts(&out, "customers").created, 1);
+    let c = counts(&out, "orders");
+    assert_eq!((c.created, c.actions_done, c.deferred), (1, 2, 0), "{c:?}");
+    let rows = w
+        .erp(
+            &app,
+            "SAL_SaleOrder",
+            &[
+                "FBillNo",
+                "FDate",
+                "FCustId.FNumber",
+                "FSaleOrgId.FNumber",
+                "FSalerId.FNumber",
+                "FNote",
+                "FDocumentStatus",
+                "FMaterialId.FNumber",
+                "FQty",
+                "FTaxPrice",
+                "FEntryTaxRate",
+                "FDeliveryDate",
+            ],
+            &format!("FBillNo = '{order_no}'"),
+        )
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["FCustId.FNumber"], "KH00001");
+    assert_eq!(r["FSaleOrgId.FNumber"], "603");
+    assert_eq!(r["FSalerId.FNumber"], "EMP0002");
+    assert_eq!(r["FNote"], "加急");
+    assert_eq!(r["FDocumentStatus"], "C", "submitted and audited");
+    assert_eq!(r["FMaterialId.FNumber"], "MAT0001");
+    assert_eq!(r["FQty"].as_f64(), Some(12.0));
+    assert_eq!(r["FTaxPrice"].as_f64(), Some(113.0));
+    assert_eq!(r["FEntryTaxRate"].as_f64(), Some(13.0));
+    assert!(
+        r["FDate"].as_str().unwrap().starts_with("2024-05-18"),
+        "{r}"
+    );
+    assert!(
+        r["FDeliveryDate"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-05-25"),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_option_is_dead_lettered_then_synced_after_the_dictionary_is_fixed() {
+    let w = World::new(false).await;
+    w.base_data();
+    let odd = w.account("KH00009", "丁公司", "other");
+    w.account("KH00001", "甲公司", "1");
+    let app = w.app().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&out, "customers");
+    assert_eq!((c.created, c.dead_lettered), (1, 1), "{c:?}");
+    let letters = app
+        .store()
+        .dead_letters("customers", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].source_key, odd);
+    assert!(
+        letters[0].reason.contains("other") && letters[0].reason.contains("customer_type"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        w.erp(&app, "BD_Customer", &["FNumber"], "FNumber = 'KH00009'")
+            .await
+            .len(),
+        0
+    );
+
+    // The fix: the dictionary learns the option; then one call retries the dead letters.
+    w.edit_mapping(
+        "customer.toml",
+        r#""3" = "KHLB003_SYS" }"#,
+        r#""3" = "KHLB003_SYS", "other" = "KHLB004_SYS" }"#,
+    );
+    let fixed = w.app().await;
+    let report = fixed.retry_dead_letters("customers", None).await.unwrap();
+    assert_eq!(
+        (report.counts.created, report.counts.dead_lettered),
+        (1, 0),
+        "{:?}",
+        report.counts
+    );
+    assert!(
+        fixed
+            .store()
+            .dead_letters("customers", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rows = w
+        .erp(
+            &fixed,
+            "BD_Customer",
+            &["FNumber", "FCustTypeId.FNumber"],
+            "FNumber = 'KH00009'",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [json!({"FNumber": "KH00009", "FCustTypeId.FNumber": "KHLB004_SYS"})]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_updates_its_crm_order_and_notifies_the_owner_once() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+    let k3 = app.k3cloud().unwrap();
+    let order_no = w.sandbox.fxiaoke_record("SalesOrderObj", &order).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pushed = k3
+        .push("SAL_SaleOrder")
+        .numbers([order_no.as_str()])
+        .target_form("SAL_OUTSTOCK")
+        .enable_default_rule(true)
+        .send()
+        .await
+        .unwrap();
+    let outbound = pushed.created[0].id.clone();
+    k3.save("SAL_OUTSTOCK")
+        .need_update_fields(["FCarriageNO"])
+        .is_delete_entry(false)
+        .model(json!({"FID": outbound.parse::<i64>().unwrap(), "FCarriageNO": "SF1234567890"}))
+        .send()
+        .await
+        .unwrap();
+    // Not audited yet: the deliveries flow leaves it alone.
+    let out = app.run(&["deliveries".into()], false, None).await.unwrap();
+    assert_eq!(counts(&out, "deliveries").created, 0);
+    k3.submit("SAL_OUTSTOCK")
+        .ids([outbound.as_str()])
+        .send()
+        .await
+        .unwrap();
+    k3.audit("SAL_OUTSTOCK")
+        .ids([outbound.as_str()])
+        .send()
+        .await
+        .unwrap();
+    next_millisecond().await;
+
+    let out = app.run(&["deliveries".into()], false, None).await.unwrap();
+    let c = counts(&out, "deliveries");
+    assert_eq!((c.read, c.created, c.actions_done), (1, 1, 1), "{c:?}");
+    let crm = w.sandbox.fxiaoke_record("SalesOrderObj", &order).unwrap();
+    assert_eq!(crm["field_express_no__c"], "SF1234567890");
+    assert_eq!(crm["logistics_status"], "3");
+    assert_eq!(crm["field_shipped_qty__c"].as_f64(), Some(12.0), "{crm}");
+    assert!(
+        crm["field_erp_bill_no__c"]
+            .as_str()
+            .unwrap()
+            .starts_with("XSCKD"),
+        "{crm}"
+    );
+    let messages = w.sandbox.fxiaoke_messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let text = messages[0].to_string();
+    assert!(
+        text.contains("发货通知") && text.contains(&order_no) && text.contains("SF1234567890"),
+        "{text}"
+    );
+    assert!(text.contains(OWNER), "to the order's owner: {text}");
+
+    // Re-runs (and a re-read of the same delivery) notify nobody again.
+    app.run(&[], false, None).await.unwrap();
+    let retry = app.retry_dead_letters("deliveries", None).await.unwrap();
+    assert_eq!(retry.counts.actions_done, 0);
+    assert_eq!(w.sandbox.fxiaoke_messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_flows_on_the_demo_data() {
+    let w = World::new(true).await;
+    let crm_accounts = w.sandbox.fxiaoke_records("AccountObj").len();
+    let crm_orders = w.sandbox.fxiaoke_records("SalesOrderObj").len();
+    let app = w.app().await;
+    let out = app.run(&[], false, None).await.unwrap();
+    let customers = counts(&out, "customers");
+    let orders = counts(&out, "orders");
+    assert_eq!(
+        (
+            customers.created,
+            customers.dead_lettered,
+            customers.written_back
+        ),
+        (300, 0, 300)
+    );
+    assert_eq!(usize::try_from(customers.created).unwrap(), crm_accounts);
+    assert_eq!(
+        (orders.created, orders.deferred, orders.dead_lettered),
+        (200, 0, 0)
+    );
+    assert_eq!(usize::try_from(orders.created).unwrap(), crm_orders);
+    assert_eq!(orders.actions_done, 400, "Submit and Audit for every order");
+    assert_eq!(counts(&out, "deliveries").created, 0);
+    assert_eq!(w.sandbox.k3cloud_records("BD_Customer").len(), 300);
+    let erp_orders = w.sandbox.k3cloud_records("SAL_SaleOrder");
+    assert_eq!(erp_orders.len(), 200);
+    assert!(erp_orders.iter().all(|o| o["DocumentStatus"] == "C"));
+    // Every ERP customer number is a CRM customer code, once.
+    let mut numbers: Vec<String> = w
+        .sandbox
+        .k3cloud_records("BD_Customer")
+        .iter()
+        .map(|c| c["Number"].as_str().unwrap().to_owned())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 300);
+
+    let again = app.run(&[], false, None).await.unwrap();
+    for flow in ["customers", "orders", "deliveries"] {
+        let c = counts(&again, flow);
+        assert_eq!(
+            (c.created, c.updated, c.dead_lettered),
+            (0, 0, 0),
+            "{flow}: {c:?}"
+        );
+    }
+}
