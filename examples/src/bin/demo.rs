@@ -12,18 +12,18 @@
 //!
 //! No credentials, no network (everything is on 127.0.0.1).
 
-use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use examples::{BoxError, warehouse};
 use fxk3::observers::Progress;
 use fxk3::{App, FlowOutcome, report, sandbox_config, sandbox_secrets};
 use sandbox::Sandbox;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> Result<(), BoxError> {
     let started = Instant::now();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let state = dir.join("fxk3-demo-state.sqlite3");
@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     new_customer_with_order(&sandbox)?;
     println!("  · a new customer placed an order in the CRM");
     let k3 = app.k3cloud().ok_or("no K3Cloud client")?;
-    let shipped = ship(k3, &sandbox, 20).await?;
+    let shipped = warehouse::ship(k3, &warehouse::audited_orders(&sandbox, 20)).await?;
     println!(
         "  · the warehouse shipped {shipped} orders (outbound deliveries audited in the ERP)\n"
     );
@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-async fn run(app: &App) -> Result<Vec<FlowOutcome>, Box<dyn Error>> {
+async fn run(app: &App) -> Result<Vec<FlowOutcome>, BoxError> {
     let outcomes = app.run(&[], false, Some(Arc::new(Progress::new()))).await?;
     print!("{}", report::table(&outcomes));
     if let Some(failed) = outcomes.iter().find_map(|o| o.error.clone()) {
@@ -117,7 +117,7 @@ fn audited(sandbox: &Sandbox, form: &str) -> usize {
         .count()
 }
 
-fn change_customers(sandbox: &Sandbox, n: usize) -> Result<usize, Box<dyn Error>> {
+fn change_customers(sandbox: &Sandbox, n: usize) -> Result<usize, BoxError> {
     let accounts = sandbox.fxiaoke_records("AccountObj");
     for (i, account) in accounts.iter().take(n).enumerate() {
         let id = account["_id"].as_str().ok_or("an account without _id")?;
@@ -126,7 +126,7 @@ fn change_customers(sandbox: &Sandbox, n: usize) -> Result<usize, Box<dyn Error>
     Ok(n.min(accounts.len()))
 }
 
-fn new_customer_with_order(sandbox: &Sandbox) -> Result<(), Box<dyn Error>> {
+fn new_customer_with_order(sandbox: &Sandbox) -> Result<(), BoxError> {
     let owner = "FSUID_FEDCBA9876543210FEDCBA9876543210";
     let account = sandbox.fxiaoke_insert(
         "AccountObj",
@@ -148,58 +148,4 @@ fn new_customer_with_order(sandbox: &Sandbox) -> Result<(), Box<dyn Error>> {
                "details": {"SalesOrderProductObj": [{"product_id": product, "quantity": "12", "sales_price": "88.00"}]}}),
     )?;
     Ok(())
-}
-
-/// The warehouse: push audited sales orders to outbound deliveries, note the carriage number,
-/// submit and audit them.
-async fn ship(
-    k3: &k3cloud_sdk::Client,
-    sandbox: &Sandbox,
-    n: usize,
-) -> Result<usize, Box<dyn Error>> {
-    let orders: Vec<String> = sandbox
-        .k3cloud_records("SAL_SaleOrder")
-        .iter()
-        .filter(|o| o["DocumentStatus"] == "C")
-        .filter_map(|o| {
-            o["Number"]
-                .as_str()
-                .or(o["BillNo"].as_str())
-                .map(str::to_owned)
-        })
-        .take(n)
-        .collect();
-    for (i, order) in orders.iter().enumerate() {
-        let pushed = k3
-            .push("SAL_SaleOrder")
-            .numbers([order.as_str()])
-            .target_form("SAL_OUTSTOCK")
-            .enable_default_rule(true)
-            .send()
-            .await?;
-        let outbound = pushed
-            .created
-            .first()
-            .ok_or("the push created no outbound")?;
-        k3.save("SAL_OUTSTOCK")
-            .need_update_fields(["FCarriageNO"])
-            .is_delete_entry(false)
-            .model(json!({"FID": id_value(&outbound.id), "FCarriageNO": format!("SF{:010}", 1_000_000 + i)}))
-            .send()
-            .await?;
-        k3.submit("SAL_OUTSTOCK")
-            .ids([outbound.id.as_str()])
-            .send()
-            .await?;
-        k3.audit("SAL_OUTSTOCK")
-            .ids([outbound.id.as_str()])
-            .send()
-            .await?;
-    }
-    Ok(orders.len())
-}
-
-fn id_value(id: &str) -> Value {
-    id.parse::<i64>()
-        .map_or_else(|_| Value::String(id.to_owned()), Value::from)
 }
