@@ -455,10 +455,14 @@ async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, Ap
             } else {
                 for (f, d) in &all {
                     println!(
-                        "{f} {} [{:?}, {} attempts] {}",
+                        "{f} {} [{}, {} attempts] {}",
                         d.source_key, d.stage, d.attempts, d.reason
                     );
                 }
+                println!(
+                    "→ `fxk3 dead-letters show FLOW KEY` shows the payload; fix the cause, then \
+                     `fxk3 dead-letters retry FLOW`"
+                );
             }
             Ok(if all.is_empty() {
                 OK

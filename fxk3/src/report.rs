@@ -60,6 +60,9 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
     }
     for o in outcomes {
         let Some(r) = &o.report else { continue };
+        if !r.failures.is_empty() {
+            let _ = writeln!(out, "{}:", o.flow);
+        }
         for f in &r.failures {
             let what = match &f.outcome {
                 RecordOutcome::DeadLettered { reason, .. } => format!("dead letter: {reason}"),
@@ -73,7 +76,29 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
                 RecordOutcome::Unknown { reason } => format!("outcome unknown: {reason}"),
                 other => format!("{other:?}"),
             };
-            let _ = writeln!(out, "  {} {}: {what}", o.flow, f.source_key);
+            let _ = writeln!(out, "  {}: {what}", f.source_key);
+        }
+        let c = &r.counts;
+        if c.dead_lettered > 0 {
+            let _ = writeln!(
+                out,
+                "  → fix the cause (a dictionary in the mapping, or the record in its system), \
+                 then `fxk3 dead-letters retry {}`",
+                o.flow
+            );
+        }
+        if c.deferred > 0 {
+            let _ = writeln!(
+                out,
+                "  → deferred records are tried again by every run until what they wait for has \
+                 synced (then dead-lettered with the reason)"
+            );
+        }
+        if c.unknown > 0 {
+            let _ = writeln!(
+                out,
+                "  → the next run looks each unknown write up in the target before sending it again"
+            );
         }
     }
     out
@@ -82,4 +107,98 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
 /// The outcomes as JSON (`--json`).
 pub fn json(outcomes: &[FlowOutcome]) -> String {
     serde_json::to_string_pretty(outcomes).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use sync_core::state::{RunKind, Stage};
+    use sync_core::{Counts, Failure, RunReport};
+
+    fn report(counts: Counts, failures: Vec<Failure>) -> FlowOutcome {
+        let report = RunReport {
+            flow: "customers".into(),
+            kind: RunKind::Incremental,
+            window: None,
+            cursor_before: None,
+            cursor_after: None,
+            counts,
+            failures,
+            planned: Vec::new(),
+            started_at: 0,
+            finished_at: 1200,
+            interrupted: false,
+        };
+        FlowOutcome::new("customers", report, Duration::from_millis(1234))
+    }
+
+    #[test]
+    fn a_clean_run_is_one_line_under_the_header() {
+        let counts = Counts {
+            read: 3,
+            created: 2,
+            unchanged: 1,
+            ..Counts::default()
+        };
+        let text = table(&[report(counts, Vec::new())]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("flow "));
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "customers",
+                "3",
+                "2",
+                "0",
+                "1",
+                "0",
+                "0",
+                "0",
+                "0",
+                "-",
+                "1.2s"
+            ]
+        );
+    }
+
+    #[test]
+    fn failures_are_listed_by_record_with_what_to_do() {
+        let counts = Counts {
+            read: 2,
+            dead_lettered: 1,
+            deferred: 1,
+            ..Counts::default()
+        };
+        let failures = vec![
+            Failure {
+                source_key: "6650a1".into(),
+                outcome: RecordOutcome::DeadLettered {
+                    stage: Stage::Map,
+                    reason: "customer_type: no value for `other`".into(),
+                },
+            },
+            Failure {
+                source_key: "7781b2".into(),
+                outcome: RecordOutcome::Deferred {
+                    missing_flow: "customers".into(),
+                    missing_key: "6650a1".into(),
+                    attempts: 1,
+                },
+            },
+        ];
+        let text = table(&[report(counts, failures)]);
+        let tail: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            tail,
+            [
+                "customers:",
+                "  6650a1: dead letter: customer_type: no value for `other`",
+                "  7781b2: waits for `6650a1` in flow `customers`",
+                "  → fix the cause (a dictionary in the mapping, or the record in its system), then `fxk3 dead-letters retry customers`",
+                "  → deferred records are tried again by every run until what they wait for has synced (then dead-lettered with the reason)",
+            ]
+        );
+    }
 }
