@@ -80,7 +80,10 @@ impl FlowOutcome {
     pub fn is_clean(&self) -> bool {
         self.error.is_none()
             && self.report.as_ref().is_some_and(|r| {
-                r.counts.dead_lettered == 0 && r.counts.unknown == 0 && r.counts.deferred == 0
+                r.counts.dead_lettered == 0
+                    && r.counts.unknown == 0
+                    && r.counts.actions_unknown == 0
+                    && r.counts.deferred == 0
             })
     }
 }

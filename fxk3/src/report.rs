@@ -42,7 +42,7 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
                     c.unchanged,
                     c.deferred,
                     c.dead_lettered,
-                    c.unknown,
+                    c.unknown + c.actions_unknown,
                     c.actions_done,
                     calls,
                     secs
@@ -98,6 +98,13 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
             let _ = writeln!(
                 out,
                 "  → the next run looks each unknown write up in the target before sending it again"
+            );
+        }
+        if c.actions_unknown > 0 {
+            let _ = writeln!(
+                out,
+                "  → a message whose answer was lost may have arrived: it is never sent twice, \
+                 check with the recipient"
             );
         }
     }

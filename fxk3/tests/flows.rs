@@ -2,7 +2,7 @@
 //! nothing written twice, changes and late customers, dead letters fixed and retried.
 
 use fxk3::{App, Config, FlowOutcome, sandbox_config, sandbox_secrets};
-use sandbox::Sandbox;
+use sandbox::{Api, Fault, FaultKind, Sandbox};
 use serde_json::{Value, json};
 
 const OWNER: &str = "FSUID_FEDCBA9876543210FEDCBA9876543210";
@@ -103,6 +103,43 @@ impl World {
                            {"product_id": product, "quantity": quantity, "sales_price": "113.00"}]}}),
             )
             .unwrap()
+    }
+
+    /// The warehouse: pushes the ERP order of CRM order `order` to an outbound delivery with
+    /// carriage number `carriage`, then submits and audits it.
+    async fn ship(&self, app: &App, order: &str, carriage: &str) {
+        let k3 = app.k3cloud().unwrap();
+        let order_no = self.sandbox.fxiaoke_record("SalesOrderObj", order).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let pushed = k3
+            .push("SAL_SaleOrder")
+            .numbers([order_no.as_str()])
+            .target_form("SAL_OUTSTOCK")
+            .enable_default_rule(true)
+            .send()
+            .await
+            .unwrap();
+        let outbound = pushed.created[0].id.clone();
+        k3.save("SAL_OUTSTOCK")
+            .need_update_fields(["FCarriageNO"])
+            .is_delete_entry(false)
+            .model(json!({"FID": outbound.parse::<i64>().unwrap(), "FCarriageNO": carriage}))
+            .send()
+            .await
+            .unwrap();
+        k3.submit("SAL_OUTSTOCK")
+            .ids([outbound.as_str()])
+            .send()
+            .await
+            .unwrap();
+        k3.audit("SAL_OUTSTOCK")
+            .ids([outbound.as_str()])
+            .send()
+            .await
+            .unwrap();
+        next_millisecond().await;
     }
 
     /// K3Cloud rows, through the SDK as any client would read them.
@@ -465,6 +502,71 @@ async fn a_delivery_updates_its_crm_order_and_notifies_the_owner_once() {
     let retry = app.retry_dead_letters("deliveries", None).await.unwrap();
     assert_eq!(retry.counts.actions_done, 0);
     assert_eq!(w.sandbox.fxiaoke_messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_neither_lose_a_delivery_update_nor_send_a_second_message() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let first = w.order(&account, &product, "12");
+    let second = w.order(&account, &product, "5");
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+
+    // The CRM applies the order's update, but its answer is lost: the next run sends the
+    // update again (an update is harmless to repeat), then the message, once.
+    w.ship(&app, &first, "SF0000000001").await;
+    let _ = w.sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/update",
+            FaultKind::DropAfterWrite,
+        )
+        .next(1),
+    );
+    let out = app.run(&["deliveries".into()], false, None).await.unwrap();
+    let c = counts(&out, "deliveries");
+    assert_eq!((c.unknown, c.actions_done), (1, 0), "{c:?}");
+    assert!(w.sandbox.fxiaoke_messages().is_empty());
+    let out = app.run(&["deliveries".into()], false, None).await.unwrap();
+    let c = counts(&out, "deliveries");
+    assert_eq!((c.created, c.actions_done), (1, 1), "{c:?}");
+    let messages = w.sandbox.fxiaoke_messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].to_string().contains("SF0000000001"),
+        "{messages:?}"
+    );
+
+    // The message goes out but its answer is lost: it may have reached the owner, so it is
+    // reported and never sent again — not by a re-run, not by a dead-letter retry.
+    w.ship(&app, &second, "SF0000000002").await;
+    let _ = w.sandbox.set_fault(
+        Fault::new(Api::Fxiaoke, "/cgi/message/send", FaultKind::DropAfterWrite).next(1),
+    );
+    let out = app.run(&["deliveries".into()], false, None).await.unwrap();
+    let c = counts(&out, "deliveries");
+    assert_eq!(
+        (
+            c.created,
+            c.actions_done,
+            c.actions_unknown,
+            c.dead_lettered
+        ),
+        (1, 0, 1, 0),
+        "{c:?}"
+    );
+    assert!(!out[0].is_clean());
+    assert_eq!(
+        w.sandbox.fxiaoke_record("SalesOrderObj", &second).unwrap()["field_express_no__c"],
+        "SF0000000002"
+    );
+    app.retry_dead_letters("deliveries", None).await.unwrap();
+    app.run(&[], false, None).await.unwrap();
+    let messages = w.sandbox.fxiaoke_messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[1].to_string().contains("SF0000000002"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

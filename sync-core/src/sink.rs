@@ -79,14 +79,21 @@ pub struct TargetPage {
     pub next: Option<String>,
 }
 
-/// The outcome of a post-save action (Submit, Audit) for one target.
+/// The outcome of a post-save action (Submit, Audit, a message) for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionOutcome {
     /// The action succeeded.
     Done,
-    /// The action failed for this target.
+    /// The action failed for this target: the server refused it, nothing happened.
     Failed {
         /// The vendor's message.
+        reason: String,
+    },
+    /// The action was sent and no answer came back: it may have happened. The engine treats
+    /// it as a failure for a [repeatable](Sink::action_repeatable) action and as possibly done
+    /// (never sent again) for the others.
+    Unknown {
+        /// Why the outcome is unknown.
         reason: String,
     },
 }
@@ -147,6 +154,16 @@ pub trait Sink: Send + Sync {
         Err(ConnectorError::unsupported(format!(
             "this sink has no action `{action}`"
         )))
+    }
+
+    /// Whether `action` may be sent again when its outcome is unknown or after a crash: true for
+    /// Submit and Audit (a second one reports "already done"), false for a message, which
+    /// cannot be looked up and must not reach a person twice. The engine commits the write
+    /// before it sends an action that is not repeatable, so that a crash loses the action
+    /// rather than repeating it (at most once). The default is true.
+    fn action_repeatable(&self, action: &str) -> bool {
+        let _ = action;
+        true
     }
 
     /// Describes the target object's fields (K3Cloud `QueryBusinessInfo`), for

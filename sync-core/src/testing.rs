@@ -269,6 +269,8 @@ struct SinkState {
     record_failures: HashMap<String, String>,
     record_unknown: HashSet<String>,
     action_failures: HashSet<(String, String)>,
+    action_answers_lost: HashSet<(String, String)>,
+    once_actions: HashSet<String>,
     find_fails: bool,
     batch_sizes: Vec<usize>,
     description: Option<ObjectDescription>,
@@ -403,6 +405,20 @@ impl MemorySink {
             .insert((action.into(), source_key.into()));
     }
 
+    /// Action `action` happens for the document written from `source_key`, but its answer is
+    /// lost ([`ActionOutcome::Unknown`]) until healed.
+    pub fn lose_action_answer(&self, action: impl Into<String>, source_key: impl Into<String>) {
+        lock(&self.state)
+            .action_answers_lost
+            .insert((action.into(), source_key.into()));
+    }
+
+    /// Makes `action` one that must not happen twice (like a message): see
+    /// [`Sink::action_repeatable`].
+    pub fn once_action(&self, action: impl Into<String>) {
+        lock(&self.state).once_actions.insert(action.into());
+    }
+
     /// `find` fails with a transient error until healed.
     pub fn fail_finds(&self) {
         lock(&self.state).find_fails = true;
@@ -414,6 +430,7 @@ impl MemorySink {
         st.record_failures.clear();
         st.record_unknown.clear();
         st.action_failures.clear();
+        st.action_answers_lost.clear();
         st.find_fails = false;
     }
 
@@ -559,10 +576,20 @@ impl Sink for MemorySink {
                 });
                 continue;
             }
+            let lost = st.docs.iter().find(|d| d.id == t.id).is_some_and(|d| {
+                st.action_answers_lost
+                    .contains(&(action.to_owned(), d.source_key.clone()))
+            });
             match st.docs.iter_mut().find(|d| d.id == t.id) {
                 Some(d) => {
                     d.actions.push(action.to_owned());
-                    out.push(ActionOutcome::Done);
+                    out.push(if lost {
+                        ActionOutcome::Unknown {
+                            reason: format!("injected: the answer to {action} was lost"),
+                        }
+                    } else {
+                        ActionOutcome::Done
+                    });
                 }
                 None => out.push(ActionOutcome::Failed {
                     reason: "no such document".into(),
@@ -570,6 +597,10 @@ impl Sink for MemorySink {
             }
         }
         Ok(out)
+    }
+
+    fn action_repeatable(&self, action: &str) -> bool {
+        !lock(&self.state).once_actions.contains(action)
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {

@@ -801,6 +801,116 @@ async fn rule9_failed_write_back_is_dead_lettered_and_retried() {
     );
 }
 
+#[tokio::test]
+async fn rule9_an_action_that_must_not_repeat_is_not_sent_again_when_its_answer_is_lost() {
+    let h = Harness::new();
+    h.seed(3);
+    h.sink.once_action("notify");
+    h.sink.lose_action_answer("notify", "c001");
+    let flow = h.builder().actions(["notify"]).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.actions_done,
+            r.counts.actions_unknown,
+            r.counts.dead_lettered
+        ),
+        (3, 2, 1, 0)
+    );
+    assert!(matches!(&r.failures[..], [f] if f.source_key == "c001"
+            && matches!(&f.outcome, RecordOutcome::Unknown { reason } if reason.contains("not sent again"))));
+    // Nothing to retry, and the next runs do not send it either.
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.sink.heal();
+    h.engine.rerun_dead_letters(&flow).await.unwrap();
+    h.clock.advance(60_000);
+    h.engine.run(&flow).await.unwrap();
+    for d in h.sink.documents() {
+        assert_eq!(d.actions, ["notify"], "{}", d.source_key);
+    }
+}
+
+#[tokio::test]
+async fn rule9_a_refused_action_that_must_not_repeat_is_retried_once_after_a_fix() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.once_action("notify");
+    h.sink.fail_action("notify", "c001");
+    let flow = h.builder().actions(["notify"]).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.actions_done, r.counts.dead_lettered), (1, 1));
+    h.sink.heal();
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(r.counts.actions_done, 1);
+    h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(h.sink.documents_for("c001")[0].actions, ["notify"]);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
+    // Submit may be sent again after a crash (it reports "already done"); notify must not.
+    for crash_at in 1..=10 {
+        let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let h = Harness::with_store(Arc::new(CrashStore::new(inner.clone(), crash_at)));
+        h.seed(5);
+        h.sink.once_action("notify");
+        let flow = h
+            .builder()
+            .page_size(3)
+            .batch_size(2)
+            .actions(["Submit", "notify"])
+            .build()
+            .unwrap();
+        let first = h.engine.run(&flow).await;
+        let recovered = Harness::with_store(inner.clone());
+        recovered.clock.set(h.clock.now_ms_() + 10_000);
+        let flow = Flow::builder(
+            FLOW,
+            h.source.clone(),
+            common::customers_mapping(),
+            h.sink.clone(),
+        )
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .page_size(3)
+        .batch_size(2)
+        .actions(["Submit", "notify"])
+        .build()
+        .unwrap();
+        recovered.engine.run(&flow).await.unwrap();
+        assert_eq!(h.sink.duplicates(), 0, "crash at apply #{crash_at}");
+        assert_eq!(h.sink.documents().len(), 5, "crash at apply #{crash_at}");
+        for d in h.sink.documents() {
+            let count = |a: &str| d.actions.iter().filter(|x| *x == a).count();
+            assert!(
+                count("Submit") >= 1,
+                "crash at apply #{crash_at}: {} not submitted ({first:?})",
+                d.source_key
+            );
+            assert!(
+                count("notify") <= 1,
+                "crash at apply #{crash_at}: {} notified {} times",
+                d.source_key,
+                count("notify")
+            );
+        }
+    }
+}
+
 // ---- Rule 10: dry run ----------------------------------------------------------------------
 
 #[tokio::test]

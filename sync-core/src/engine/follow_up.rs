@@ -1,6 +1,7 @@
 //! Rule 9: write-back of the target's number to the source, and post-save actions
 //! (Submit, Audit), each with per-record outcomes.
 
+use super::report::{Failure, RecordOutcome};
 use super::run::Run;
 use crate::error::Result;
 use crate::sink::{ActionOutcome, TargetRef};
@@ -21,9 +22,13 @@ pub(crate) struct Written {
 impl Run<'_> {
     /// Runs the write-back (creates only) and the actions (creates, and updates when asked).
     /// Failures become dead letters of their stage; they never undo the write.
-    pub(crate) async fn follow_ups(&mut self, written: Vec<Written>, changes: &mut Changes) {
+    pub(crate) async fn follow_ups(
+        &mut self,
+        written: Vec<Written>,
+        changes: &mut Changes,
+    ) -> Result<()> {
         if written.is_empty() {
-            return;
+            return Ok(());
         }
         if self.flow.write_back.is_some() {
             let created: Vec<&Written> = written.iter().filter(|w| w.created).collect();
@@ -31,7 +36,8 @@ impl Run<'_> {
         }
         let on_update = self.flow.options.actions_on_update;
         let eligible: Vec<&Written> = written.iter().filter(|w| w.created || on_update).collect();
-        self.actions(0, &eligible, changes).await;
+        self.actions(0, &eligible, changes).await?;
+        Ok(())
     }
 
     /// Writes back; returns the keys that succeeded.
@@ -96,12 +102,17 @@ impl Run<'_> {
 
     /// Runs `flow.options.actions[from..]` in order; a target that fails one action is not
     /// given the next. Returns the keys that passed them all.
+    ///
+    /// Before an action that is not [repeatable](crate::Sink::action_repeatable) the changes
+    /// so far are committed: a crash while it is in flight then finds the record settled and
+    /// does not send it again (at most once), where a repeatable action is sent again by the
+    /// reconciliation (at least once).
     async fn actions(
         &mut self,
         from: usize,
         items: &[&Written],
         changes: &mut Changes,
-    ) -> HashSet<String> {
+    ) -> Result<HashSet<String>> {
         let actions: Vec<String> = self
             .flow
             .options
@@ -115,17 +126,28 @@ impl Run<'_> {
             if alive.is_empty() {
                 break;
             }
+            let repeatable = self.flow.sink.action_repeatable(&action);
+            if !repeatable {
+                self.apply(changes).await?;
+                *changes = Changes::default();
+            }
             let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
             let outcomes = match self.flow.sink.action(&action, &targets).await {
                 Ok(mut o) => {
                     o.resize(
                         targets.len(),
-                        ActionOutcome::Failed {
+                        ActionOutcome::Unknown {
                             reason: "no outcome returned".into(),
                         },
                     );
                     o
                 }
+                Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
+                    ActionOutcome::Unknown {
+                        reason: e.to_string()
+                    };
+                    targets.len()
+                ],
                 Err(e) => vec![
                     ActionOutcome::Failed {
                         reason: e.to_string()
@@ -135,32 +157,53 @@ impl Run<'_> {
             };
             let mut next = Vec::with_capacity(alive.len());
             for (w, outcome) in alive.into_iter().zip(outcomes) {
-                match outcome {
+                let reason = match outcome {
                     ActionOutcome::Done => {
                         self.report.counts.actions_done += 1;
                         next.push(w);
+                        continue;
                     }
-                    ActionOutcome::Failed { reason } => {
-                        let state = KeyState {
-                            dead_letter: w.prior.clone(),
-                            ..KeyState::default()
-                        };
-                        let payload = serde_json::to_value(&w.target).ok();
-                        self.dead_letter(
-                            &w.source_key,
-                            &state,
-                            Stage::Action(action.clone()),
-                            reason,
-                            payload,
-                            false,
-                            changes,
-                        );
+                    ActionOutcome::Unknown { reason } if !repeatable => {
+                        self.action_unknown(&w.source_key, &action, &reason);
+                        continue;
                     }
-                }
+                    ActionOutcome::Unknown { reason } => format!("outcome unknown: {reason}"),
+                    ActionOutcome::Failed { reason } => reason,
+                };
+                let state = KeyState {
+                    dead_letter: w.prior.clone(),
+                    ..KeyState::default()
+                };
+                let payload = serde_json::to_value(&w.target).ok();
+                self.dead_letter(
+                    &w.source_key,
+                    &state,
+                    Stage::Action(action.clone()),
+                    reason,
+                    payload,
+                    false,
+                    changes,
+                );
             }
             alive = next;
         }
-        alive.into_iter().map(|w| w.source_key.clone()).collect()
+        Ok(alive.into_iter().map(|w| w.source_key.clone()).collect())
+    }
+
+    /// An action that is not sent again may or may not have happened: reported, not
+    /// dead-lettered (a retry would repeat it).
+    fn action_unknown(&mut self, key: &str, action: &str, reason: &str) {
+        self.report.counts.actions_unknown += 1;
+        let reason = format!(
+            "`{action}` may have happened ({reason}); it is not sent again, check the target"
+        );
+        tracing::warn!(flow = %self.flow.name, key, %reason, "action outcome unknown");
+        if self.report.failures.len() < self.flow.options.report_limit {
+            self.report.failures.push(Failure {
+                source_key: key.to_owned(),
+                outcome: RecordOutcome::Unknown { reason },
+            });
+        }
     }
 
     /// Re-runs dead letters of the write-back and action stages from the ID map's targets.
@@ -188,10 +231,16 @@ impl Run<'_> {
                     .await
                     .contains(&w.source_key),
                 Stage::Action(a) => match self.flow.options.actions.iter().position(|x| x == a) {
-                    Some(i) => self
-                        .actions(i, &[&w], &mut changes)
-                        .await
-                        .contains(&w.source_key),
+                    Some(i) => {
+                        if !self.flow.sink.action_repeatable(a) {
+                            // At most once: off the list before it is sent again, so that a
+                            // crash in flight cannot send it a third time.
+                            changes.dead_letters_clear.push(letter.source_key.clone());
+                        }
+                        self.actions(i, &[&w], &mut changes)
+                            .await?
+                            .contains(&w.source_key)
+                    }
                     // The action was removed from the flow: nothing is left to do.
                     None => true,
                 },

@@ -169,7 +169,7 @@ impl Run<'_> {
             changes = Changes::default();
             stop = self.write(pending, &mut changes, &mut written).await;
         }
-        self.follow_ups(written, &mut changes).await;
+        self.follow_ups(written, &mut changes).await?;
         if stop.is_none() {
             changes.cursor = cursor;
         }

@@ -76,7 +76,7 @@ impl Run<'_> {
                     .await?;
                 self.settled(&key, RecordOutcome::Gone);
             }
-            self.follow_ups(written, &mut changes).await;
+            self.follow_ups(written, &mut changes).await?;
             self.apply(&changes).await?;
             // The others are reconciled inside `process`, which sees their intent.
             self.process(records, None).await?;

@@ -71,6 +71,9 @@ pub struct Counts {
     pub written_back: u64,
     /// Successful post-save actions (one per action and target).
     pub actions_done: u64,
+    /// Actions that may or may not have happened and are not sent again (at most once: a
+    /// message whose answer was lost, or that a crash interrupted).
+    pub actions_unknown: u64,
     /// ID-map entries restored by a rebuild.
     pub rebuilt: u64,
     /// Write batches sent.

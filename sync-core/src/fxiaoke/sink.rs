@@ -260,6 +260,9 @@ impl ObjectSink {
         let content = format!("{}\n{}", n.title, render(&n.text, &record));
         match self.client.text_message(owners, content).send().await {
             Ok(_) => ActionOutcome::Done,
+            Err(e) if e.is_outcome_unknown() => ActionOutcome::Unknown {
+                reason: e.to_string(),
+            },
             Err(e) => ActionOutcome::Failed {
                 reason: e.to_string(),
             },
@@ -301,12 +304,15 @@ fn render(template: &str, record: &Map<String, Value>) -> String {
 #[async_trait]
 impl Sink for ObjectSink {
     async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
-        let field = match &self.config.mode {
-            SinkMode::Upsert { key_field } => key_field.as_str(),
-            SinkMode::UpdateExisting { .. } => ID,
+        let key_field = match &self.config.mode {
+            SinkMode::Upsert { key_field } => key_field,
+            // The record always exists, whether the update landed or not: finding it would
+            // settle an update that never happened. Not found, the engine sends the update
+            // again, which is harmless.
+            SinkMode::UpdateExisting { .. } => return Ok(None),
         };
         Ok(self
-            .query_one(field, natural_key)
+            .query_one(key_field, natural_key)
             .await?
             .map(|r| self.target_of(&r)))
     }
@@ -392,6 +398,11 @@ impl Sink for ObjectSink {
             out.push(self.notify(notification, target).await);
         }
         Ok(out)
+    }
+
+    /// Messages cannot be looked up: one whose answer was lost is not sent again.
+    fn action_repeatable(&self, action: &str) -> bool {
+        !self.config.notifications.iter().any(|n| n.action == action)
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
