@@ -383,7 +383,19 @@ impl App {
         Ok(self.engine(observer).rerun_dead_letters(flow).await?)
     }
 
-    /// Rebuilds one flow's ID map from the target system.
+    /// Rebuilds the ID maps of the flows named (all when `names` is empty) after the state
+    /// file was lost, in dependency order: a flow's mapping looks up the ID maps of the flows
+    /// it depends on. See [`sync_core::Engine::rebuild_id_map`].
+    pub async fn rebuild_id_maps(&self, names: &[String]) -> Result<Vec<RunReport>, AppError> {
+        let engine = self.engine(None);
+        let mut out = Vec::new();
+        for flow in self.select(names)? {
+            out.push(engine.rebuild_id_map(flow).await?);
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds one flow's ID map (see [`rebuild_id_maps`](Self::rebuild_id_maps)).
     pub async fn rebuild_id_map(&self, name: &str) -> Result<RunReport, AppError> {
         let flow = self.flow(name)?;
         Ok(self.engine(None).rebuild_id_map(flow).await?)

@@ -570,6 +570,70 @@ async fn lost_answers_neither_lose_a_delivery_update_nor_send_a_second_message()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_state_file_is_lost_a_rebuild_sends_nothing_twice() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+    w.ship(&app, &order, "SF0000000001").await;
+    app.run(&[], false, None).await.unwrap();
+    assert_eq!(w.sandbox.fxiaoke_messages().len(), 1);
+    drop(app);
+
+    // The state file is lost; meanwhile a new customer arrives in the CRM.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(w.dir.path().join(format!("state.sqlite3{suffix}")));
+    }
+    w.account("KH00002", "乙公司", "2");
+    next_millisecond().await;
+    let app = w.app().await;
+    let rebuilt: Vec<u64> = app
+        .rebuild_id_maps(&[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.counts.rebuilt)
+        .collect();
+    assert_eq!(rebuilt, [1, 1, 1], "customers, orders, deliveries");
+
+    let out = app.run(&[], false, None).await.unwrap();
+    let (customers, orders, deliveries) = (
+        counts(&out, "customers"),
+        counts(&out, "orders"),
+        counts(&out, "deliveries"),
+    );
+    assert_eq!(
+        (
+            customers.created,
+            customers.unchanged,
+            customers.dead_lettered
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        (orders.created, orders.unchanged, orders.dead_lettered),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        (
+            deliveries.created,
+            deliveries.unchanged,
+            deliveries.actions_done
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(w.sandbox.k3cloud_records("BD_Customer").len(), 2);
+    assert_eq!(w.sandbox.k3cloud_records("SAL_SaleOrder").len(), 1);
+    assert_eq!(
+        w.sandbox.fxiaoke_messages().len(),
+        1,
+        "the owner is not told twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_three_flows_on_the_demo_data() {
     let w = World::new(true).await;
     let crm_accounts = w.sandbox.fxiaoke_records("AccountObj").len();
@@ -618,4 +682,22 @@ async fn all_three_flows_on_the_demo_data() {
             "{flow}: {c:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_mappings_validate_against_both_systems() {
+    let w = World::new(true).await;
+    let app = w.app().await;
+    let results = app.validate(&[]).await.unwrap();
+    let errors: Vec<String> = results
+        .iter()
+        .flat_map(|(flow, issues)| {
+            issues
+                .iter()
+                .filter(|i| i.severity == sync_core::mapping::Severity::Error)
+                .map(move |i| format!("{flow}: {i}"))
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(results.len(), 3);
 }

@@ -76,7 +76,7 @@ pub use hash::payload_hash;
 pub use mapping::{DeclarativeMapping, LookupBy, LookupKey, Lookups, MapError, Mapped, Mapping};
 pub use observer::{NoopObserver, Observer, TracingObserver};
 pub use record::{Position, Record};
-pub use sink::{ActionOutcome, Sink, TargetEntry, TargetPage, TargetRef, WriteItem, WriteOutcome};
+pub use sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 pub use source::{
     Page, PageRequest, Source, SourceWriteBack, Window, WriteBackItem, WriteBackOutcome,
 };

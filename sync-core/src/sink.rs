@@ -5,6 +5,7 @@ use crate::metadata::ObjectDescription;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// A document in the target system: its internal id and, where it has one, its number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,24 +60,6 @@ pub enum WriteOutcome {
         /// Why the outcome is unknown.
         reason: String,
     },
-}
-
-/// One target and the source key it was made from, as listed by [`Sink::list_targets`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetEntry {
-    /// The source key held by the target (for example a K3Cloud field holding the CRM id).
-    pub source_key: String,
-    /// The target.
-    pub target: TargetRef,
-}
-
-/// A page of [`TargetEntry`] values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetPage {
-    /// The entries.
-    pub entries: Vec<TargetEntry>,
-    /// Token for the next page, `None` at the end.
-    pub next: Option<String>,
 }
 
 /// The outcome of a post-save action (Submit, Audit, a message) for one target.
@@ -134,13 +117,20 @@ pub trait Sink: Send + Sync {
     /// Writes a batch; one outcome per item, in order.
     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError>;
 
-    /// Lists every target with the source key it holds, a page at a time, to rebuild a lost ID
-    /// map. The default reports that the sink cannot do it.
-    async fn list_targets(&self, page_token: Option<&str>) -> Result<TargetPage, ConnectorError> {
-        let _ = page_token;
-        Err(ConnectorError::unsupported(
-            "this sink cannot list its targets",
-        ))
+    /// The targets that exist for these natural keys, to rebuild a lost ID map (keys without
+    /// a target are left out). The default asks [`find`](Self::find) for each key; connectors
+    /// answer with one query per page of keys.
+    async fn existing_targets(
+        &self,
+        natural_keys: &[String],
+    ) -> Result<HashMap<String, TargetRef>, ConnectorError> {
+        let mut found = HashMap::with_capacity(natural_keys.len());
+        for key in natural_keys {
+            if let Some(target) = self.find(key).await? {
+                found.insert(key.clone(), target);
+            }
+        }
+        Ok(found)
     }
 
     /// Runs a post-save action (`"Submit"`, `"Audit"`) on targets; one outcome per target, in

@@ -7,9 +7,7 @@ use crate::clock::Clock;
 use crate::error::ConnectorError;
 use crate::metadata::ObjectDescription;
 use crate::record::Record;
-use crate::sink::{
-    ActionOutcome, Sink, TargetEntry, TargetPage, TargetRef, WriteItem, WriteOutcome,
-};
+use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 use crate::source::{Page, PageRequest, Source, SourceWriteBack, WriteBackItem, WriteBackOutcome};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -274,7 +272,6 @@ struct SinkState {
     find_fails: bool,
     batch_sizes: Vec<usize>,
     description: Option<ObjectDescription>,
-    list_page: usize,
 }
 
 /// A [`Sink`] that keeps documents in memory, like an ERP without a unique key on the natural
@@ -316,13 +313,7 @@ impl Future for YieldOnce {
 impl MemorySink {
     /// An empty sink.
     pub fn new() -> Self {
-        Self {
-            state: Mutex::new(SinkState {
-                list_page: 100,
-                ..SinkState::default()
-            }),
-            ..Self::default()
-        }
+        Self::default()
     }
 
     /// A sink that keeps no documents, only counts writes (for benchmarks: memory stays flat).
@@ -434,11 +425,6 @@ impl MemorySink {
         st.find_fails = false;
     }
 
-    /// Sets how many entries a page of [`Sink::list_targets`] holds.
-    pub fn set_list_page_size(&self, n: usize) {
-        lock(&self.state).list_page = n.max(1);
-    }
-
     /// Sets the description returned by [`Sink::describe`].
     pub fn set_description(&self, d: ObjectDescription) {
         lock(&self.state).description = Some(d);
@@ -538,24 +524,6 @@ impl Sink for MemorySink {
             ));
         }
         Ok(out)
-    }
-
-    async fn list_targets(&self, page_token: Option<&str>) -> Result<TargetPage, ConnectorError> {
-        let st = lock(&self.state);
-        let start: usize = page_token.and_then(|t| t.parse().ok()).unwrap_or(0);
-        let entries: Vec<TargetEntry> = st
-            .docs
-            .iter()
-            .skip(start)
-            .take(st.list_page)
-            .map(|d| TargetEntry {
-                source_key: d.source_key.clone(),
-                target: TargetRef::new(d.id.clone(), Some(d.number.clone())),
-            })
-            .collect();
-        let end = start + entries.len();
-        let next = (end < st.docs.len()).then(|| end.to_string());
-        Ok(TargetPage { entries, next })
     }
 
     async fn action(

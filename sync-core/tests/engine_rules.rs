@@ -381,7 +381,7 @@ async fn rule5_cursor_moves_only_past_settled_records() {
 
 #[tokio::test]
 async fn rule5_crash_at_any_point_loses_nothing_and_duplicates_nothing() {
-    // 7 records in batches of 2 with a deferral, a failure and a write-back: crash at every
+    // 7 records in batches of 2 with a failure and a write-back: crash at every
     // store transaction in turn, then recover.
     for crash_at in 1..=12 {
         let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
@@ -965,19 +965,24 @@ async fn second_owner_is_refused_while_the_lease_is_held() {
 }
 
 #[tokio::test]
-async fn id_map_is_rebuilt_from_the_target_after_state_loss() {
+async fn id_map_is_rebuilt_from_the_source_and_the_target_after_state_loss() {
     let h = Harness::new();
     h.seed(5);
-    h.sink.set_list_page_size(2);
-    let flow = h.flow();
+    let flow = h.builder().page_size(2).build().unwrap();
     h.engine.run(&flow).await.unwrap();
+    // A record the mapping refuses, and one that never reached the target.
+    h.source
+        .upsert(Record::new("c005", T0 - 30_000, json!({"_id": "c005"})));
+    h.source.upsert(customer("c006", T0 - 30_000, "name 6"));
     // The state file is lost.
     let fresh = Harness::with_store(Arc::new(MemoryStore::new()));
     let r = fresh.engine.rebuild_id_map(&flow).await.unwrap();
-    assert_eq!(r.counts.rebuilt, 5);
-    let r = fresh.engine.run(&flow).await.unwrap();
-    assert_eq!((r.counts.created, r.counts.updated), (0, 5));
-    assert_eq!(h.sink.documents().len(), 5);
+    assert_eq!((r.counts.read, r.counts.rebuilt), (7, 5));
+    assert_eq!(
+        fresh.store.cursor(FLOW).await.unwrap(),
+        None,
+        "the next run reads everything"
+    );
     let entry = fresh
         .store
         .id_map_by_target(FLOW, &h.sink.documents()[2].id)
@@ -985,6 +990,19 @@ async fn id_map_is_rebuilt_from_the_target_after_state_loss() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.source_key, "c002");
+    // Restored as written: nothing is sent again, the missing one is created.
+    let r = fresh.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (
+            r.counts.unchanged,
+            r.counts.created,
+            r.counts.updated,
+            r.counts.dead_lettered
+        ),
+        (5, 1, 0, 1)
+    );
+    assert_eq!(h.sink.documents().len(), 6);
+    assert_eq!(h.sink.duplicates(), 0);
 }
 
 #[tokio::test]

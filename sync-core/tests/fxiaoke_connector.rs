@@ -106,6 +106,20 @@ async fn keyset_pages_read_every_record_once_across_ties() {
     let one = source.get(&seen[7].key).await.unwrap().unwrap();
     assert_eq!(one.body["account_no"], seen[7].body["account_no"]);
     assert_eq!(source.get("000000000000000000000000").await.unwrap(), None);
+    let keys: Vec<String> = seen[..150].iter().map(|r| r.key.clone()).collect();
+    let before = sandbox.calls("fxiaoke:/cgi/crm/v2/data/query");
+    let mut many = source.get_many(&keys).await.unwrap();
+    many.sort_by(|a, b| (a.version, &a.key).cmp(&(b.version, &b.key)));
+    assert_eq!(many, seen[..150]);
+    assert_eq!(
+        sandbox.calls("fxiaoke:/cgi/crm/v2/data/query") - before,
+        2,
+        "100 keys a query"
+    );
+    let described = source.describe().await.unwrap().unwrap();
+    assert_eq!(described.name, "AccountObj");
+    assert!(described.fields.contains_key("account_no"), "{described:?}");
+    assert!(!described.fields.contains_key("FNumber"));
 }
 
 #[tokio::test]
@@ -246,13 +260,12 @@ async fn upserts_create_update_and_find_by_natural_key() {
         sandbox.fxiaoke_record("AccountObj", &created.id).unwrap()["name"],
         "甲（新）"
     );
-    let listed = sink.list_targets(None).await.unwrap();
-    assert!(
-        listed
-            .entries
-            .iter()
-            .any(|e| e.source_key == "C001" && e.target.id == created.id)
-    );
+    let existing = sink
+        .existing_targets(&["C001".into(), "C404".into()])
+        .await
+        .unwrap();
+    assert_eq!(existing.len(), 1);
+    assert_eq!(existing["C001"].id, created.id);
     assert!(
         sink.describe()
             .await
@@ -261,6 +274,62 @@ async fn upserts_create_update_and_find_by_natural_key() {
             .fields
             .contains_key("account_no")
     );
+}
+
+#[tokio::test]
+async fn an_order_is_created_and_updated_with_its_lines() {
+    let sandbox = start().await;
+    let account = sandbox
+        .fxiaoke_insert(
+            "AccountObj",
+            json!({"name": "甲", "account_no": "KH00001", "owner": [ADMIN]}),
+        )
+        .unwrap();
+    let product = sandbox
+        .fxiaoke_insert(
+            "ProductObj",
+            json!({"name": "钢管", "product_code": "MAT0001", "owner": [ADMIN]}),
+        )
+        .unwrap();
+    let sink = ObjectSink::new(
+        client(&sandbox),
+        ObjectSinkConfig::new(
+            "SalesOrderObj",
+            SinkMode::Upsert {
+                key_field: "remark".into(),
+            },
+        ),
+    );
+    let order = |qty: &str| {
+        json!({"remark": "ERP-XSDD000001", "account_id": account, "owner": [ADMIN], "order_time": T0,
+               "details": {"SalesOrderProductObj": [{"product_id": product, "quantity": qty, "sales_price": "10.00"}]}})
+    };
+    let write = |payload: Value, target: Option<TargetRef>| WriteItem {
+        source_key: "100001".into(),
+        natural_key: "ERP-XSDD000001".into(),
+        payload,
+        target,
+    };
+    let created = sink.write(&[write(order("2"), None)]).await.unwrap();
+    let WriteOutcome::Created(target) = &created[0] else {
+        panic!("{created:?}")
+    };
+    let quantities = || -> Vec<String> {
+        sandbox
+            .fxiaoke_records("SalesOrderProductObj")
+            .iter()
+            .filter(|l| l["order_id"] == json!(target.id))
+            .map(|l| l["quantity"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(quantities(), ["2"]);
+    // A changed line reaches the CRM with the update, not only the master's fields.
+    let updated = sink
+        .write(&[write(order("5"), Some(target.clone()))])
+        .await
+        .unwrap();
+    assert_eq!(updated, [WriteOutcome::Updated(target.clone())]);
+    assert_eq!(quantities(), ["5"]);
 }
 
 #[tokio::test]

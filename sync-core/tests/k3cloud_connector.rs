@@ -280,7 +280,7 @@ async fn actions_submit_and_audit_and_count_a_repeat_as_done() {
 }
 
 #[tokio::test]
-async fn find_list_and_describe() {
+async fn find_existing_targets_and_describe() {
     let sandbox = start().await;
     let sink = customers(
         &sandbox,
@@ -297,11 +297,17 @@ async fn find_list_and_describe() {
     let found = sink.find("C002").await.unwrap().unwrap();
     assert_eq!(found.number.as_deref(), Some("C002"));
     assert_eq!(sink.find("C404").await.unwrap(), None);
-    let page = sink.list_targets(None).await.unwrap();
-    let keys: Vec<&str> = page.entries.iter().map(|e| e.source_key.as_str()).collect();
-    assert_eq!(keys, ["C001", "C002"]);
-    let next = sink.list_targets(page.next.as_deref()).await.unwrap();
-    assert!(next.entries.is_empty() && next.next.is_none());
+    let existing = sink
+        .existing_targets(&["C001".into(), "C002".into(), "C404".into()])
+        .await
+        .unwrap();
+    let mut keys: Vec<(&str, Option<&str>)> = existing
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.number.as_deref()))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [("C001", Some("C001")), ("C002", Some("C002"))]);
+    assert_eq!(existing["C002"], found);
     let description = sink.describe().await.unwrap().unwrap();
     assert!(
         description.fields.get("FName").is_some_and(|f| f.required),
@@ -369,6 +375,22 @@ fn outstock_source(sandbox: &Sandbox, rows_per_call: u32) -> FormSource {
 }
 
 #[tokio::test]
+async fn the_form_source_describes_header_fields_and_entries() {
+    let sandbox = start().await;
+    let d = outstock_source(&sandbox, 100)
+        .describe()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.name, "SAL_OUTSTOCK");
+    assert!(d.fields.contains_key("FCarriageNO"), "{d:?}");
+    assert!(
+        d.entries["FEntity"].fields.contains_key("FSoorDerno"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_form_source_groups_entries_and_pages_by_keyset() {
     let now = now_ms();
     let sandbox = Sandbox::builder()
@@ -423,6 +445,16 @@ async fn the_form_source_groups_entries_and_pages_by_keyset() {
         let got = source.get(&r.key).await.unwrap().unwrap();
         assert_eq!(got.body, r.body);
     }
+    // Several documents by key in one query, all their rows (5 per call: the pager reads on).
+    let keys: Vec<String> = seen.iter().skip(2).map(|r| r.key.clone()).collect();
+    let before = sandbox.calls("k3cloud:ExecuteBillQuery");
+    let many = source.get_many(&keys).await.unwrap();
+    assert_eq!(many, seen[2..]);
+    assert_eq!(
+        sandbox.calls("k3cloud:ExecuteBillQuery") - before,
+        4,
+        "15 rows, 5 a call, then an empty page"
+    );
     // Nothing outside the window.
     let empty = source
         .read_page(&PageRequest {

@@ -370,6 +370,59 @@ fn validation_against_descriptions_reports_unknown_and_missing_fields() {
     }));
 }
 
+#[test]
+fn fields_of_a_sub_header_entity_are_checked_inside_it() {
+    let m = DeclarativeMapping::from_toml(
+        r#"
+        natural_key = "FBillNo"
+        [[fields]]
+        target = "FBillNo"
+        source = "name"
+        [[fields]]
+        target = "FSaleOrderFinance.FSettleCurrId"
+        constant = "PRE001"
+        reference = "FNumber"
+        [[fields]]
+        target = "FSaleOrderFinance.FNope"
+        constant = "x"
+        "#,
+    )
+    .unwrap();
+    let erp = ObjectDescription::new("SAL_SaleOrder")
+        .field(FieldDescription::new("FBillNo", FieldKind::Text))
+        .entry(
+            "FSaleOrderFinance",
+            ObjectDescription::new("FSaleOrderFinance")
+                .field(FieldDescription::new("FSettleCurrId", FieldKind::Reference)),
+        );
+    let text: Vec<String> = m
+        .validate(None, Some(&erp))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "error: fields[2] (FSaleOrderFinance.FNope): target field `FNope` does not exist in `FSaleOrderFinance`"
+        ]
+    );
+    // A server that folds the sub-header's fields into the header.
+    let flat = ObjectDescription::new("SAL_SaleOrder")
+        .field(FieldDescription::new("FBillNo", FieldKind::Text))
+        .field(FieldDescription::new("FSettleCurrId", FieldKind::Reference));
+    let text: Vec<String> = m
+        .validate(None, Some(&flat))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "error: fields[2] (FSaleOrderFinance.FNope): target field `FSaleOrderFinance` does not exist in `SAL_SaleOrder`"
+        ]
+    );
+}
+
 /// The deliveries direction: an ERP order number (a target number of the `orders` flow) leads
 /// back to the CRM order id (its source key).
 #[test]

@@ -168,9 +168,14 @@ impl Engine {
         run.finish(result).await
     }
 
-    /// Rebuilds the flow's ID map from the target system (after the state file was lost),
-    /// using [`Sink::list_targets`](crate::Sink::list_targets). Restored entries have no
-    /// payload hash, so the next run writes each record once more (as updates, not creates).
+    /// Rebuilds the flow's ID map after the state file was lost: reads every source record
+    /// from the flow's `start_from`, maps it, and asks the sink which targets exist for the
+    /// natural keys ([`Sink::existing_targets`](crate::Sink::existing_targets)). A record whose
+    /// target exists is restored as written with its current payload, so nothing is created
+    /// twice and nothing is sent again (no update, no action, no message); a change made while
+    /// the state was lost reaches the target with the record's next change. Records without a
+    /// target are created by the next run. Dependencies are rebuilt first, since mappings look
+    /// up their ID maps.
     pub async fn rebuild_id_map(&self, flow: &Flow) -> Result<RunReport> {
         let mut run = Run::start(self, flow, RunKind::Rebuild).await?;
         let result = run.rebuild().await;

@@ -22,7 +22,7 @@ struct Pending {
 
 impl Run<'_> {
     /// Resolves every ID-map lookup of a group with one store call per referenced flow.
-    async fn resolve_lookups(&self, records: &[Record]) -> Result<Lookups> {
+    pub(crate) async fn resolve_lookups(&self, records: &[Record]) -> Result<Lookups> {
         let mut by_flow: BTreeMap<(String, LookupBy), Vec<String>> = BTreeMap::new();
         for r in records {
             for LookupKey { flow, key, by } in self.flow.mapping.lookups(r) {

@@ -1,51 +1,96 @@
-//! Rebuilding a lost ID map from the target system.
+//! Rebuilding a lost ID map from the two systems.
 
 use super::run::Run;
+use super::window::check_page;
 use crate::error::Result;
+use crate::hash::payload_hash;
+use crate::record::Position;
+use crate::source::{PageRequest, Window};
 use crate::state::{Changes, IdMapEntry};
 
 impl Run<'_> {
-    /// Lists the sink's targets page by page and restores the ID map. An entry that already
-    /// points at the same target keeps its payload hash; others get none, so the next run
-    /// updates them once.
+    /// Reads the whole source (from the flow's `start_from` to now), maps each record and asks
+    /// the sink which targets exist for the natural keys: each one found goes back into the ID
+    /// map with the record's current payload hash, as if it had just been written. Records
+    /// that do not map (yet) or have no target are left for the next run, which creates them;
+    /// the cursor is not touched, so that the next run reads them.
+    ///
+    /// The source drives it, not the target: a target does not always hold the source's key
+    /// (an ERP customer holds the CRM customer code, not the CRM id), but the mapping always
+    /// says which natural key a record writes to.
     pub(crate) async fn rebuild(&mut self) -> Result<()> {
+        let o = &self.flow.options;
+        let win = Window {
+            low: o.start_from_ms,
+            high: self.started_at.saturating_sub(o.settle_ms),
+        };
+        self.report.window = Some(win);
         self.engine
             .observer
-            .run_started(&self.flow.name, self.report.kind, None);
+            .run_started(&self.flow.name, self.report.kind, Some(&win));
+        let mut after: Option<Position> = None;
         let mut token: Option<String> = None;
         loop {
+            let request = PageRequest {
+                window: win,
+                after: after.clone(),
+                token: token.clone(),
+                limit: self.flow.options.page_size,
+            };
             let page = self
                 .flow
+                .source
+                .read_page(&request)
+                .await
+                .map_err(|e| self.source_error(e))?;
+            let before = after.clone();
+            let records = check_page(&self.flow.name, &win, after.as_ref(), page.records)?;
+            if let Some(last) = records.last() {
+                after = Some(last.position());
+            }
+            self.report.counts.read += records.len() as u64;
+            let lookups = self.resolve_lookups(&records).await?;
+            let mapped: Vec<(String, String, String)> = records
+                .iter()
+                .filter_map(|r| {
+                    let m = self.flow.mapping.map(r, &lookups).ok()?;
+                    Some((r.key.clone(), m.natural_key, payload_hash(&m.payload)))
+                })
+                .collect();
+            let naturals: Vec<String> = mapped.iter().map(|(_, n, _)| n.clone()).collect();
+            let found = self
+                .flow
                 .sink
-                .list_targets(token.as_deref())
+                .existing_targets(&naturals)
                 .await
                 .map_err(|e| self.sink_error(e))?;
-            let keys: Vec<String> = page.entries.iter().map(|e| e.source_key.clone()).collect();
-            let known = self
-                .engine
-                .store
-                .id_map_get_many(&self.flow.name, &keys)
-                .await?;
             let now = self.now();
-            let mut changes = Changes::default();
-            for e in page.entries {
-                let existing = known.get(&e.source_key);
-                if existing.is_some_and(|x| x.target == e.target) {
-                    continue;
-                }
-                changes.id_map.push(IdMapEntry {
-                    source_key: e.source_key,
-                    target: e.target,
-                    payload_hash: None,
-                    updated_at: now,
-                });
-            }
+            let changes = Changes {
+                id_map: mapped
+                    .into_iter()
+                    .filter_map(|(key, natural, hash)| {
+                        Some(IdMapEntry {
+                            source_key: key,
+                            target: found.get(&natural)?.clone(),
+                            payload_hash: Some(hash),
+                            updated_at: now,
+                        })
+                    })
+                    .collect(),
+                ..Changes::default()
+            };
             self.report.counts.rebuilt += changes.id_map.len() as u64;
             self.apply(&changes).await?;
-            match page.next {
-                Some(next) if token.as_ref() != Some(&next) => token = Some(next),
-                _ => break,
+            if !page.has_more {
+                break;
             }
+            if page.token == token && after == before {
+                return Err(crate::Error::SourceContract {
+                    flow: self.flow.name.clone(),
+                    reason: "a page brought nothing new but claims more follow".into(),
+                });
+            }
+            token = page.token;
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! A CRM object as a [`Sink`]: create (with detail lines) or update records, find them by a
 //! natural key, and notify their owners as a post-save action.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use fxiaoke_sdk::{Client, Error as FxError, Filter};
 use serde_json::{Map, Value};
@@ -8,9 +10,7 @@ use serde_json::{Map, Value};
 use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
 use crate::metadata::ObjectDescription;
-use crate::sink::{
-    ActionOutcome, Sink, TargetEntry, TargetPage, TargetRef, WriteItem, WriteOutcome,
-};
+use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
 const ID: &str = "_id";
 const DETAILS: &str = "details";
@@ -165,7 +165,7 @@ impl ObjectSink {
                         retryable: false,
                     });
                 }
-                self.update(&id, fields).await?;
+                self.update(&id, fields, details).await?;
                 let target = TargetRef::new(id, None);
                 Ok(if item.target.is_some() {
                     WriteOutcome::Updated(target)
@@ -175,7 +175,7 @@ impl ObjectSink {
             }
             SinkMode::Upsert { key_field } => {
                 if let Some(target) = &item.target {
-                    self.update(&target.id, fields).await?;
+                    self.update(&target.id, fields, details).await?;
                     return Ok(WriteOutcome::Updated(target.clone()));
                 }
                 let number = fields.get(key_field).map(text).filter(|n| !n.is_empty());
@@ -210,12 +210,33 @@ impl ObjectSink {
         }
     }
 
-    async fn update(&self, id: &str, fields: Map<String, Value>) -> Result<(), FxError> {
+    /// `details`, when mapped, go with the update as the master's complete detail rows. What
+    /// the CRM does with rows it already has is not documented (the simulator replaces them,
+    /// keeping rows sent with their `_id`): map the detail `_id` to keep a row's identity.
+    async fn update(
+        &self,
+        id: &str,
+        fields: Map<String, Value>,
+        details: Option<Value>,
+    ) -> Result<(), FxError> {
         let c = &self.config;
+        let mut fields = fields;
+        // The owner is set by a create; `data/update` refuses it (changeOwner is its own call,
+        // and a sync should not take records away from the people working on them).
+        fields.remove("owner");
         let mut update = self
             .client
             .update(&c.object, id)
             .fields(Value::Object(fields));
+        if let Some(Value::Object(details)) = details {
+            for (object, rows) in details {
+                let rows = match rows {
+                    Value::Array(rows) => rows,
+                    other => vec![other],
+                };
+                update = update.details(object, rows);
+            }
+        }
         if let Some(on) = c.trigger_workflow {
             update = update.trigger_workflow(on);
         }
@@ -341,40 +362,34 @@ impl Sink for ObjectSink {
         Ok(out)
     }
 
-    async fn list_targets(&self, page_token: Option<&str>) -> Result<TargetPage, ConnectorError> {
-        let SinkMode::Upsert { key_field } = &self.config.mode else {
-            return Err(ConnectorError::unsupported(
-                "an update-only sink has no targets of its own to list",
-            ));
+    /// By the key field (`Upsert`), or by `_id` (`UpdateExisting`: the record a payload names
+    /// is its target), 100 keys per query.
+    async fn existing_targets(
+        &self,
+        natural_keys: &[String],
+    ) -> Result<HashMap<String, TargetRef>, ConnectorError> {
+        let field = match &self.config.mode {
+            SinkMode::Upsert { key_field } => key_field.as_str(),
+            SinkMode::UpdateExisting { .. } => ID,
         };
-        let mut query = self
-            .client
-            .query(&self.config.object)
-            .fields([ID, key_field.as_str(), "name"])
-            .order_by(ID, true)
-            .limit(100);
-        if let Some(after) = page_token {
-            query = query.filter(Filter::gt(ID, after));
+        let mut found = HashMap::with_capacity(natural_keys.len());
+        for chunk in natural_keys.chunks(100) {
+            let rows = self
+                .client
+                .query(&self.config.object)
+                .filter(Filter::is_in(field, chunk.iter().map(String::as_str)))
+                .limit(100)
+                .send::<Map<String, Value>>()
+                .await
+                .map_err(|e| connector_error(&e))?
+                .rows;
+            for row in rows {
+                if let Some(key) = row.get(field).map(text).filter(|k| !k.is_empty()) {
+                    found.insert(key, self.target_of(&row));
+                }
+            }
         }
-        let rows = query
-            .send::<Map<String, Value>>()
-            .await
-            .map_err(|e| connector_error(&e))?
-            .rows;
-        let next = (rows.len() >= 100)
-            .then(|| rows.last().and_then(|r| r.get(ID)).map(text))
-            .flatten();
-        let entries = rows
-            .iter()
-            .filter_map(|r| {
-                let key = r.get(key_field).map(text).filter(|k| !k.is_empty())?;
-                Some(TargetEntry {
-                    source_key: key,
-                    target: self.target_of(r),
-                })
-            })
-            .collect();
-        Ok(TargetPage { entries, next })
+        Ok(found)
     }
 
     async fn action(
@@ -412,7 +427,14 @@ impl Sink for ObjectSink {
             .send()
             .await
             .map_err(|e| connector_error(&e))?;
-        Ok(Some(describe(&d)))
+        let mut description = describe(&d);
+        if matches!(self.config.mode, SinkMode::UpdateExisting { .. }) {
+            // Updating an existing record needs none of the fields a create requires.
+            for field in description.fields.values_mut() {
+                field.required = false;
+            }
+        }
+        Ok(Some(description))
     }
 }
 

@@ -425,6 +425,25 @@ impl Source for ObjectSource {
         Ok(self.records(rows).await?.into_iter().next())
     }
 
+    /// 100 keys per query, with their related records attached a page at a time (deferred
+    /// orders and dead letters are re-read this way).
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let rows = self
+                .query(
+                    &self.config.object,
+                    vec![Filter::is_in(ID, chunk.iter().map(String::as_str))],
+                    &[],
+                    &self.projection(),
+                    100,
+                )
+                .await?;
+            out.extend(self.records(rows).await?);
+        }
+        Ok(out)
+    }
+
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
         let d = self
             .client

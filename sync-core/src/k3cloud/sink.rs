@@ -10,9 +10,7 @@ use serde_json::{Map, Value};
 use super::convert::{connector_error, describe, row_reason};
 use crate::error::ConnectorError;
 use crate::metadata::ObjectDescription;
-use crate::sink::{
-    ActionOutcome, Sink, TargetEntry, TargetPage, TargetRef, WriteItem, WriteOutcome,
-};
+use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
 /// What to do when a record whose document already exists changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +38,6 @@ pub struct FormSinkConfig {
     natural_key_field: String,
     update_policy: UpdatePolicy,
     params: Vec<(String, Value)>,
-    list_filter: Option<String>,
 }
 
 impl FormSinkConfig {
@@ -62,7 +59,6 @@ impl FormSinkConfig {
                 replace_entries: false,
             },
             params: Vec::new(),
-            list_filter: None,
         }
     }
 
@@ -84,12 +80,6 @@ impl FormSinkConfig {
     /// `("IsVerifyBaseDataField", "true")`).
     pub fn param(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.params.push((key.into(), value.into()));
-        self
-    }
-
-    /// A `FilterString` that limits which documents an ID-map rebuild lists.
-    pub fn list_filter(mut self, filter: impl Into<String>) -> Self {
-        self.list_filter = Some(filter.into());
         self
     }
 }
@@ -370,46 +360,38 @@ impl Sink for FormSink {
             .collect())
     }
 
-    async fn list_targets(&self, page_token: Option<&str>) -> Result<TargetPage, ConnectorError> {
-        const PAGE: u32 = 2_000;
+    /// By the natural-key field, 100 keys per query (a document with entry rows comes back
+    /// once per row).
+    async fn existing_targets(
+        &self,
+        natural_keys: &[String],
+    ) -> Result<HashMap<String, TargetRef>, ConnectorError> {
         let c = &self.config;
-        let start: u64 = page_token.and_then(|t| t.parse().ok()).unwrap_or(0);
-        let mut filter = Filter::ne(&c.natural_key_field, "");
-        if let Some(extra) = &c.list_filter {
-            filter = filter.and(Filter::raw(extra.clone()));
-        }
-        let rows: Vec<(Value, Value, Value)> = self
-            .client
-            .query(&c.form_id)
-            .fields([
-                c.natural_key_field.as_str(),
-                c.id_field.as_str(),
-                c.number_field.as_str(),
-            ])
-            .filter(filter)
-            .order_by(format!("{} ASC", c.id_field))
-            .start_row(start)
-            .limit(PAGE)
-            .send()
-            .await
-            .map_err(|e| connector_error(&e))?;
-        // A short page may be the server's cap rather than the end: stop only on an empty one.
-        let next = (!rows.is_empty()).then(|| (start + rows.len() as u64).to_string());
-        let mut entries: Vec<TargetEntry> = Vec::with_capacity(rows.len());
-        for (key, id, number) in rows {
-            let entry = TargetEntry {
-                source_key: scalar(&key),
-                target: TargetRef::new(
-                    scalar(&id),
-                    Some(scalar(&number)).filter(|n| !n.is_empty()),
-                ),
-            };
-            // Documents with entries come back once per entry row.
-            if entries.last() != Some(&entry) {
-                entries.push(entry);
+        let mut found = HashMap::with_capacity(natural_keys.len());
+        for chunk in natural_keys.chunks(100) {
+            let rows: Vec<(Value, Value, Value)> = self
+                .client
+                .query(&c.form_id)
+                .fields([
+                    c.natural_key_field.as_str(),
+                    c.id_field.as_str(),
+                    c.number_field.as_str(),
+                ])
+                .filter(Filter::is_in(
+                    &c.natural_key_field,
+                    chunk.iter().map(String::as_str),
+                ))
+                .pages()
+                .collect_all()
+                .await
+                .map_err(|e| connector_error(&e))?;
+            for (key, id, number) in rows {
+                let target =
+                    TargetRef::new(scalar(&id), Some(scalar(&number)).filter(|n| !n.is_empty()));
+                found.insert(scalar(&key), target);
             }
         }
-        Ok(TargetPage { entries, next })
+        Ok(found)
     }
 
     async fn action(

@@ -8,8 +8,9 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use k3cloud_sdk::{Client, Filter};
 use serde_json::{Map, Value};
 
-use super::convert::connector_error;
+use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
+use crate::metadata::ObjectDescription;
 use crate::record::{Position, Record};
 use crate::source::{Page, PageRequest, Source};
 
@@ -165,7 +166,8 @@ impl FormSource {
             .ok_or_else(|| ConnectorError::permanent(format!("ambiguous local time `{text}`")))
     }
 
-    async fn fetch(&self, filter: Filter, limit: u32) -> Result<Vec<Vec<Value>>, ConnectorError> {
+    /// The query of `filter` (and the configured filter), in `(modified, id, entry)` order.
+    fn query(&self, filter: Filter) -> k3cloud_sdk::Query<'_> {
         let c = &self.config;
         let mut filter = filter;
         if let Some(extra) = &c.filter {
@@ -182,6 +184,10 @@ impl FormSource {
             .fields(self.keys())
             .filter(filter)
             .order_by(order)
+    }
+
+    async fn fetch(&self, filter: Filter, limit: u32) -> Result<Vec<Vec<Value>>, ConnectorError> {
+        self.query(filter)
             .limit(limit)
             .send()
             .await
@@ -358,6 +364,41 @@ impl Source for FormSource {
         let filter = Filter::eq(&self.config.id_field, unpad(key));
         let rows = self.fetch(filter, self.config.rows_per_call).await?;
         Ok(self.group(rows)?.into_iter().next().map(Self::record))
+    }
+
+    /// 100 documents per query (all their entry rows, page by page).
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let ids: Vec<&str> = chunk.iter().map(|k| unpad(k)).collect();
+            let filter = match ids
+                .iter()
+                .map(|id| id.parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(numbers) => Filter::is_in(&self.config.id_field, numbers),
+                Err(_) => Filter::is_in(&self.config.id_field, ids),
+            };
+            let rows = self
+                .query(filter)
+                .limit(self.config.rows_per_call)
+                .pages()
+                .collect_all()
+                .await
+                .map_err(|e| connector_error(&e))?;
+            out.extend(self.group(rows)?.into_iter().map(Self::record));
+        }
+        Ok(out)
+    }
+
+    /// QueryBusinessInfo: header fields, entries under their key.
+    async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
+        let meta = self
+            .client
+            .business_info(&self.config.form_id)
+            .await
+            .map_err(|e| connector_error(&e))?;
+        Ok(Some(describe(&meta)))
     }
 }
 

@@ -62,13 +62,22 @@ fn check_source(
     let (Some(src), Some(root)) = (source, path.root()) else {
         return;
     };
-    if !src.fields.contains_key(root) {
+    // `FEntity[0].FSoorDerno`: a path into a detail entry.
+    if !src.fields.contains_key(root) && !src.entries.contains_key(root) {
         issue(
             out,
             Severity::Error,
             loc,
             format!("source field `{root}` does not exist in `{}`", src.name),
         );
+    }
+}
+
+/// The key after the root of `a.b…`, if the path has one.
+fn second_key(path: &FieldPath) -> Option<&str> {
+    match path.segments().get(1) {
+        Some(super::path::Segment::Key(k)) => Some(k),
+        _ => None,
     }
 }
 
@@ -120,6 +129,15 @@ fn check_level(
             }
         }
         if let (Some(tgt), Some(root)) = (target, f.target.root()) {
+            // `FSaleOrderFinance.FSettleCurrId`: a field of a sub-header entity (one row per
+            // document). The reference does not say whether QueryBusinessInfo lists such an
+            // entity apart or folds its fields into the header: both are accepted.
+            let sub = second_key(&f.target);
+            let (tgt, root) = match (tgt.fields.get(root), tgt.entries.get(root), sub) {
+                (None, Some(entity), Some(key)) => (entity, key),
+                (None, None, Some(key)) if tgt.fields.contains_key(key) => (tgt, key),
+                _ => (tgt, root),
+            };
             match tgt.fields.get(root) {
                 None => issue(
                     out,

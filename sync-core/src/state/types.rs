@@ -74,8 +74,10 @@ pub struct Intent {
     pub created_at: i64,
 }
 
-/// The step a dead letter failed at.
+/// The step a dead letter failed at. Written as text (`map`, `write`, `write_back`,
+/// `action:Audit`), in reports and JSON alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum Stage {
     /// Mapping the record (bad value, missing required field, unresolved reference too long).
     Map,
@@ -95,6 +97,37 @@ impl fmt::Display for Stage {
             Stage::WriteBack => f.write_str("write_back"),
             Stage::Action(a) => write!(f, "action:{a}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::Stage;
+
+    #[test]
+    fn stages_are_text_in_json() {
+        for (stage, text) in [
+            (Stage::Map, "map"),
+            (Stage::Write, "write"),
+            (Stage::WriteBack, "write_back"),
+            (Stage::Action("Audit".into()), "action:Audit"),
+        ] {
+            let json = serde_json::to_value(&stage).unwrap();
+            assert_eq!(json, serde_json::json!(text));
+            assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), stage);
+        }
+    }
+}
+
+impl From<Stage> for String {
+    fn from(stage: Stage) -> String {
+        stage.to_string()
+    }
+}
+
+impl From<String> for Stage {
+    fn from(text: String) -> Stage {
+        Stage::parse(&text)
     }
 }
 
