@@ -404,13 +404,15 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
                     ),
                 },
             );
+            // Numbers, not JSON values: `Value`'s Display ignores the column widths.
+            let count = |key: &str| s[key].as_u64().unwrap_or_default();
             println!(
                 "{:<12} {:<25} {:>8} {:>6} {:>9}  {last}",
                 s["flow"].as_str().unwrap_or_default(),
                 cursor,
-                s["pending_writes"],
-                s["dead_letters"],
-                s["deferred"]
+                count("pending_writes"),
+                count("dead_letters"),
+                count("deferred")
             );
         }
     }

@@ -565,6 +565,153 @@ async fn json_reports_the_counts_of_every_flow() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// status
+
+/// An epoch-ms time as `status` shows it (China time).
+fn china_time(ms: &Value) -> String {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    chrono::DateTime::from_timestamp_millis(ms.as_i64().unwrap())
+        .unwrap()
+        .with_timezone(&china)
+        .format("%Y-%m-%d %H:%M:%S%:z")
+        .to_string()
+}
+
+const STATUS_HEADER: &str =
+    "flow         cursor                     pending   dead  deferred  last run";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
+    let s = Setup::start().await;
+    let out = s.fxk3(&["status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            STATUS_HEADER,
+            "customers    -                                0      0         0  never",
+            "orders       -                                0      0         0  never",
+            "deliveries   -                                0      0         0  never",
+        ]
+    );
+
+    // Orders alone: each waits for its customer.
+    let out = s.fxk3(&["run", "orders"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        counts_row(&out.stdout, "orders"),
+        row(&["orders", "200", "0", "0", "0", "200", "0", "0", "0"])
+    );
+    // Customers: the answer to the first batch is lost after the ERP saved it, and one account
+    // has a type the mapping refuses.
+    let _ = s.sandbox.set_fault(
+        sandbox::Fault::new(
+            sandbox::Api::K3cloud,
+            "BatchSave",
+            sandbox::FaultKind::DropAfterWrite,
+        )
+        .next(1),
+    );
+    s.insert_account_of_type_other();
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "unknown outcomes need attention: {out:?}"
+    );
+    assert_eq!(
+        counts_row(&out.stdout, "customers"),
+        row(&["customers", "301", "200", "0", "0", "0", "1", "100", "0"])
+    );
+
+    let out = s.fxk3(&["--json", "status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let status = out.json();
+    let summary: Vec<Value> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            json!([
+                f["flow"],
+                f["pending_writes"],
+                f["dead_letters"],
+                f["deferred"],
+                f["last_runs"].as_array().unwrap().len()
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            json!(["customers", 100, 1, 0, 1]),
+            json!(["orders", 0, 0, 200, 1]),
+            json!(["deliveries", 0, 0, 0, 0])
+        ]
+    );
+    let customers = &status[0];
+    assert_eq!(customers["last_runs"][0]["kind"], "Incremental");
+    assert_eq!(customers["last_runs"][0]["counts"]["created"], 200);
+    assert_eq!(customers["last_runs"][0]["counts"]["unknown"], 100);
+    assert_eq!(customers["last_runs"][0]["error"], Value::Null);
+    assert!(
+        customers["cursor"].as_i64().unwrap()
+            >= customers["last_runs"][0]["started_at"].as_i64().unwrap() - 60_000
+    );
+    assert_eq!(status[2]["cursor"], Value::Null);
+
+    let out = s.fxk3(&["status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let orders = &status[1];
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            STATUS_HEADER.to_owned(),
+            format!(
+                "customers    {}      100      1         0  {} created 200 updated 0 dead 1",
+                china_time(&customers["cursor"]),
+                china_time(&customers["last_runs"][0]["started_at"])
+            ),
+            format!(
+                "orders       {}        0      0       200  {} created 0 updated 0 dead 0",
+                china_time(&orders["cursor"]),
+                china_time(&orders["last_runs"][0]["started_at"])
+            ),
+            "deliveries   -                                0      0         0  never".to_owned(),
+        ]
+    );
+
+    // The next run finds the 100 customers the ERP did save (no duplicates) and sends the orders
+    // that waited; the refused account stays a dead letter.
+    let out = s.fxk3(&["run"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(s.sandbox.k3cloud_records("BD_Customer").len(), 300);
+    assert_eq!(s.sandbox.k3cloud_records("SAL_SaleOrder").len(), 200);
+    let status = s.fxk3(&["--json", "status"]).await.json();
+    let summary: Vec<Value> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            json!([
+                f["flow"],
+                f["pending_writes"],
+                f["dead_letters"],
+                f["deferred"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            json!(["customers", 0, 1, 0]),
+            json!(["orders", 0, 0, 0]),
+            json!(["deliveries", 0, 0, 0])
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // dead letters
 
 #[tokio::test(flavor = "multi_thread")]
