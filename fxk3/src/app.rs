@@ -13,6 +13,7 @@ use sync_core::fxiaoke::{
 use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
 use sync_core::{
     DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport, SqliteStore, StateStore,
+    TracingObserver,
 };
 
 use crate::config::{Config, FlowConfig, FlowKind, K3Auth, parse_duration, parse_start};
@@ -242,9 +243,13 @@ impl App {
         self.k3cloud.as_ref()
     }
 
-    /// An engine on the app's state, with the call counter and `observer`.
+    /// An engine on the app's state, with the call counter, `tracing` logs of the runs and
+    /// `observer`.
     pub fn engine(&self, observer: Option<Arc<dyn Observer>>) -> Engine {
-        let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(self.calls.clone())];
+        // The engine's own logs (runs started and finished, records not synced) come from
+        // its TracingObserver; `with_observer` replaces it, so it goes into the fan-out.
+        let mut observers: Vec<Arc<dyn Observer>> =
+            vec![Arc::new(self.calls.clone()), Arc::new(TracingObserver)];
         observers.extend(observer);
         Engine::new(self.store.clone()).with_observer(Arc::new(Fanout(observers)))
     }

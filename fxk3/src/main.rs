@@ -130,7 +130,9 @@ enum DeadLetters {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // Without -v the run report lists the records not synced; the engine's warning per
+        // record would repeat it on stderr.
+        0 => "warn,sync_core::observer=error",
         1 => "info,sync_core=info",
         _ => "debug",
     };

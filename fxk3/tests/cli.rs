@@ -1005,3 +1005,96 @@ async fn refused_credentials_fail_the_run_with_the_vendor_code() {
     assert!(error.ends_with("[errorCode 10006]"), "{error}");
     assert_eq!(s.writes(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// logs
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_logs_the_runs_on_stderr_and_leaves_stdout_to_the_report() {
+    let s = Setup::start().await;
+    let id = s.insert_account_of_type_other();
+
+    let out = s.fxk3(&["-v", "run", "customers"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout_lines()[0], TABLE_HEADER, "no log line on stdout");
+    let logged = |level: &str, target_and_message: &str| {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains(&format!(" {level} {target_and_message}")))
+            .count()
+    };
+    assert_eq!(
+        logged(
+            "INFO",
+            "sync_core::observer: sync run started flow=\"customers\" kind=Incremental"
+        ),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        logged(
+            "INFO",
+            "sync_core::observer: sync run finished flow=customers counts=Counts { read: 301, created: 300,"
+        ),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        logged(
+            "WARN",
+            &format!(
+                "sync_core::observer: record not synced flow=\"customers\" key=\"{id}\" outcome=DeadLettered"
+            )
+        ),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(logged("DEBUG", ""), 0, "-v is info");
+
+    // Without -v: the report alone (it lists the dead letter), nothing on stderr.
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr, "");
+
+    // RUST_LOG chooses instead of -v.
+    let mut env = s.secrets();
+    env.push(("RUST_LOG", "sync_core=debug".to_owned()));
+    let out = fxk3_in(s.dir.path(), &env, &["run", "customers"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let settled = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" DEBUG sync_core::observer: record settled flow=\"customers\""))
+        .count();
+    assert_eq!(settled, 300, "{}", out.stderr);
+    assert!(
+        out.stderr.lines().all(|l| l.contains(" sync_core::")),
+        "only sync_core: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_logs_show_no_secret() {
+    let s = Setup::start().await;
+    let token = "E3B0C44298FC1C149AFBF4C8996FB924";
+    s.sandbox.fxiaoke_pin_token(token);
+    let out = s.fxk3(&["-vv", "run"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.lines().count() > 500,
+        "debug logs: {}",
+        out.stderr
+    );
+    assert!(s.sandbox.calls("fxiaoke:/cgi/crm/v2/data/query") > 0);
+    for (var, secret) in s.secrets() {
+        assert!(
+            !out.stderr.contains(&secret) && !out.stdout.contains(&secret),
+            "{var} leaked"
+        );
+    }
+    assert!(!out.stderr.contains(token), "the access token leaked");
+}
