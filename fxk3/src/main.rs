@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use fxk3::config::{Config, EXAMPLE, parse_duration};
-use fxk3::observers::Progress;
+use fxk3::observers::{DryRunTally, Fanout, Progress};
 use fxk3::{App, AppError, EXAMPLE_MAPPINGS, FlowOutcome, environment, report};
 use sync_core::Observer;
 
@@ -291,14 +291,65 @@ async fn run_once(
     json: bool,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<u8, AppError> {
-    let progress: Option<Arc<dyn Observer>> = if json {
-        None
-    } else {
-        Some(Arc::new(Progress::new()))
-    };
-    let outcomes = app.run_with(flows, dry_run, progress, stop).await?;
+    let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
+    if !json {
+        observers.push(Arc::new(Progress::new()));
+    }
+    let tally = Arc::new(DryRunTally::default());
+    if dry_run {
+        observers.push(tally.clone());
+    }
+    let observer: Arc<dyn Observer> = Arc::new(Fanout(observers));
+    let outcomes = app.run_with(flows, dry_run, Some(observer), stop).await?;
     print_outcomes(&outcomes, dry_run, json);
-    Ok(exit_code(&outcomes))
+    if !dry_run {
+        return Ok(exit_code(&outcomes));
+    }
+    if !json {
+        print_dry_run_totals(&outcomes, &tally);
+    }
+    // A record that waits only for records this dry run would write first is no problem: a
+    // run writes those first.
+    let attention = outcomes.iter().any(|o| {
+        o.report.as_ref().is_some_and(|r| {
+            r.counts.dead_lettered > 0
+                || r.counts.unknown > 0
+                || r.counts.deferred > tally.waiting_for_planned(&o.flow)
+        })
+    });
+    Ok(if outcomes.iter().any(|o| o.error.is_some()) {
+        FLOW_FAILED
+    } else if attention {
+        RECORDS_NEED_ATTENTION
+    } else {
+        OK
+    })
+}
+
+/// How many writes each flow would send (the report shows the first ones), and how many
+/// records wait for records the dry run would write first.
+fn print_dry_run_totals(outcomes: &[FlowOutcome], tally: &DryRunTally) {
+    for o in outcomes {
+        let Some(report) = &o.report else { continue };
+        let planned = tally.planned(&o.flow);
+        if planned > 0 {
+            let shown = report.planned.len();
+            let note = if u64::try_from(shown).is_ok_and(|s| s < planned) {
+                format!(" (the first {shown} shown)")
+            } else {
+                String::new()
+            };
+            println!("{}: {planned} writes would be sent{note}", o.flow);
+        }
+        let waiting = tally.waiting_for_planned(&o.flow);
+        if waiting > 0 {
+            println!(
+                "{}: {waiting} records wait for records this dry run would write first; a run \
+                 writes those first, then these",
+                o.flow
+            );
+        }
+    }
 }
 
 fn exit_code(outcomes: &[FlowOutcome]) -> u8 {

@@ -415,7 +415,7 @@ async fn validate_names_a_field_the_system_does_not_have_and_exits_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_shows_the_payloads_and_writes_nothing() {
     let s = Setup::start().await;
-    let out = s.fxk3(&["run", "--dry-run", "customers"]).await;
+    let out = s.fxk3(&["run", "--dry-run"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stderr, "");
     let lines = out.stdout_lines();
@@ -423,6 +423,23 @@ async fn dry_run_shows_the_payloads_and_writes_nothing() {
     assert_eq!(
         counts_row(&out.stdout, "customers"),
         row(&["customers", "300", "0", "0", "0", "0", "0", "0", "0"])
+    );
+    // The orders cannot be mapped before their customers are in the ID map; a run writes
+    // the customers first, so they are no problem.
+    assert_eq!(
+        counts_row(&out.stdout, "orders"),
+        row(&["orders", "200", "0", "0", "0", "200", "0", "0", "0"])
+    );
+    assert_eq!(
+        counts_row(&out.stdout, "deliveries"),
+        row(&["deliveries", "0", "0", "0", "0", "0", "0", "0", "0"])
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "customers: 300 writes would be sent (the first 100 shown)",
+            "orders: 200 records wait for records this dry run would write first; a run writes those first, then these",
+        ]
     );
     // The payloads, one line per record: `customers <CRM id> would send <JSON>`.
     let accounts = s.sandbox.fxiaoke_records("AccountObj");
@@ -442,14 +459,52 @@ async fn dry_run_shows_the_payloads_and_writes_nothing() {
     // Nothing written in either system, nothing remembered.
     assert_eq!(s.writes(), 0);
     assert!(s.sandbox.k3cloud_records("BD_Customer").is_empty());
+    assert!(s.sandbox.k3cloud_records("SAL_SaleOrder").is_empty());
     assert!(
         accounts
             .iter()
             .all(|a| a.get("field_erp_no__c").is_none_or(Value::is_null))
     );
-    let status = s.fxk3(&["--json", "status", "customers"]).await.json();
-    assert_eq!(status[0]["cursor"], Value::Null);
-    assert_eq!(status[0]["last_runs"], json!([]));
+    let status = s.fxk3(&["--json", "status"]).await.json();
+    for flow in status.as_array().unwrap() {
+        assert_eq!(flow["cursor"], Value::Null);
+        assert_eq!(flow["deferred"], 0);
+        assert_eq!(flow["last_runs"], json!([]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_exits_1_for_records_a_run_would_not_sync() {
+    let s = Setup::start().await;
+    // Orders alone: their customers are neither synced nor part of this dry run.
+    let out = s.fxk3(&["run", "--dry-run", "orders"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        !out.stdout.contains("dry run would write first"),
+        "{}",
+        out.stdout
+    );
+
+    let id = s.insert_account_of_type_other();
+    let out = s.fxk3(&["--json", "run", "--dry-run", "customers"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let report = out.json();
+    assert_eq!(report[0]["report"]["counts"]["dead_lettered"], 1);
+    assert_eq!(
+        report[0]["report"]["failures"][0]["source_key"],
+        id.as_str()
+    );
+    assert_eq!(
+        report[0]["report"]["planned"].as_array().map(Vec::len),
+        Some(100)
+    );
+    // Still nothing written, and no dead letter kept.
+    assert_eq!(s.writes(), 0);
+    let out = s.fxk3(&["dead-letters", "list"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "no dead letters\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
