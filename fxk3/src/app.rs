@@ -12,8 +12,8 @@ use sync_core::fxiaoke::{
 };
 use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
 use sync_core::{
-    DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport, SqliteStore, StateStore,
-    TracingObserver,
+    ConnectorErrorKind, DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport,
+    SqliteStore, StateStore, TracingObserver,
 };
 
 use crate::config::{Config, FlowConfig, FlowKind, K3Auth, parse_duration, parse_start};
@@ -59,6 +59,9 @@ pub struct FlowOutcome {
     pub report: Option<RunReport>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
+    /// What to do about the failure, when the error says which system refused or could not
+    /// be reached.
+    pub hint: Option<String>,
     /// HTTP requests it sent to both systems.
     pub api_calls: Option<u64>,
     /// How long it took.
@@ -72,6 +75,7 @@ impl FlowOutcome {
             flow: flow.to_owned(),
             report: Some(report),
             error: None,
+            hint: None,
             api_calls: None,
             duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
         }
@@ -340,6 +344,7 @@ impl App {
                     flow: flow.name().to_owned(),
                     report: None,
                     error: Some(format!("skipped: its dependency `{dep}` failed")),
+                    hint: None,
                     api_calls: None,
                     duration_ms: 0,
                 });
@@ -357,6 +362,7 @@ impl App {
                     flow: flow.name().to_owned(),
                     report: Some(report),
                     error: None,
+                    hint: None,
                     api_calls,
                     duration_ms,
                 }),
@@ -366,6 +372,7 @@ impl App {
                         flow: flow.name().to_owned(),
                         report: None,
                         error: Some(e.to_string()),
+                        hint: advice(&self.config, &e),
                         api_calls,
                         duration_ms,
                     });
@@ -415,6 +422,7 @@ impl App {
     fn build_flow(&self, c: &FlowConfig) -> Result<Flow, AppError> {
         let path = self.config.resolve(&c.mapping);
         let mapping = DeclarativeMapping::from_path(&path).map_err(|e| ConfigError::Mapping {
+            flow: c.name.clone(),
             path: path.clone(),
             reason: e.to_string(),
         })?;
@@ -584,6 +592,52 @@ impl App {
             builder = builder.max_defer_attempts(n);
         }
         Ok(builder.build()?)
+    }
+}
+
+/// What to do about a flow that stopped on a call to one of the systems: the settings to
+/// check, with the URL tried. `None` for other errors.
+pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
+    let (flow, at_source, error) = match error {
+        sync_core::Error::Source { flow, error } => (flow, true, error),
+        sync_core::Error::Sink { flow, error } => (flow, false, error),
+        _ => return None,
+    };
+    // Customers and orders read the CRM and write the ERP; deliveries the other way round.
+    let crm = at_source != (config.flow(flow)?.kind == FlowKind::Deliveries);
+    match (error.kind(), crm) {
+        (ConnectorErrorKind::Transient, true) => {
+            let fx = config.fxiaoke.as_ref()?;
+            let url = fx.base_url.as_deref().unwrap_or("https://open.fxiaoke.com");
+            Some(format!(
+                "check [fxiaoke] base_url ({url}) and that this machine can reach it, then run again"
+            ))
+        }
+        (ConnectorErrorKind::Transient, false) => {
+            let url = &config.k3cloud.as_ref()?.server_url;
+            Some(format!(
+                "check [k3cloud] server_url ({url}) and that this machine can reach it, then run again"
+            ))
+        }
+        (ConnectorErrorKind::Permanent, true) => {
+            let fx = config.fxiaoke.as_ref()?;
+            Some(format!(
+                "check [fxiaoke] app_id and operator, the secrets in {} and {}, and the operator's \
+                 rights in the CRM",
+                fx.app_secret_env, fx.permanent_code_env
+            ))
+        }
+        (ConnectorErrorKind::Permanent, false) => {
+            let k3 = config.k3cloud.as_ref()?;
+            let secret = match k3.auth {
+                K3Auth::Password => format!("the password in {}", k3.password_env),
+                _ => format!("app_id and the secret in {}", k3.app_secret_env),
+            };
+            Some(format!(
+                "check [k3cloud] acct_id and user, {secret}, and the user's rights in the ERP"
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -38,8 +38,10 @@ pub enum ConfigError {
         what: String,
     },
     /// A mapping file could not be loaded.
-    #[error("mapping file {}: {reason}", path.display())]
+    #[error("flow `{flow}`: mapping file {}: {reason}", path.display())]
     Mapping {
+        /// The flow whose mapping it is.
+        flow: String,
         /// The file.
         path: PathBuf,
         /// Line and reason, from the loader.

@@ -155,11 +155,15 @@ async fn main() -> ExitCode {
                 AppError::Config(_) | AppError::UnknownFlow(_) => BAD_CONFIGURATION,
                 _ => FLOW_FAILED,
             };
+            let hint = hint(&e, &cli.config);
             if cli.json {
-                println!("{}", serde_json::json!({"error": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "hint": hint})
+                );
             } else {
                 eprintln!("fxk3: {e}");
-                if let Some(hint) = hint(&e) {
+                if let Some(hint) = hint {
                     eprintln!("      {hint}");
                 }
             }
@@ -168,24 +172,39 @@ async fn main() -> ExitCode {
     }
 }
 
-/// What to do about an error.
-fn hint(e: &AppError) -> Option<&'static str> {
-    match e {
+/// What to do about an error (`config`: the configuration file, read again for the
+/// settings to name).
+fn hint(e: &AppError, config: &Path) -> Option<String> {
+    let hint = match e {
         AppError::Config(fxk3::ConfigError::MissingEnv { .. }) => {
             Some("export the variable (or set it in the service's environment) and run again")
         }
         AppError::Config(fxk3::ConfigError::Read { .. }) => {
             Some("create one with `fxk3 init`, or point --config at it")
         }
+        AppError::Config(fxk3::ConfigError::Parse { .. }) => Some(
+            "fix the file at the line shown; `fxk3 init --dir DIR` writes a commented example to \
+             compare with",
+        ),
+        AppError::Config(fxk3::ConfigError::Mapping { path, .. }) if !path.is_file() => Some(
+            "correct the flow's `mapping` path (relative paths are read from the configuration \
+             file's directory), or create the file; `fxk3 init` writes example mappings",
+        ),
         AppError::Config(fxk3::ConfigError::Mapping { .. }) => Some(
             "fix the mapping file at the line shown; `fxk3 validate` checks it against both systems",
         ),
+        AppError::Sync(e @ (sync_core::Error::Source { .. } | sync_core::Error::Sink { .. })) => {
+            return Config::from_path(config)
+                .ok()
+                .and_then(|c| fxk3::advice(&c, e));
+        }
         AppError::UnknownFlow(_) => Some("`fxk3 status` lists the flows of the configuration"),
         AppError::Sync(sync_core::Error::FlowLocked { .. }) => {
             Some("another fxk3 is running this flow; wait for it, or stop it")
         }
         _ => None,
-    }
+    };
+    hint.map(str::to_owned)
 }
 
 async fn load(cli: &Cli) -> Result<App, AppError> {

@@ -897,9 +897,13 @@ async fn a_missing_secret_stops_the_command_before_anything_is_sent() {
     let out = fxk3_in(s.dir.path(), &env, &["--json", "run"]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert_eq!(
-        out.json()["error"],
-        "environment variable FXK3_K3CLOUD_APP_SECRET is not set; it holds the K3Cloud app secret (secrets are never read from the file)"
+        out.json(),
+        json!({
+            "error": "environment variable FXK3_K3CLOUD_APP_SECRET is not set; it holds the K3Cloud app secret (secrets are never read from the file)",
+            "hint": "export the variable (or set it in the service's environment) and run again",
+        })
     );
+    assert_eq!(out.stderr, "");
     s.assert_nothing_sent();
 }
 
@@ -933,7 +937,7 @@ async fn an_unknown_flow_is_refused_before_anything_is_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_broken_mapping_file_is_named_with_its_line() {
+async fn a_broken_or_missing_mapping_file_is_named_with_its_flow_and_line() {
     let s = Setup::start().await;
     s.edit(
         "mappings/order.toml",
@@ -944,7 +948,7 @@ async fn a_broken_mapping_file_is_named_with_its_line() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert_eq!(
         out.stderr,
-        "fxk3: mapping file mappings/order.toml: mapping rejected: line 9: invalid boolean, expected `false`\n      fix the mapping file at the line shown; `fxk3 validate` checks it against both systems\n"
+        "fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 9: invalid boolean, expected `false`\n      fix the mapping file at the line shown; `fxk3 validate` checks it against both systems\n"
     );
     s.edit(
         "mappings/order.toml",
@@ -960,9 +964,25 @@ async fn a_broken_mapping_file_is_named_with_its_line() {
     let out = s.fxk3(&["run", "--dry-run"]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr.starts_with("fxk3: mapping file mappings/order.toml: mapping rejected: line 75: fields[7].targte: unknown field `targte`, expected one of `target`, "),
+        out.stderr.starts_with("fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 75: fields[7].targte: unknown field `targte`, expected one of `target`, "),
         "{}",
         out.stderr
+    );
+
+    s.edit(
+        "mappings/order.toml",
+        "targte = \"FNote\"",
+        "target = \"FNote\"",
+    );
+
+    // A file that is not there: the path to correct, not a line to fix. Every flow's mapping is
+    // loaded before anything runs, even when another flow is named.
+    std::fs::remove_file(s.path("mappings/delivery.toml")).unwrap();
+    let out = s.fxk3(&["validate", "customers"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "fxk3: flow `deliveries`: mapping file mappings/delivery.toml: mapping rejected: cannot read mappings/delivery.toml: No such file or directory (os error 2)\n      correct the flow's `mapping` path (relative paths are read from the configuration file's directory), or create the file; `fxk3 init` writes example mappings\n"
     );
     s.assert_nothing_sent();
 }
@@ -976,7 +996,7 @@ async fn an_unknown_key_in_the_configuration_is_named_with_its_line() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        "fxk3: fxk3.toml line 7: unknown field `colour`, expected `path`\n"
+        "fxk3: fxk3.toml line 7: unknown field `colour`, expected `path`\n      fix the file at the line shown; `fxk3 init --dir DIR` writes a commented example to compare with\n"
     );
 
     let out = s.fxk3(&["--config", "elsewhere.toml", "status"]).await;
@@ -1001,9 +1021,10 @@ async fn an_unreachable_erp_fails_the_run_before_any_write() {
     assert_eq!(
         out.stdout_lines()[1..],
         [
-            "customers    sink of flow `customers` failed: could not connect to K3Cloud: error sending request",
-            "orders       skipped: its dependency `customers` failed",
-            "deliveries   skipped: its dependency `orders` failed",
+            "customers    sink of flow `customers` failed: could not connect to K3Cloud: error sending request".to_owned(),
+            format!("             → check [k3cloud] server_url ({url}) and that this machine can reach it, then run again"),
+            "orders       skipped: its dependency `customers` failed".to_owned(),
+            "deliveries   skipped: its dependency `orders` failed".to_owned(),
         ]
     );
     assert_eq!(s.writes(), 0, "no write-back to the CRM either");
@@ -1020,7 +1041,9 @@ async fn an_unreachable_erp_fails_the_run_before_any_write() {
     assert_eq!(out.code, Some(3), "{out:?}");
     assert_eq!(
         out.stderr,
-        "fxk3: sink of flow `customers` failed: could not connect to K3Cloud: error sending request\n"
+        format!(
+            "fxk3: sink of flow `customers` failed: could not connect to K3Cloud: error sending request\n      check [k3cloud] server_url ({url}) and that this machine can reach it, then run again\n"
+        )
     );
 }
 
@@ -1042,11 +1065,17 @@ async fn an_unreachable_crm_fails_the_run_before_any_write() {
         report[0]["error"],
         "source of flow `customers` failed: could not connect to Fxiaoke: error sending request"
     );
+    assert_eq!(
+        report[0]["hint"],
+        format!(
+            "check [fxiaoke] base_url ({url}) and that this machine can reach it, then run again"
+        )
+    );
     s.assert_nothing_sent();
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn refused_credentials_fail_the_run_with_the_vendor_code() {
+async fn refused_credentials_fail_the_run_with_the_vendor_message_and_what_to_check() {
     let s = Setup::start().await;
     let mut env = s.secrets();
     env[0].1 = "ffffffffffffffffffffffffffffffff".into();
@@ -1058,7 +1087,29 @@ async fn refused_credentials_fail_the_run_with_the_vendor_code() {
         "{error}"
     );
     assert!(error.ends_with("[errorCode 10006]"), "{error}");
+    assert_eq!(
+        out.stdout_lines()[2],
+        "             → check [fxiaoke] app_id and operator, the secrets in FXK3_FXIAOKE_APP_SECRET and FXK3_FXIAOKE_PERMANENT_CODE, and the operator's rights in the CRM"
+    );
     assert_eq!(s.writes(), 0);
+
+    let mut env = s.secrets();
+    env[2].1 = "ffffffffffffffffffffffffffffffff".into();
+    let out = fxk3_in(s.dir.path(), &env, &["run", "customers"]).await;
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stdout_lines()[1..],
+        [
+            "customers    sink of flow `customers` failed: K3Cloud refused the credentials: 会话信息已丢失，请重新登录",
+            "             → check [k3cloud] acct_id and user, app_id and the secret in FXK3_K3CLOUD_APP_SECRET, and the user's rights in the ERP",
+        ]
+    );
+    assert!(s.sandbox.k3cloud_records("BD_Customer").is_empty());
+    assert_eq!(
+        s.sandbox.calls("fxiaoke:/cgi/crm/v2/data/update"),
+        0,
+        "no write-back"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
