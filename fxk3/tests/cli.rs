@@ -93,6 +93,12 @@ impl Setup {
                 config.push_str("settle = \"0s\"\n");
             }
         }
+        assert_eq!(
+            config.matches("\nrate_limit = false\n").count(),
+            1,
+            "{config}"
+        );
+        assert_eq!(config.matches("\nsettle = \"0s\"\n").count(), 3, "{config}");
         std::fs::write(dir.path().join("fxk3.toml"), config).unwrap();
         std::fs::create_dir(dir.path().join("mappings")).unwrap();
         for (name, text) in fxk3::EXAMPLE_MAPPINGS {
@@ -133,6 +139,7 @@ impl Setup {
         fxk3_in(self.dir.path(), &self.secrets(), args).await
     }
 
+    /// Neither simulator received a call.
     fn assert_nothing_sent(&self) {
         let calls = self.sandbox.all_calls();
         assert!(
