@@ -131,15 +131,22 @@ impl App {
                 let operator = match (&fx.operator, &fx.operator_mobile) {
                     (Some(op), _) => op.clone(),
                     (None, Some(mobile)) => {
-                        let users =
-                            build(None)?
-                                .user_by_mobile(mobile)
-                                .send()
-                                .await
-                                .map_err(|e| AppError::Connect {
+                        let lookup = build(None)?;
+                        let users = lookup.user_by_mobile(mobile).send().await.map_err(|e| {
+                            if matches!(e, fxiaoke_sdk::Error::Connect { .. }) {
+                                AppError::Unreachable {
+                                    system: "Fxiaoke",
+                                    setting: "[fxiaoke] base_url",
+                                    url: lookup.base_url().to_string(),
+                                    reason: causes(&e),
+                                }
+                            } else {
+                                AppError::Connect {
                                     system: "fxiaoke",
                                     reason: format!("finding the operator by mobile {mobile}: {e}"),
-                                })?;
+                                }
+                            }
+                        })?;
                         users
                             .first()
                             .map(|u| u.open_user_id.clone())
@@ -220,6 +227,36 @@ impl App {
         }
         app.flows = flows;
         Ok(app)
+    }
+
+    /// Checks that each configured system can be reached, before any flow reads or writes:
+    /// a server that cannot be reached at start is a configuration problem (a wrong URL; a
+    /// network, VPN or proxy in the way), not a failed flow. Sends one call per system that
+    /// changes nothing: Fxiaoke the access token the flows need anyway, K3Cloud
+    /// GetDataCenterList, which needs no credentials. Only failures to connect are reported
+    /// here; whatever the servers answer (refused credentials, …) is left to the flows.
+    pub async fn check_reachable(&self) -> Result<(), AppError> {
+        if let Some(fx) = &self.fxiaoke
+            && let Err(e @ fxiaoke_sdk::Error::Connect { .. }) = fx.corp_id().await
+        {
+            return Err(AppError::Unreachable {
+                system: "Fxiaoke",
+                setting: "[fxiaoke] base_url",
+                url: fx.base_url().to_string(),
+                reason: causes(&e),
+            });
+        }
+        if let Some(k3) = &self.k3cloud
+            && let Err(e @ k3cloud_sdk::Error::Connect { .. }) = k3.data_centers().await
+        {
+            return Err(AppError::Unreachable {
+                system: "K3Cloud",
+                setting: "[k3cloud] server_url",
+                url: k3.base_url().to_string(),
+                reason: causes(&e),
+            });
+        }
+        Ok(())
     }
 
     /// The configuration.
@@ -639,6 +676,22 @@ pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// An error and its sources, `a: b: c`: a refused connection shows as such, not only as
+/// "error sending request".
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 fn millis(d: Duration) -> i64 {

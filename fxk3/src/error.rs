@@ -95,4 +95,18 @@ pub enum AppError {
     /// No flow of that name.
     #[error("no flow named `{0}` in the configuration")]
     UnknownFlow(String),
+    /// A system could not be reached at start (refused connection, DNS, TLS handshake,
+    /// connect timeout): a wrong URL, or a network in the way; found before anything was read
+    /// or written.
+    #[error("cannot reach {system} at {url}: {reason}")]
+    Unreachable {
+        /// `Fxiaoke` or `K3Cloud`.
+        system: &'static str,
+        /// The setting that holds the URL (`[k3cloud] server_url`).
+        setting: &'static str,
+        /// The URL tried.
+        url: String,
+        /// What happened, with its causes.
+        reason: String,
+    },
 }

@@ -23,8 +23,9 @@ const FLOW_FAILED: u8 = 3;
     version,
     about = "Sync Fxiaoke CRM and Kingdee K3Cloud ERP: customers, orders, deliveries.",
     after_help = "Exit codes: 0 all records settled; 1 some records are dead-lettered, deferred or \
-                  of unknown outcome (see `fxk3 status`); 2 bad configuration or usage (nothing \
-                  was sent); 3 a flow failed (connection, credentials, state).\n\
+                  of unknown outcome (see `fxk3 status`); 2 bad configuration or usage, or a \
+                  server that cannot be reached at start (nothing was sent); 3 a flow failed \
+                  (connection lost, credentials, state).\n\
                   Secrets come from environment variables named in the configuration file.\n\
                   Logs: -v, -vv or RUST_LOG (e.g. RUST_LOG=sync_core=debug)."
 )]
@@ -152,7 +153,9 @@ async fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = match &e {
-                AppError::Config(_) | AppError::UnknownFlow(_) => BAD_CONFIGURATION,
+                AppError::Config(_) | AppError::UnknownFlow(_) | AppError::Unreachable { .. } => {
+                    BAD_CONFIGURATION
+                }
                 _ => FLOW_FAILED,
             };
             let hint = hint(&e, &cli.config);
@@ -199,6 +202,12 @@ fn hint(e: &AppError, config: &Path) -> Option<String> {
                 .and_then(|c| fxk3::advice(&c, e));
         }
         AppError::UnknownFlow(_) => Some("`fxk3 status` lists the flows of the configuration"),
+        AppError::Unreachable { setting, .. } => {
+            return Some(format!(
+                "check {setting} and that this machine can reach it (network, VPN, proxy, \
+                 firewall), then run again; nothing was read or written"
+            ));
+        }
         AppError::Sync(sync_core::Error::FlowLocked { .. }) => {
             Some("another fxk3 is running this flow; wait for it, or stop it")
         }
@@ -212,6 +221,15 @@ async fn load(cli: &Cli) -> Result<App, AppError> {
     App::build(config, &environment()).await
 }
 
+/// [`load`], then the flows named (an unknown one is refused before anything is sent), then
+/// both systems reachable.
+async fn load_reachable(cli: &Cli, flows: &[String]) -> Result<App, AppError> {
+    let app = load(cli).await?;
+    app.select(flows)?;
+    app.check_reachable().await?;
+    Ok(app)
+}
+
 async fn execute(cli: &Cli) -> Result<u8, AppError> {
     match &cli.command {
         Command::Init { dir, force } => init(dir, *force, cli.json),
@@ -220,7 +238,7 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             dry_run,
             every: None,
         } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, flows).await?;
             run_once(&app, flows, *dry_run, cli.json, None).await
         }
         Command::Run {
@@ -232,21 +250,28 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             flows,
             every: Some(every),
         } => {
-            let app = load(cli).await?;
             let every = parse_duration(every)
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
+            // Checked once: later runs of `watch` ride out an outage.
+            let app = load_reachable(cli, flows).await?;
             watch(&app, flows, every, cli.json).await
         }
         Command::Watch { flows, every: None } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, flows).await?;
             let every = app.config().every();
             watch(&app, flows, every, cli.json).await
         }
         Command::Status { flows } => status(&load(cli).await?, flows, cli.json).await,
+        Command::DeadLetters(cmd @ DeadLetters::Retry { flow }) => {
+            let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
+            dead_letters(&app, cmd, cli.json).await
+        }
         Command::DeadLetters(cmd) => dead_letters(&load(cli).await?, cmd, cli.json).await,
-        Command::Validate { flows } => validate(&load(cli).await?, flows, cli.json).await,
+        Command::Validate { flows } => {
+            validate(&load_reachable(cli, flows).await?, flows, cli.json).await
+        }
         Command::RebuildIdMap { flow } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
             let report = app.rebuild_id_map(flow).await?;
             if cli.json {
                 println!(

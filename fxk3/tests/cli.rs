@@ -60,13 +60,6 @@ async fn fxk3_in(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
     }
 }
 
-/// A loopback port nobody listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-    // The listener is dropped here: connections to the port are refused.
-}
-
 /// The simulators with their demo data (300 CRM accounts, 200 orders, no ERP customers), and
 /// a directory holding `fxk3.toml` for them and the example mappings.
 struct Setup {
@@ -618,12 +611,21 @@ async fn json_reports_the_counts_of_every_flow() {
         assert_eq!(report[i]["error"], Value::Null);
         assert_eq!(report[i]["report"]["failures"], json!([]));
     }
-    // The API calls each flow made, as the simulators counted them.
+    // The API calls each flow made, as the simulators counted them, and the two of the check
+    // at start that both systems can be reached: the Fxiaoke access token (which the flows
+    // then use) and K3Cloud's GetDataCenterList.
     let calls: u64 = (0..3)
         .map(|i| report[i]["api_calls"].as_u64().unwrap())
         .sum();
     let per_flow: Vec<&Value> = (0..3).map(|i| &report[i]["api_calls"]).collect();
-    assert_eq!(calls, s.calls(), "{per_flow:?} {:?}", s.sandbox.all_calls());
+    assert_eq!(
+        calls + 2,
+        s.calls(),
+        "{per_flow:?} {:?}",
+        s.sandbox.all_calls()
+    );
+    assert_eq!(s.sandbox.calls("fxiaoke:/cgi/corpAccessToken/get/V2"), 1);
+    assert_eq!(s.sandbox.calls("k3cloud:GetDataCenterList"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,67 +1018,96 @@ async fn an_unknown_key_in_the_configuration_is_named_with_its_line() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// unreachable or refusing servers: exit 3, the system named, nothing written
+// unreachable servers: exit 2 before anything is read or written; refused credentials: exit 3
+
+/// A loopback URL that refuses connections at once: nothing can listen on port 0, so no other
+/// process can take the port between the test's choice and the child's call.
+const REFUSING: &str = "http://127.0.0.1:0";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unreachable_erp_fails_the_run_before_any_write() {
+async fn an_unreachable_erp_stops_the_command_before_anything_is_read_or_written() {
     let s = Setup::start().await;
-    let url = format!("http://127.0.0.1:{}/k3cloud/", closed_port());
+    let url = format!("{REFUSING}/k3cloud/");
     s.edit("fxk3.toml", &s.sandbox.k3cloud_url(), &url);
-    let out = s.fxk3(&["run"]).await;
-    assert_eq!(out.code, Some(3), "{out:?}");
+    let error = format!("fxk3: cannot reach K3Cloud at {url}: could not connect to K3Cloud: ");
+    let hint = "      check [k3cloud] server_url and that this machine can reach it (network, VPN, \
+                proxy, firewall), then run again; nothing was read or written\n";
+    for args in [
+        &["run"][..],
+        &["run", "--dry-run"],
+        &["validate"],
+        &["rebuild-id-map", "customers"],
+        &["dead-letters", "retry", "customers"],
+    ] {
+        let out = s.fxk3(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        let (message, rest) = out.stderr.split_once('\n').unwrap();
+        assert!(message.starts_with(&error), "{args:?}: {message}");
+        assert!(
+            message.contains("Connection refused"),
+            "the cause: {message}"
+        );
+        assert_eq!(rest, hint, "{args:?}");
+    }
+    // The CRM was only asked for the access token the runs would need: nothing was read.
     assert_eq!(
-        out.stdout_lines()[1..],
-        [
-            "customers    sink of flow `customers` failed: could not connect to K3Cloud: error sending request".to_owned(),
-            format!("             → check [k3cloud] server_url ({url}) and that this machine can reach it, then run again"),
-            "orders       skipped: its dependency `customers` failed".to_owned(),
-            "deliveries   skipped: its dependency `orders` failed".to_owned(),
-        ]
-    );
-    assert_eq!(s.writes(), 0, "no write-back to the CRM either");
-    let status = s.fxk3(&["--json", "status"]).await.json();
-    assert_eq!(status[0]["dead_letters"], 0);
-    assert_eq!(status[0]["pending_writes"], 0);
-    assert_eq!(
-        status[0]["cursor"],
-        Value::Null,
-        "the next run starts from the beginning again"
+        s.sandbox.all_calls().into_iter().collect::<Vec<_>>(),
+        [("fxiaoke:/cgi/corpAccessToken/get/V2".to_owned(), 5)]
     );
 
-    let out = s.fxk3(&["validate"]).await;
-    assert_eq!(out.code, Some(3), "{out:?}");
-    assert_eq!(
-        out.stderr,
-        format!(
-            "fxk3: sink of flow `customers` failed: could not connect to K3Cloud: error sending request\n      check [k3cloud] server_url ({url}) and that this machine can reach it, then run again\n"
-        )
+    let out = s.fxk3(&["--json", "run", "customers"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let report = out.json();
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&error["fxk3: ".len()..]),
+        "{report}"
     );
+    assert_eq!(report["hint"], hint.trim());
+
+    // No run was recorded; what needs no server still answers.
+    let out = s.fxk3(&["--json", "status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for flow in out.json().as_array().unwrap() {
+        assert_eq!(flow["cursor"], Value::Null, "{flow}");
+        assert_eq!(flow["last_runs"], json!([]), "{flow}");
+    }
+    let out = s.fxk3(&["dead-letters", "list"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "no dead letters\n")
+    );
+    assert_eq!(s.writes(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unreachable_crm_fails_the_run_before_any_write() {
+async fn an_unreachable_crm_stops_the_command_before_anything_is_sent() {
     let s = Setup::start().await;
-    let url = format!("http://127.0.0.1:{}", closed_port());
     s.edit(
         "fxk3.toml",
         &format!("base_url = {:?}", s.sandbox.fxiaoke_url()),
-        &format!("base_url = {url:?}"),
+        &format!("base_url = {REFUSING:?}"),
     );
-    let out = s.fxk3(&["--json", "run", "customers"]).await;
-    assert_eq!(out.code, Some(3), "{out:?}");
-    let report = out.json();
-    assert_eq!(report[0]["flow"], "customers");
-    assert_eq!(report[0]["report"], Value::Null);
-    assert_eq!(
-        report[0]["error"],
-        "source of flow `customers` failed: could not connect to Fxiaoke: error sending request"
+    let out = s.fxk3(&["run"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "fxk3: cannot reach Fxiaoke at {REFUSING}/: could not connect to Fxiaoke: "
+        )),
+        "{}",
+        out.stderr
     );
-    assert_eq!(
-        report[0]["hint"],
-        format!(
-            "check [fxiaoke] base_url ({url}) and that this machine can reach it, then run again"
-        )
+    assert!(
+        out.stderr.ends_with(
+            "\n      check [fxiaoke] base_url and that this machine can reach it (network, VPN, \
+             proxy, firewall), then run again; nothing was read or written\n"
+        ),
+        "{}",
+        out.stderr
     );
     s.assert_nothing_sent();
 }
