@@ -1017,6 +1017,47 @@ async fn an_unknown_key_in_the_configuration_is_named_with_its_line() {
     s.assert_nothing_sent();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_toml_is_named_with_its_line_before_anything_is_sent() {
+    let s = Setup::start().await;
+    let hint = "fix the file at the line shown; `fxk3 init --dir DIR` writes a commented example to compare with";
+    s.edit("fxk3.toml", "[state]\n", "[state\n");
+    let line = line_of(&s.read("fxk3.toml"), "[state");
+    for args in [&["run"][..], &["validate"], &["status"]] {
+        let out = s.fxk3(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert_eq!(
+            out.stderr,
+            format!("fxk3: fxk3.toml line {line}: unclosed table, expected `]`\n      {hint}\n"),
+            "{args:?}"
+        );
+    }
+    s.edit("fxk3.toml", "[state\n", "[state]\n");
+
+    // A bare word where a string belongs, as --json reports it.
+    s.edit("fxk3.toml", "user = \"webapi\"", "user = webapi");
+    let line = line_of(&s.read("fxk3.toml"), "user = webapi");
+    let out = s.fxk3(&["--json", "run", "--dry-run"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(
+        out.json(),
+        json!({
+            "error": format!("fxk3.toml line {line}: string values must be quoted, expected literal string"),
+            "hint": hint,
+        })
+    );
+    s.assert_nothing_sent();
+}
+
+/// The 1-based number of the line of `text` that is `line`.
+fn line_of(text: &str, line: &str) -> usize {
+    1 + text
+        .lines()
+        .position(|l| l == line)
+        .unwrap_or_else(|| panic!("no line `{line}`"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // unreachable servers: exit 2 before anything is read or written; refused credentials: exit 3
 
