@@ -12,7 +12,8 @@ use sync_core::fxiaoke::{
 };
 use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
 use sync_core::{
-    DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport, SqliteStore, StateStore,
+    ConnectorErrorKind, DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport,
+    SqliteStore, StateStore, TracingObserver,
 };
 
 use crate::config::{Config, FlowConfig, FlowKind, K3Auth, parse_duration, parse_start};
@@ -58,6 +59,9 @@ pub struct FlowOutcome {
     pub report: Option<RunReport>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
+    /// What to do about the failure, when the error says which system refused or could not
+    /// be reached.
+    pub hint: Option<String>,
     /// HTTP requests it sent to both systems.
     pub api_calls: Option<u64>,
     /// How long it took.
@@ -71,6 +75,7 @@ impl FlowOutcome {
             flow: flow.to_owned(),
             report: Some(report),
             error: None,
+            hint: None,
             api_calls: None,
             duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
         }
@@ -129,15 +134,22 @@ impl App {
                 let operator = match (&fx.operator, &fx.operator_mobile) {
                     (Some(op), _) => op.clone(),
                     (None, Some(mobile)) => {
-                        let users =
-                            build(None)?
-                                .user_by_mobile(mobile)
-                                .send()
-                                .await
-                                .map_err(|e| AppError::Connect {
+                        let lookup = build(None)?;
+                        let users = lookup.user_by_mobile(mobile).send().await.map_err(|e| {
+                            if matches!(e, fxiaoke_sdk::Error::Connect { .. }) {
+                                AppError::Unreachable {
+                                    system: "Fxiaoke",
+                                    setting: "[fxiaoke] base_url",
+                                    url: lookup.base_url().to_string(),
+                                    reason: causes(&e),
+                                }
+                            } else {
+                                AppError::Connect {
                                     system: "fxiaoke",
                                     reason: format!("finding the operator by mobile {mobile}: {e}"),
-                                })?;
+                                }
+                            }
+                        })?;
                         users
                             .first()
                             .map(|u| u.open_user_id.clone())
@@ -220,6 +232,36 @@ impl App {
         Ok(app)
     }
 
+    /// Checks that each configured system can be reached, before any flow reads or writes:
+    /// a server that cannot be reached at start is a configuration problem (a wrong URL; a
+    /// network, VPN or proxy in the way), not a failed flow. Sends one call per system that
+    /// changes nothing: Fxiaoke the access token the flows need anyway, K3Cloud
+    /// GetDataCenterList, which needs no credentials. Only failures to connect are reported
+    /// here; whatever the servers answer (refused credentials, …) is left to the flows.
+    pub async fn check_reachable(&self) -> Result<(), AppError> {
+        if let Some(fx) = &self.fxiaoke
+            && let Err(e @ fxiaoke_sdk::Error::Connect { .. }) = fx.corp_id().await
+        {
+            return Err(AppError::Unreachable {
+                system: "Fxiaoke",
+                setting: "[fxiaoke] base_url",
+                url: fx.base_url().to_string(),
+                reason: causes(&e),
+            });
+        }
+        if let Some(k3) = &self.k3cloud
+            && let Err(e @ k3cloud_sdk::Error::Connect { .. }) = k3.data_centers().await
+        {
+            return Err(AppError::Unreachable {
+                system: "K3Cloud",
+                setting: "[k3cloud] server_url",
+                url: k3.base_url().to_string(),
+                reason: causes(&e),
+            });
+        }
+        Ok(())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -245,9 +287,13 @@ impl App {
         self.k3cloud.as_ref()
     }
 
-    /// An engine on the app's state, with the call counter and `observer`.
+    /// An engine on the app's state, with the call counter, `tracing` logs of the runs and
+    /// `observer`.
     pub fn engine(&self, observer: Option<Arc<dyn Observer>>) -> Engine {
-        let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(self.calls.clone())];
+        // The engine's own logs (runs started and finished, records not synced) come from
+        // its TracingObserver; `with_observer` replaces it, so it goes into the fan-out.
+        let mut observers: Vec<Arc<dyn Observer>> =
+            vec![Arc::new(self.calls.clone()), Arc::new(TracingObserver)];
         observers.extend(observer);
         Engine::new(self.store.clone()).with_observer(Arc::new(Fanout(observers)))
     }
@@ -338,6 +384,7 @@ impl App {
                     flow: flow.name().to_owned(),
                     report: None,
                     error: Some(format!("skipped: its dependency `{dep}` failed")),
+                    hint: None,
                     api_calls: None,
                     duration_ms: 0,
                 });
@@ -355,6 +402,7 @@ impl App {
                     flow: flow.name().to_owned(),
                     report: Some(report),
                     error: None,
+                    hint: None,
                     api_calls,
                     duration_ms,
                 }),
@@ -364,6 +412,7 @@ impl App {
                         flow: flow.name().to_owned(),
                         report: None,
                         error: Some(e.to_string()),
+                        hint: advice(&self.config, &e),
                         api_calls,
                         duration_ms,
                     });
@@ -425,6 +474,7 @@ impl App {
     fn build_flow(&self, c: &FlowConfig) -> Result<Flow, AppError> {
         let path = self.config.resolve(&c.mapping);
         let mapping = DeclarativeMapping::from_path(&path).map_err(|e| ConfigError::Mapping {
+            flow: c.name.clone(),
             path: path.clone(),
             reason: e.to_string(),
         })?;
@@ -595,6 +645,68 @@ impl App {
         }
         Ok(builder.build()?)
     }
+}
+
+/// What to do about a flow that stopped on a call to one of the systems: the settings to
+/// check, with the URL tried. `None` for other errors.
+pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
+    let (flow, at_source, error) = match error {
+        sync_core::Error::Source { flow, error } => (flow, true, error),
+        sync_core::Error::Sink { flow, error } => (flow, false, error),
+        _ => return None,
+    };
+    // Customers and orders read the CRM and write the ERP; deliveries the other way round.
+    let crm = at_source != (config.flow(flow)?.kind == FlowKind::Deliveries);
+    match (error.kind(), crm) {
+        (ConnectorErrorKind::Transient, true) => {
+            let fx = config.fxiaoke.as_ref()?;
+            let url = fx.base_url.as_deref().unwrap_or("https://open.fxiaoke.com");
+            Some(format!(
+                "check [fxiaoke] base_url ({url}) and that this machine can reach it, then run again"
+            ))
+        }
+        (ConnectorErrorKind::Transient, false) => {
+            let url = &config.k3cloud.as_ref()?.server_url;
+            Some(format!(
+                "check [k3cloud] server_url ({url}) and that this machine can reach it, then run again"
+            ))
+        }
+        (ConnectorErrorKind::Permanent, true) => {
+            let fx = config.fxiaoke.as_ref()?;
+            Some(format!(
+                "check [fxiaoke] app_id and operator, the secrets in {} and {}, and the operator's \
+                 rights in the CRM",
+                fx.app_secret_env, fx.permanent_code_env
+            ))
+        }
+        (ConnectorErrorKind::Permanent, false) => {
+            let k3 = config.k3cloud.as_ref()?;
+            let secret = match k3.auth {
+                K3Auth::Password => format!("the password in {}", k3.password_env),
+                _ => format!("app_id and the secret in {}", k3.app_secret_env),
+            };
+            Some(format!(
+                "check [k3cloud] acct_id and user, {secret}, and the user's rights in the ERP"
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// An error and its sources, `a: b: c`: a refused connection shows as such, not only as
+/// "error sending request".
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 fn millis(d: Duration) -> i64 {

@@ -256,9 +256,11 @@ impl Config {
     /// Parses and checks a configuration; relative paths are resolved from `base_dir`.
     pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
+            // 1 + the newlines before the span: a span at the start of a line (an unknown
+            // key) is on that line, not the one before.
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                .map(|s| 1 + text.get(..s.start).unwrap_or(text).matches('\n').count());
             ConfigError::Parse {
                 path: None,
                 line,
@@ -428,6 +430,12 @@ mod tests {
     fn mistakes_are_caught_with_a_line() {
         let e = Config::from_toml("[state]\npath = 3\n", Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = Config::from_toml("[state]\ncolour = \"blue\"\n", Path::new(".")).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("line 2: unknown field `colour`, expected `path`"),
+            "a key at the start of its line: {e}"
+        );
         let e = Config::from_toml(
             "[k3cloud]\nserver_url = \"x\"\nacct_id = \"a\"\nuser = \"u\"\n",
             Path::new("."),

@@ -38,8 +38,10 @@ pub enum ConfigError {
         what: String,
     },
     /// A mapping file could not be loaded.
-    #[error("mapping file {}: {reason}", path.display())]
+    #[error("flow `{flow}`: mapping file {}: {reason}", path.display())]
     Mapping {
+        /// The flow whose mapping it is.
+        flow: String,
         /// The file.
         path: PathBuf,
         /// Line and reason, from the loader.
@@ -93,4 +95,18 @@ pub enum AppError {
     /// No flow of that name.
     #[error("no flow named `{0}` in the configuration")]
     UnknownFlow(String),
+    /// A system could not be reached at start (refused connection, DNS, TLS handshake,
+    /// connect timeout): a wrong URL, or a network in the way; found before anything was read
+    /// or written.
+    #[error("cannot reach {system} at {url}: {reason}")]
+    Unreachable {
+        /// `Fxiaoke` or `K3Cloud`.
+        system: &'static str,
+        /// The setting that holds the URL (`[k3cloud] server_url`).
+        setting: &'static str,
+        /// The URL tried.
+        url: String,
+        /// What happened, with its causes.
+        reason: String,
+    },
 }

@@ -26,7 +26,7 @@ mod error;
 pub mod observers;
 pub mod report;
 
-pub use app::{App, FlowOutcome, SecretSource, environment};
+pub use app::{App, FlowOutcome, SecretSource, advice, environment};
 pub use config::{Config, FlowConfig, FlowKind};
 pub use demo::{demo_config_text, sandbox_config, sandbox_config_text, sandbox_secrets};
 pub use error::{AppError, ConfigError};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use fxk3::config::{Config, EXAMPLE, parse_duration};
-use fxk3::observers::Progress;
+use fxk3::observers::{DryRunTally, Fanout, Progress};
 use fxk3::{App, AppError, EXAMPLE_MAPPINGS, FlowOutcome, environment, report};
 use sync_core::Observer;
 
@@ -23,8 +23,9 @@ const FLOW_FAILED: u8 = 3;
     version,
     about = "Sync Fxiaoke CRM and Kingdee K3Cloud ERP: customers, orders, deliveries.",
     after_help = "Exit codes: 0 all records settled; 1 some records are dead-lettered, deferred or \
-                  of unknown outcome (see `fxk3 status`); 2 bad configuration or usage (nothing \
-                  was sent); 3 a flow failed (connection, credentials, state).\n\
+                  of unknown outcome (see `fxk3 status`); 2 bad configuration or usage, or a \
+                  server that cannot be reached at start (nothing was sent); 3 a flow failed \
+                  (connection lost, credentials, state).\n\
                   Secrets come from environment variables named in the configuration file.\n\
                   Logs: -v, -vv or RUST_LOG (e.g. RUST_LOG=sync_core=debug)."
 )]
@@ -130,7 +131,9 @@ enum DeadLetters {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // Without -v the run report lists the records not synced; the engine's warning per
+        // record would repeat it on stderr.
+        0 => "warn,sync_core::observer=error",
         1 => "info,sync_core=info",
         _ => "debug",
     };
@@ -150,14 +153,20 @@ async fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = match &e {
-                AppError::Config(_) | AppError::UnknownFlow(_) => BAD_CONFIGURATION,
+                AppError::Config(_) | AppError::UnknownFlow(_) | AppError::Unreachable { .. } => {
+                    BAD_CONFIGURATION
+                }
                 _ => FLOW_FAILED,
             };
+            let hint = hint(&e, &cli.config);
             if cli.json {
-                println!("{}", serde_json::json!({"error": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "hint": hint})
+                );
             } else {
                 eprintln!("fxk3: {e}");
-                if let Some(hint) = hint(&e) {
+                if let Some(hint) = hint {
                     eprintln!("      {hint}");
                 }
             }
@@ -166,29 +175,59 @@ async fn main() -> ExitCode {
     }
 }
 
-/// What to do about an error.
-fn hint(e: &AppError) -> Option<&'static str> {
-    match e {
+/// What to do about an error (`config`: the configuration file, read again for the
+/// settings to name).
+fn hint(e: &AppError, config: &Path) -> Option<String> {
+    let hint = match e {
         AppError::Config(fxk3::ConfigError::MissingEnv { .. }) => {
             Some("export the variable (or set it in the service's environment) and run again")
         }
         AppError::Config(fxk3::ConfigError::Read { .. }) => {
             Some("create one with `fxk3 init`, or point --config at it")
         }
+        AppError::Config(fxk3::ConfigError::Parse { .. }) => Some(
+            "fix the file at the line shown; `fxk3 init --dir DIR` writes a commented example to \
+             compare with",
+        ),
+        AppError::Config(fxk3::ConfigError::Mapping { path, .. }) if !path.is_file() => Some(
+            "correct the flow's `mapping` path (relative paths are read from the configuration \
+             file's directory), or create the file; `fxk3 init` writes example mappings",
+        ),
         AppError::Config(fxk3::ConfigError::Mapping { .. }) => Some(
             "fix the mapping file at the line shown; `fxk3 validate` checks it against both systems",
         ),
+        AppError::Sync(e @ (sync_core::Error::Source { .. } | sync_core::Error::Sink { .. })) => {
+            return Config::from_path(config)
+                .ok()
+                .and_then(|c| fxk3::advice(&c, e));
+        }
         AppError::UnknownFlow(_) => Some("`fxk3 status` lists the flows of the configuration"),
+        AppError::Unreachable { setting, .. } => {
+            return Some(format!(
+                "check {setting} and that this machine can reach it (network, VPN, proxy, \
+                 firewall), then run again; nothing was read or written"
+            ));
+        }
         AppError::Sync(sync_core::Error::FlowLocked { .. }) => {
             Some("another fxk3 is running this flow; wait for it, or stop it")
         }
         _ => None,
-    }
+    };
+    hint.map(str::to_owned)
 }
 
 async fn load(cli: &Cli) -> Result<App, AppError> {
     let config = Config::from_path(&cli.config)?;
     App::build(config, &environment()).await
+}
+
+/// [`load`], then the flows named (an unknown one is refused before anything is sent), then
+/// both systems reachable.
+async fn load_reachable(cli: &Cli, flows: &[String]) -> Result<App, AppError> {
+    let app = load(cli).await?;
+    app.select(flows)?;
+    app.check_reachable().await?;
+    Ok(app)
 }
 
 async fn execute(cli: &Cli) -> Result<u8, AppError> {
@@ -199,7 +238,7 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             dry_run,
             every: None,
         } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, flows).await?;
             run_once(&app, flows, *dry_run, cli.json, None).await
         }
         Command::Run {
@@ -211,21 +250,28 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             flows,
             every: Some(every),
         } => {
-            let app = load(cli).await?;
             let every = parse_duration(every)
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
+            // Checked once: later runs of `watch` ride out an outage.
+            let app = load_reachable(cli, flows).await?;
             watch(&app, flows, every, cli.json).await
         }
         Command::Watch { flows, every: None } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, flows).await?;
             let every = app.config().every();
             watch(&app, flows, every, cli.json).await
         }
         Command::Status { flows } => status(&load(cli).await?, flows, cli.json).await,
+        Command::DeadLetters(cmd @ DeadLetters::Retry { flow }) => {
+            let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
+            dead_letters(&app, cmd, cli.json).await
+        }
         Command::DeadLetters(cmd) => dead_letters(&load(cli).await?, cmd, cli.json).await,
-        Command::Validate { flows } => validate(&load(cli).await?, flows, cli.json).await,
+        Command::Validate { flows } => {
+            validate(&load_reachable(cli, flows).await?, flows, cli.json).await
+        }
         Command::RebuildIdMap { flow } => {
-            let app = load(cli).await?;
+            let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
             let report = app.rebuild_id_map(flow).await?;
             if cli.json {
                 println!(
@@ -289,14 +335,65 @@ async fn run_once(
     json: bool,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<u8, AppError> {
-    let progress: Option<Arc<dyn Observer>> = if json {
-        None
-    } else {
-        Some(Arc::new(Progress::new()))
-    };
-    let outcomes = app.run_with(flows, dry_run, progress, stop).await?;
+    let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
+    if !json {
+        observers.push(Arc::new(Progress::new()));
+    }
+    let tally = Arc::new(DryRunTally::default());
+    if dry_run {
+        observers.push(tally.clone());
+    }
+    let observer: Arc<dyn Observer> = Arc::new(Fanout(observers));
+    let outcomes = app.run_with(flows, dry_run, Some(observer), stop).await?;
     print_outcomes(&outcomes, dry_run, json);
-    Ok(exit_code(&outcomes))
+    if !dry_run {
+        return Ok(exit_code(&outcomes));
+    }
+    if !json {
+        print_dry_run_totals(&outcomes, &tally);
+    }
+    // A record that waits only for records this dry run would write first is no problem: a
+    // run writes those first.
+    let attention = outcomes.iter().any(|o| {
+        o.report.as_ref().is_some_and(|r| {
+            r.counts.dead_lettered > 0
+                || r.counts.unknown > 0
+                || r.counts.deferred > tally.waiting_for_planned(&o.flow)
+        })
+    });
+    Ok(if outcomes.iter().any(|o| o.error.is_some()) {
+        FLOW_FAILED
+    } else if attention {
+        RECORDS_NEED_ATTENTION
+    } else {
+        OK
+    })
+}
+
+/// How many writes each flow would send (the report shows the first ones), and how many
+/// records wait for records the dry run would write first.
+fn print_dry_run_totals(outcomes: &[FlowOutcome], tally: &DryRunTally) {
+    for o in outcomes {
+        let Some(report) = &o.report else { continue };
+        let planned = tally.planned(&o.flow);
+        if planned > 0 {
+            let shown = report.planned.len();
+            let note = if u64::try_from(shown).is_ok_and(|s| s < planned) {
+                format!(" (the first {shown} shown)")
+            } else {
+                String::new()
+            };
+            println!("{}: {planned} writes would be sent{note}", o.flow);
+        }
+        let waiting = tally.waiting_for_planned(&o.flow);
+        if waiting > 0 {
+            println!(
+                "{}: {waiting} records wait for records this dry run would write first; a run \
+                 writes those first, then these",
+                o.flow
+            );
+        }
+    }
 }
 
 fn exit_code(outcomes: &[FlowOutcome]) -> u8 {
@@ -404,13 +501,15 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
                     ),
                 },
             );
+            // Numbers, not JSON values: `Value`'s Display ignores the column widths.
+            let count = |key: &str| s[key].as_u64().unwrap_or_default();
             println!(
                 "{:<12} {:<25} {:>8} {:>6} {:>9}  {last}",
                 s["flow"].as_str().unwrap_or_default(),
                 cursor,
-                s["pending_writes"],
-                s["dead_letters"],
-                s["deferred"]
+                count("pending_writes"),
+                count("dead_letters"),
+                count("deferred")
             );
         }
     }

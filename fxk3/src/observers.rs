@@ -1,12 +1,12 @@
 //! Progress bars and per-flow API-call counts, as engine observers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sync_core::state::RunKind;
-use sync_core::{Observer, RecordOutcome, RunReport, Window};
+use sync_core::{Observer, RecordOutcome, RunReport, Window, WriteItem};
 
 /// Sends every event to several observers.
 #[derive(Default, Clone)]
@@ -108,6 +108,74 @@ impl Observer for Progress {
                 "read {} · created {} · updated {} · unchanged {} · deferred {} · dead {}",
                 c.read, c.created, c.updated, c.unchanged, c.deferred, c.dead_lettered
             ));
+        }
+    }
+}
+
+/// What a dry run would write and what would wait, for every record (the run report keeps
+/// only the first ones).
+///
+/// A dry run writes nothing, so the ID maps do not grow: an order whose customer the same dry
+/// run would create first is reported as waiting for it, though a run would create the
+/// customer, then the order. [`DryRunTally::waiting_for_planned`] counts those records.
+#[derive(Debug, Default)]
+pub struct DryRunTally {
+    state: Mutex<TallyState>,
+}
+
+#[derive(Debug, Default)]
+struct TallyState {
+    planned: HashMap<String, u64>,
+    /// `(flow, key)` of every planned write, by source key and by natural key (lookups use
+    /// either).
+    keys: HashSet<(String, String)>,
+    /// `(flow, missing flow, missing key)` of every deferred record.
+    waiting: Vec<(String, String, String)>,
+}
+
+impl DryRunTally {
+    /// The writes `flow` would send.
+    pub fn planned(&self, flow: &str) -> u64 {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.planned.get(flow).copied().unwrap_or_default()
+    }
+
+    /// The records of `flow` that wait for a record this dry run would write.
+    pub fn waiting_for_planned(&self, flow: &str) -> u64 {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let covered = state
+            .waiting
+            .iter()
+            .filter(|(f, missing_flow, missing_key)| {
+                f == flow
+                    && state
+                        .keys
+                        .contains(&(missing_flow.clone(), missing_key.clone()))
+            });
+        u64::try_from(covered.count()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Observer for DryRunTally {
+    fn planned_write(&self, flow: &str, item: &WriteItem) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        *state.planned.entry(flow.to_owned()).or_default() += 1;
+        for key in [&item.source_key, &item.natural_key] {
+            state.keys.insert((flow.to_owned(), key.clone()));
+        }
+    }
+
+    fn record_settled(&self, flow: &str, _key: &str, outcome: &RecordOutcome) {
+        if let RecordOutcome::Deferred {
+            missing_flow,
+            missing_key,
+            ..
+        } = outcome
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state
+                .waiting
+                .push((flow.to_owned(), missing_flow.clone(), missing_key.clone()));
         }
     }
 }

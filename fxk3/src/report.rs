@@ -29,32 +29,32 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
             .api_calls
             .map_or_else(|| "-".to_owned(), |c| c.to_string());
         let secs = format!("{}.{}s", o.duration_ms / 1000, o.duration_ms % 1000 / 100);
-        match &o.report {
-            Some(r) => {
-                let c = &r.counts;
-                let _ = writeln!(
-                    out,
-                    "{:<12} {:>6} {:>8} {:>8} {:>10} {:>9} {:>6} {:>8} {:>8} {:>6} {:>9}",
-                    o.flow,
-                    c.read,
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.deferred,
-                    c.dead_lettered,
-                    c.unknown + c.actions_unknown,
-                    c.actions_done,
-                    calls,
-                    secs
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "{:<12} {}",
-                    o.flow,
-                    o.error.as_deref().unwrap_or("did not run")
-                );
+        if let Some(r) = &o.report {
+            let c = &r.counts;
+            let _ = writeln!(
+                out,
+                "{:<12} {:>6} {:>8} {:>8} {:>10} {:>9} {:>6} {:>8} {:>8} {:>6} {:>9}",
+                o.flow,
+                c.read,
+                c.created,
+                c.updated,
+                c.unchanged,
+                c.deferred,
+                c.dead_lettered,
+                c.unknown + c.actions_unknown,
+                c.actions_done,
+                calls,
+                secs
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<12} {}",
+                o.flow,
+                o.error.as_deref().unwrap_or("did not run")
+            );
+            if let Some(hint) = &o.hint {
+                let _ = writeln!(out, "{:<12} → {hint}", "");
             }
         }
     }
