@@ -262,6 +262,33 @@ impl App {
         Ok(())
     }
 
+    /// The app of the commands that only read the state file (`status`, `dead-letters
+    /// list|show`): no secret is needed and nothing is sent — its clients could not
+    /// authenticate, and nothing here calls them.
+    pub async fn build_offline(mut config: Config) -> Result<Self, AppError> {
+        if let Some(fx) = config.fxiaoke.as_mut() {
+            fx.operator = Some(fx.operator.clone().unwrap_or_else(|| "offline".into()));
+        }
+        let placeholder: SecretSource = Arc::new(|_| Some("offline".into()));
+        Self::build(config, &placeholder).await
+    }
+
+    /// HTTP requests the flow's last run or retry sent to both systems.
+    pub fn api_calls(&self, flow: &str) -> Option<u64> {
+        self.calls.calls(flow)
+    }
+
+    /// Takes records off a flow's dead-letter list without retrying them; returns the keys
+    /// that were on it.
+    pub async fn drop_dead_letters(
+        &self,
+        name: &str,
+        keys: &[String],
+    ) -> Result<Vec<String>, AppError> {
+        let flow = self.flow(name)?;
+        Ok(self.engine(None).drop_dead_letters(flow, keys).await?)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -538,7 +565,8 @@ impl App {
                         replace_entries: c.replace_entries,
                     }),
                 );
-                let mut b = Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink));
+                let mut b = Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink))
+                    .actions(c.actions.clone().unwrap_or_default());
                 if let Some(field) = &c.write_back_field {
                     b = b.write_back(Arc::new(ObjectWriteBack::new(fx()?, object, field)));
                 }

@@ -210,7 +210,8 @@ pub struct FlowConfig {
     pub erp_form: Option<String>,
     /// Customers: the CRM field that receives the ERP customer number after a create.
     pub write_back_field: Option<String>,
-    /// Orders: actions after a create (default `["Submit", "Audit"]`; `[]` for none).
+    /// Customers and orders: ERP actions after a create (orders default to
+    /// `["Submit", "Audit"]`, customers to none; `[]` for none).
     pub actions: Option<Vec<String>>,
     /// Customers: replace the ERP contact rows on update (default: leave them alone).
     #[serde(default)]
@@ -229,6 +230,51 @@ pub struct FlowConfig {
     pub start_from: Option<String>,
     /// Runs a record may wait for a reference before it is dead-lettered (default 10).
     pub max_defer_attempts: Option<u32>,
+}
+
+impl FlowConfig {
+    /// A key set for a kind of flow that has no use for it is a mistake the operator should
+    /// hear about, not a setting silently ignored.
+    fn check_keys_apply(&self) -> Result<(), ConfigError> {
+        let set: [(&str, bool, &[FlowKind]); 5] = [
+            (
+                "write_back_field",
+                self.write_back_field.is_some(),
+                &[FlowKind::Customers],
+            ),
+            (
+                "actions",
+                self.actions.is_some(),
+                &[FlowKind::Customers, FlowKind::Orders],
+            ),
+            (
+                "replace_entries",
+                self.replace_entries,
+                &[FlowKind::Customers],
+            ),
+            (
+                "notify_title",
+                self.notify_title.is_some(),
+                &[FlowKind::Deliveries],
+            ),
+            (
+                "notify_text",
+                self.notify_text.is_some(),
+                &[FlowKind::Deliveries],
+            ),
+        ];
+        for (key, is_set, kinds) in set {
+            if is_set && !kinds.contains(&self.kind) {
+                let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                return Err(ConfigError::Invalid(format!(
+                    "flow `{}`: `{key}` applies to flows of kind {} only; remove it",
+                    self.name,
+                    kinds.join(" or ")
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[schedule]`.
@@ -301,6 +347,7 @@ impl Config {
                 parse_start(start)
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
             }
+            flow.check_keys_apply()?;
             if flow.batch_size == Some(0) {
                 return Err(ConfigError::Invalid(format!(
                     "flow `{}`: batch_size must be positive",
@@ -424,6 +471,19 @@ mod tests {
         assert_eq!(parse_start("1716000000000").unwrap(), 1_716_000_000_000);
         assert_eq!(parse_start("2024-05-18").unwrap(), 1_715_961_600_000);
         assert!(parse_start("18/05/2024").is_err());
+    }
+
+    #[test]
+    fn a_key_of_another_kind_of_flow_is_refused() {
+        let text = EXAMPLE.replace(
+            "notify_title = \"发货通知\"",
+            "notify_title = \"发货通知\"\nwrite_back_field = \"field_erp_no__c\"",
+        );
+        let err = Config::from_toml(&text, Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: flow `deliveries`: `write_back_field` applies to flows of kind customers only; remove it"
+        );
     }
 
     #[test]

@@ -11,6 +11,15 @@ use fxk3::observers::{DryRunTally, Fanout, Progress};
 use fxk3::{App, AppError, EXAMPLE_MAPPINGS, FlowOutcome, environment, report};
 use sync_core::Observer;
 
+/// `println!` that stops quietly when stdout is closed (`fxk3 status | head`) instead of
+/// panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit codes (also in `--help`).
 const OK: u8 = 0;
 const RECORDS_NEED_ATTENTION: u8 = 1;
@@ -92,10 +101,11 @@ enum Command {
         /// Flows to check; default all.
         flows: Vec<String>,
     },
-    /// Rebuild a flow's ID map from the target system (after the state file was lost).
+    /// Rebuild the ID maps after the state file was lost: every source record whose target
+    /// exists is restored as synced (nothing is sent again).
     RebuildIdMap {
-        /// The flow.
-        flow: String,
+        /// Flows to rebuild, in dependency order; default all.
+        flows: Vec<String>,
     },
     /// Start the built-in simulators of both systems, to try things out.
     Sandbox {
@@ -127,6 +137,15 @@ enum DeadLetters {
         /// The flow.
         flow: String,
     },
+    /// Give up on dead letters: take them off the list without retrying them (a record is
+    /// tried again when it changes, or when a run reads it again within its look-back).
+    Drop {
+        /// The flow.
+        flow: String,
+        /// The records' keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
 }
 
 fn init_logging(verbose: u8) {
@@ -139,9 +158,13 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person at a terminal: not in a file or the journal, not with NO_COLOR.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 
@@ -160,7 +183,7 @@ async fn main() -> ExitCode {
             };
             let hint = hint(&e, &cli.config);
             if cli.json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"error": e.to_string(), "hint": hint})
                 );
@@ -221,6 +244,11 @@ async fn load(cli: &Cli) -> Result<App, AppError> {
     App::build(config, &environment()).await
 }
 
+/// The configuration's app for commands that only read the state file: no secret needed.
+async fn load_offline(cli: &Cli) -> Result<App, AppError> {
+    App::build_offline(Config::from_path(&cli.config)?).await
+}
+
 /// [`load`], then the flows named (an unknown one is refused before anything is sent), then
 /// both systems reachable.
 async fn load_reachable(cli: &Cli, flows: &[String]) -> Result<App, AppError> {
@@ -239,50 +267,55 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             every: None,
         } => {
             let app = load_reachable(cli, flows).await?;
-            run_once(&app, flows, *dry_run, cli.json, None).await
+            run_once(&app, flows, *dry_run, cli.json, Some(stop_on_signals())).await
         }
         Command::Run {
             flows,
-            every: Some(every),
-            ..
-        }
-        | Command::Watch {
-            flows,
+            dry_run,
             every: Some(every),
         } => {
             let every = parse_duration(every)
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
-            // Checked once: later runs of `watch` ride out an outage.
+            // Checked once: later runs ride out an outage.
             let app = load_reachable(cli, flows).await?;
-            watch(&app, flows, every, cli.json).await
+            watch(&app, flows, every, *dry_run, cli.json).await
         }
-        Command::Watch { flows, every: None } => {
+        Command::Watch { flows, every } => {
+            let every = every
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
             let app = load_reachable(cli, flows).await?;
-            let every = app.config().every();
-            watch(&app, flows, every, cli.json).await
+            let every = every.unwrap_or_else(|| app.config().every());
+            watch(&app, flows, every, false, cli.json).await
         }
-        Command::Status { flows } => status(&load(cli).await?, flows, cli.json).await,
+        Command::Status { flows } => status(&load_offline(cli).await?, flows, cli.json).await,
         Command::DeadLetters(cmd @ DeadLetters::Retry { flow }) => {
             let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
             dead_letters(&app, cmd, cli.json).await
         }
-        Command::DeadLetters(cmd) => dead_letters(&load(cli).await?, cmd, cli.json).await,
+        Command::DeadLetters(cmd) => dead_letters(&load_offline(cli).await?, cmd, cli.json).await,
         Command::Validate { flows } => {
             validate(&load_reachable(cli, flows).await?, flows, cli.json).await
         }
-        Command::RebuildIdMap { flow } => {
-            let app = load_reachable(cli, std::slice::from_ref(flow)).await?;
-            let report = app.rebuild_id_map(flow).await?;
+        Command::RebuildIdMap { flows } => {
+            let app = load_reachable(cli, flows).await?;
+            let reports = app.rebuild_id_maps(flows).await?;
             if cli.json {
-                println!(
+                out!(
                     "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                    serde_json::to_string_pretty(&reports).unwrap_or_default()
                 );
             } else {
-                println!(
-                    "{flow}: {} ID-map entries restored from the target system",
-                    report.counts.rebuilt
-                );
+                for r in &reports {
+                    out!(
+                        "{}: {} of {} records restored as synced; the others are written by the next run",
+                        r.flow,
+                        r.counts.rebuilt,
+                        r.counts.read
+                    );
+                }
             }
             Ok(OK)
         }
@@ -314,12 +347,12 @@ fn init(dir: &Path, force: bool, json: bool) -> Result<u8, AppError> {
     }
     let written: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     if json {
-        println!("{}", serde_json::json!({"written": written}));
+        out!("{}", serde_json::json!({"written": written}));
     } else {
         for w in &written {
-            println!("wrote {w}");
+            out!("wrote {w}");
         }
-        println!(
+        out!(
             "\nNext: edit fxk3.toml, export the secrets it names (FXK3_FXIAOKE_APP_SECRET, …),\n\
              then `fxk3 validate` and `fxk3 run --dry-run`. To try it against the simulators:\n\
              `fxk3 sandbox` prints a configuration for them."
@@ -383,11 +416,11 @@ fn print_dry_run_totals(outcomes: &[FlowOutcome], tally: &DryRunTally) {
             } else {
                 String::new()
             };
-            println!("{}: {planned} writes would be sent{note}", o.flow);
+            out!("{}: {planned} writes would be sent{note}", o.flow);
         }
         let waiting = tally.waiting_for_planned(&o.flow);
         if waiting > 0 {
-            println!(
+            out!(
                 "{}: {waiting} records wait for records this dry run would write first; a run \
                  writes those first, then these",
                 o.flow
@@ -408,16 +441,18 @@ fn exit_code(outcomes: &[FlowOutcome]) -> u8 {
 
 fn print_outcomes(outcomes: &[FlowOutcome], dry_run: bool, json: bool) {
     if json {
-        println!("{}", report::json(outcomes));
+        out!("{}", report::json(outcomes));
         return;
     }
-    print!("{}", report::table(outcomes));
+    out!("{}", report::table(outcomes).trim_end());
     if dry_run {
         for o in outcomes {
             for planned in o.report.iter().flat_map(|r| &r.planned) {
-                println!(
+                out!(
                     "{} {} would send {}",
-                    o.flow, planned.source_key, planned.payload
+                    o.flow,
+                    planned.source_key,
+                    planned.payload
                 );
             }
         }
@@ -428,28 +463,55 @@ async fn watch(
     app: &App,
     flows: &[String],
     every: std::time::Duration,
+    dry_run: bool,
     json: bool,
 ) -> Result<u8, AppError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("fxk3: stopping after the records in flight (Ctrl-C again to force)");
-            on_signal.store(true, Ordering::SeqCst);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop = stop_on_signals();
     let mut code = OK;
     while !stop.load(Ordering::SeqCst) {
-        code = run_once(app, flows, false, json, Some(stop.clone())).await?;
+        code = run_once(app, flows, dry_run, json, Some(stop.clone())).await?;
         let deadline = tokio::time::Instant::now() + every;
         while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
     Ok(code)
+}
+
+/// A flag set by the first Ctrl-C or SIGTERM (what systemd and `docker stop` send): the run
+/// finishes the records in flight, commits its state and stops. A second signal exits at once.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if shutdown_signal().await {
+            eprintln!("fxk3: stopping after the records in flight (Ctrl-C again to force)");
+            flag.store(true, Ordering::SeqCst);
+            if shutdown_signal().await {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
+/// Waits for Ctrl-C or SIGTERM; false when neither can be listened for.
+async fn shutdown_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError> {
@@ -475,11 +537,15 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        println!(
+        out!(
             "{:<12} {:<25} {:>8} {:>6} {:>9}  last run",
-            "flow", "cursor", "pending", "dead", "deferred"
+            "flow",
+            "cursor",
+            "pending",
+            "dead",
+            "deferred"
         );
         for s in &out {
             let cursor = s["cursor"]
@@ -503,7 +569,7 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
             );
             // Numbers, not JSON values: `Value`'s Display ignores the column widths.
             let count = |key: &str| s[key].as_u64().unwrap_or_default();
-            println!(
+            out!(
                 "{:<12} {:<25} {:>8} {:>6} {:>9}  {last}",
                 s["flow"].as_str().unwrap_or_default(),
                 cursor,
@@ -545,20 +611,23 @@ async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, Ap
                     .iter()
                     .map(|(f, d)| serde_json::json!({"flow": f, "key": d.source_key, "stage": d.stage, "reason": d.reason, "attempts": d.attempts}))
                     .collect();
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
             } else if all.is_empty() {
-                println!("no dead letters");
+                out!("no dead letters");
             } else {
                 for (f, d) in &all {
-                    println!(
+                    out!(
                         "{f} {} [{}, {} attempts] {}",
-                        d.source_key, d.stage, d.attempts, d.reason
+                        d.source_key,
+                        d.stage,
+                        d.attempts,
+                        d.reason
                     );
                 }
-                println!(
+                out!(
                     "→ `fxk3 dead-letters show FLOW KEY` shows the payload; fix the cause, then \
                      `fxk3 dead-letters retry FLOW`"
                 );
@@ -583,7 +652,7 @@ async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, Ap
             };
             let v = serde_json::json!({"flow": flow, "key": d.source_key, "stage": d.stage,
                 "reason": d.reason, "attempts": d.attempts, "retryable": d.retryable, "payload": d.payload});
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(OK)
         }
         DeadLetters::Retry { flow } => {
@@ -594,9 +663,32 @@ async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, Ap
             };
             let started = std::time::Instant::now();
             let report = app.retry_dead_letters(flow, progress).await?;
-            let outcome = FlowOutcome::new(flow, report, started.elapsed());
+            let mut outcome = FlowOutcome::new(flow, report, started.elapsed());
+            outcome.api_calls = app.api_calls(flow);
             print_outcomes(std::slice::from_ref(&outcome), false, json);
             Ok(exit_code(std::slice::from_ref(&outcome)))
+        }
+        DeadLetters::Drop { flow, keys } => {
+            let dropped = app.drop_dead_letters(flow, keys).await?;
+            let missing: Vec<&String> = keys.iter().filter(|k| !dropped.contains(k)).collect();
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"flow": flow, "dropped": dropped, "not_found": missing})
+                );
+            } else {
+                for key in &dropped {
+                    out!("{flow} {key}: dropped; tried again when it changes");
+                }
+                for key in &missing {
+                    out!("{flow} {key}: not a dead letter of this flow");
+                }
+            }
+            Ok(if missing.is_empty() {
+                OK
+            } else {
+                BAD_CONFIGURATION
+            })
         }
     }
 }
@@ -613,14 +705,14 @@ async fn validate(app: &App, flows: &[String], json: bool) -> Result<u8, AppErro
             .iter()
             .map(|(f, issues)| serde_json::json!({"flow": f, "issues": issues.iter().map(ToString::to_string).collect::<Vec<_>>()}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for (flow, issues) in &results {
             if issues.is_empty() {
-                println!("{flow}: ok");
+                out!("{flow}: ok");
             }
             for issue in issues {
-                println!("{flow}: {issue}");
+                out!("{flow}: {issue}");
             }
         }
     }
@@ -640,12 +732,12 @@ async fn sandbox(listen: &str, no_demo: bool) -> Result<u8, AppError> {
             system: "sandbox",
             reason: e.to_string(),
         })?;
-    println!("{}", fxk3::demo_config_text(&sb));
-    println!(
+    out!("{}", fxk3::demo_config_text(&sb));
+    out!(
         "# Simulators running at {} — Ctrl-C to stop.",
         sb.base_url()
     );
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown_signal().await;
     sb.shutdown().await;
     Ok(OK)
 }

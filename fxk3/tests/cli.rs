@@ -875,6 +875,146 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_then_retried_after_the_fi
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_given_up_on_is_dropped_and_read_only_commands_need_no_secret() {
+    let s = Setup::start().await;
+    let id = s.insert_account_of_type_other();
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+
+    // `status` and `dead-letters list` read the state file only: no secret, no call.
+    s.sandbox.reset_calls();
+    let out = fxk3_in(s.dir.path(), &[], &["dead-letters", "list"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with(&format!("customers {id} [map, 1 attempts]")),
+        "{out:?}"
+    );
+    let out = fxk3_in(s.dir.path(), &[], &["status", "customers"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    s.assert_nothing_sent();
+
+    let out = s
+        .fxk3(&["dead-letters", "drop", "customers", &id, "no-such-key"])
+        .await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            format!("customers {id}: dropped; tried again when it changes"),
+            "customers no-such-key: not a dead letter of this flow".to_owned(),
+        ]
+    );
+    let out = s.fxk3(&["dead-letters", "list"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "no dead letters\n")
+    );
+    // Not retried.
+    let out = s.fxk3(&["dead-letters", "retry", "customers"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        counts_row(&out.stdout, "customers"),
+        row(&["customers", "0", "0", "0", "0", "0", "0", "0", "0"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let s = Setup::start().await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fxk3"));
+    command
+        .current_dir(s.dir.path())
+        .args(["init", "--dir", "again"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    // The reader goes away before anything is written (like `| head -0`).
+    drop(child.stdout.take());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// Starts `fxk3 args` and waits until its stdout shows a line starting with `until`.
+#[cfg(unix)]
+async fn spawn_until(s: &Setup, args: &[&str], until: &'static str) -> std::process::Child {
+    use std::io::BufRead as _;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fxk3"));
+    command
+        .current_dir(s.dir.path())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for var in ENV_KEPT_OUT {
+        command.env_remove(var);
+    }
+    for (var, value) in s.secrets() {
+        command.env(var, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    tokio::task::spawn_blocking(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.unwrap().starts_with(until) {
+                return;
+            }
+        }
+        panic!("fxk3 ended before printing `{until}`");
+    })
+    .await
+    .unwrap();
+    child
+}
+
+#[cfg(unix)]
+async fn terminate(child: std::process::Child) -> (Option<i32>, String) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_watch_gracefully_and_a_dry_run_on_a_schedule_writes_nothing() {
+    let s = Setup::start().await;
+    let child = spawn_until(&s, &["run", "--dry-run", "--every", "1h"], "deliveries").await;
+    let (code, stderr) = terminate(child).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopping after the records in flight"),
+        "{stderr}"
+    );
+    assert!(
+        s.sandbox.k3cloud_records("BD_Customer").is_empty(),
+        "a dry run wrote"
+    );
+
+    let child = spawn_until(&s, &["watch", "--every", "1h"], "deliveries").await;
+    let (code, stderr) = terminate(child).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(s.sandbox.k3cloud_records("BD_Customer").len(), 300);
+    // The leases were given back: the next run starts at once.
+    let out = s.fxk3(&["run"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // bad configuration: exit 2, a clear message, nothing sent
 

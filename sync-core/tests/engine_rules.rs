@@ -911,6 +911,39 @@ async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
     }
 }
 
+#[tokio::test]
+async fn rule7_a_dropped_dead_letter_is_not_retried_until_its_record_changes() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.fail_record("c001", "客户不存在");
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    let dropped = h
+        .engine
+        .drop_dead_letters(&flow, &["c001".into(), "c000".into(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(dropped, ["c001"]);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.sink.heal();
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!(r.counts.read, 0);
+    h.clock.advance(60_000);
+    h.engine.run(&flow).await.unwrap();
+    assert!(h.sink.documents_for("c001").is_empty());
+    h.source
+        .upsert(customer("c001", h.clock.now_ms_(), "renamed"));
+    h.clock.advance(2_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+}
+
 // ---- Rule 10: dry run ----------------------------------------------------------------------
 
 #[tokio::test]

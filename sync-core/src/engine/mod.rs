@@ -168,6 +168,42 @@ impl Engine {
         run.finish(result).await
     }
 
+    /// Takes records off the dead-letter list without retrying them: the operator gave up on
+    /// them (a delivery of an order that never came from the CRM). A dropped record is tried
+    /// again when it changes, or when a run reads it again within its look-back. Returns the
+    /// keys that were on the list.
+    pub async fn drop_dead_letters(&self, flow: &Flow, keys: &[String]) -> Result<Vec<String>> {
+        let lease = self
+            .store
+            .acquire_lease(
+                &flow.name,
+                &self.owner,
+                self.clock.now_ms(),
+                flow.options.lease_ttl_ms,
+            )
+            .await?;
+        let result: Result<Vec<String>> = async {
+            let states = self.store.lookup(&flow.name, keys).await?;
+            let dropped: Vec<String> = keys
+                .iter()
+                .zip(states)
+                .filter(|(_, s)| s.dead_letter.is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            let changes = crate::state::Changes {
+                dead_letters_clear: dropped.clone(),
+                ..crate::state::Changes::default()
+            };
+            self.store.apply(&lease, &changes).await?;
+            Ok(dropped)
+        }
+        .await;
+        let released = self.store.release_lease(&lease).await;
+        let dropped = result?;
+        released?;
+        Ok(dropped)
+    }
+
     /// Rebuilds the flow's ID map after the state file was lost: reads every source record
     /// from the flow's `start_from`, maps it, and asks the sink which targets exist for the
     /// natural keys ([`Sink::existing_targets`](crate::Sink::existing_targets)). A record whose
