@@ -1,13 +1,18 @@
 //! Client settings seen from the server's side of the socket: HTTP version, `User-Agent`, a
-//! caller-supplied `reqwest::Client`.
+//! caller-supplied `reqwest::Client`, TLS certificate verification.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::raw_http::{RawRequest, RawServer};
 use common::*;
 use k3cloud_sdk::{Client, Error};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 const VIEW_OK: &str = r#"{"Result":{"ResponseStatus":null,"Result":{}}}"#;
 const VIEW_LINE: &str =
@@ -82,4 +87,114 @@ async fn a_caller_supplied_reqwest_client_is_the_one_used() {
         [concat!("k3cloud-sdk-rust/", env!("CARGO_PKG_VERSION"))]
     );
     assert_eq!(request.header_values("content-type"), ["application/json"]);
+}
+
+/// A freshly generated self-signed certificate for 127.0.0.1, and a TLS acceptor serving it
+/// that offers `alpn` (in preference order).
+fn self_signed(alpn: &[&[u8]]) -> (TlsAcceptor, CertificateDer<'static>) {
+    let generated = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let cert = generated.cert.der().clone();
+    let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+    let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key.into())
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    (TlsAcceptor::from(Arc::new(config)), cert)
+}
+
+/// A self-signed server is refused unless the caller opts out of verification (or trusts the
+/// certificate through a client of its own).
+#[tokio::test]
+async fn tls_certificates_are_verified_by_default() {
+    let (acceptor, cert) = self_signed(&[b"http/1.1"]);
+    let server = RawServer::start_tls(VIEW_OK, Duration::ZERO, acceptor).await;
+
+    let err = builder_at(&server.uri())
+        .build()
+        .unwrap()
+        .view("BD_MATERIAL")
+        .number("M1")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.is_retryable() && !err.is_outcome_unknown());
+    assert_eq!(server.failed_handshakes(1).await, 1);
+    assert!(server.requests().is_empty());
+
+    // Given a client of your own, its TLS settings are yours: the builder's opt-out is ignored.
+    let err = builder_at(&server.uri())
+        .http_client(reqwest::Client::new())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .view("BD_MATERIAL")
+        .number("M1")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(server.failed_handshakes(2).await, 2);
+
+    // The recommended fix: a client of your own that trusts the server's certificate.
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(&cert).unwrap())
+        .build()
+        .unwrap();
+    let client = builder_at(&server.uri())
+        .http_client(trusting)
+        .build()
+        .unwrap();
+    let request = one_view(&server, &client).await;
+    assert_eq!(request.request_line, VIEW_LINE);
+
+    // The explicit opt-out.
+    let client = builder_at(&server.uri())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    client
+        .view("BD_MATERIAL")
+        .number("M1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.failed_handshakes(2).await, 2);
+}
+
+/// The client offers only HTTP/1.1, even to a server that prefers HTTP/2 (some K3Cloud
+/// deployments answer HTTP/2 with 502). Plain `http://` cannot show this: there reqwest speaks
+/// HTTP/1.1 anyway; over TLS the ALPN offer decides.
+#[tokio::test]
+async fn http_1_1_is_negotiated_by_default_even_when_the_server_prefers_h2() {
+    let (acceptor, _) = self_signed(&[b"h2", b"http/1.1"]);
+    let server = RawServer::start_tls(VIEW_OK, Duration::ZERO, acceptor).await;
+    let client = builder_at(&server.uri())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let request = one_view(&server, &client).await;
+    assert_eq!(request.request_line, VIEW_LINE);
+    assert_eq!(server.negotiated_alpn(), [Some(b"http/1.1".to_vec())]);
+}
+
+/// With the `http2` feature, `http2(true)` lets the same server negotiate h2: the setting, not
+/// the server, is what kept the default on HTTP/1.1.
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn http2_opt_in_negotiates_h2() {
+    let (acceptor, _) = self_signed(&[b"h2", b"http/1.1"]);
+    let server = RawServer::start_tls(VIEW_OK, Duration::ZERO, acceptor).await;
+    let client = builder_at(&server.uri())
+        .danger_accept_invalid_certs(true)
+        .http2(true)
+        .build()
+        .unwrap();
+    // The test server closes h2 connections after the handshake; only the ALPN matters here.
+    let _ = client.view("BD_MATERIAL").number("M1").send().await;
+    assert_eq!(server.negotiated_alpn(), [Some(b"h2".to_vec())]);
 }

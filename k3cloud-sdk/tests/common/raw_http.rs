@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 server on a raw socket, for what wiremock hides: the request line as sent
-//! (its HTTP version), requests that overlap in time.
+//! (its HTTP version), requests that overlap in time, the ALPN a TLS client negotiated.
 //!
 //! Each request is answered after an async `tokio::time::sleep` of the configured delay, so
 //! that with paused time many requests can be in flight at once without any real wait.
@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// One request as the server read it.
 #[derive(Debug, Clone)]
@@ -41,22 +42,37 @@ struct State {
     requests: Mutex<Vec<RawRequest>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+    /// The ALPN protocol of each TLS connection whose handshake succeeded.
+    alpn: Mutex<Vec<Option<Vec<u8>>>>,
+    failed_handshakes: AtomicUsize,
 }
 
 /// A running server; it stops when the test's runtime does.
 pub struct RawServer {
     pub addr: SocketAddr,
+    tls: bool,
     state: Arc<State>,
 }
 
 impl RawServer {
     /// Plain HTTP on 127.0.0.1, answering every request with `answer` (JSON) after `delay`.
     pub async fn start(answer: &str, delay: Duration) -> RawServer {
+        RawServer::start_inner(answer, delay, None).await
+    }
+
+    /// HTTPS on 127.0.0.1 with the given acceptor. A connection that negotiates `h2` is closed
+    /// after the handshake (this server speaks HTTP/1.1 only); its ALPN is still recorded.
+    pub async fn start_tls(answer: &str, delay: Duration, acceptor: TlsAcceptor) -> RawServer {
+        RawServer::start_inner(answer, delay, Some(acceptor)).await
+    }
+
+    async fn start_inner(answer: &str, delay: Duration, tls: Option<TlsAcceptor>) -> RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         let server = RawServer {
             addr,
+            tls: tls.is_some(),
             state: Arc::clone(&state),
         };
         let answer: Arc<str> = answer.into();
@@ -67,15 +83,34 @@ impl RawServer {
                 };
                 let state = Arc::clone(&state);
                 let answer = Arc::clone(&answer);
-                tokio::spawn(async move { serve(socket, &state, &answer, delay).await });
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(socket, &state, &answer, delay).await,
+                        Some(acceptor) => match acceptor.accept(socket).await {
+                            Ok(stream) => {
+                                let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                                let h2 = alpn.as_deref() == Some(b"h2");
+                                state.alpn.lock().unwrap().push(alpn);
+                                if !h2 {
+                                    serve(stream, &state, &answer, delay).await;
+                                }
+                            }
+                            Err(_) => {
+                                state.failed_handshakes.fetch_add(1, Ordering::SeqCst);
+                            }
+                        },
+                    }
+                });
             }
         });
         server
     }
 
-    /// `http://127.0.0.1:port`.
+    /// `http://127.0.0.1:port` or `https://…`.
     pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn requests(&self) -> Vec<RawRequest> {
@@ -85,6 +120,23 @@ impl RawServer {
     /// The most requests that were ever being answered at the same time.
     pub fn peak_in_flight(&self) -> usize {
         self.state.peak.load(Ordering::SeqCst)
+    }
+
+    pub fn negotiated_alpn(&self) -> Vec<Option<Vec<u8>>> {
+        self.state.alpn.lock().unwrap().clone()
+    }
+
+    /// TLS handshakes that failed, once at least `at_least` have (the client may report its
+    /// failure before this server has read the alert); gives up after 5 s.
+    pub async fn failed_handshakes(&self, at_least: usize) -> usize {
+        for _ in 0..5_000 {
+            let n = self.state.failed_handshakes.load(Ordering::SeqCst);
+            if n >= at_least {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.state.failed_handshakes.load(Ordering::SeqCst)
     }
 }
 
