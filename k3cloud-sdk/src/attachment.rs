@@ -9,7 +9,7 @@ use crate::client::Client;
 use crate::de;
 use crate::error::{Error, Result};
 use crate::form::written;
-use crate::response::decode_value;
+use crate::response::decode_value_at;
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -108,7 +108,7 @@ impl Client {
                 (|| {
                     let raw = answer.clone().into_value()?;
                     let result = raw.get("Result").cloned().unwrap_or_default();
-                    decode_value(&result, &answer.bytes)
+                    decode_value_at(&result, "Result", &answer.bytes)
                 })(),
             )?;
             if !decoded.file_id.is_empty() {
@@ -142,7 +142,7 @@ impl Client {
             let answer = self.transport.call(call).await?;
             let raw = answer.clone().into_value()?;
             let result = raw.get("Result").cloned().unwrap_or_default();
-            let part: DownloadAnswer = decode_value(&result, &answer.bytes)?;
+            let part: DownloadAnswer = decode_value_at(&result, "Result", &answer.bytes)?;
             let bytes = BASE64
                 .decode(part.file_part.trim())
                 .map_err(|e| Error::Decode {

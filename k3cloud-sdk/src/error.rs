@@ -106,7 +106,8 @@ pub enum Error {
     /// The answer was JSON but not in the shape this operation expects.
     #[error("could not decode the K3Cloud answer at `{path}`: {message}")]
     Decode {
-        /// JSON path of the first mismatch (for example `[3].FQty` or `Result.Id`).
+        /// JSON path of the first mismatch, from the root of the answer: `[3].FQty` (row 3,
+        /// field key `FQty`, of a query), `Result.ResponseStatus.Errors`, `.` for the root.
         path: String,
         /// What did not match.
         message: String,

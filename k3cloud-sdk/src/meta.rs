@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::client::Client;
 use crate::de;
 use crate::error::{Error, Result};
-use crate::response::decode_value;
+use crate::response::decode_value_at;
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -212,7 +212,7 @@ impl Client {
                 });
             }
         };
-        decode_value(&data, &answer.bytes)
+        decode_value_at(&data, "Result.NeedReturnData", &answer.bytes)
     }
 
     /// GetDataCenterList: the account sets of the server. Needs no valid credentials, so it

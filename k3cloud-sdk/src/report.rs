@@ -8,7 +8,7 @@ use crate::de;
 use crate::error::{Error, Result};
 use crate::form::{check_form_id, flag, form_body};
 use crate::query::{FilterItem, MAX_LIMIT};
-use crate::response::decode_value;
+use crate::response::decode_value_at;
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -153,6 +153,6 @@ impl<'c> ReportQuery<'c> {
         let answer = self.client.transport.call(call).await?;
         let raw = answer.clone().into_value()?;
         let result = raw.get("Result").cloned().unwrap_or(Value::Null);
-        decode_value(&result, &answer.bytes)
+        decode_value_at(&result, "Result", &answer.bytes)
     }
 }

@@ -145,25 +145,60 @@ impl Answer {
             return Ok(v);
         }
         let mut de = serde_json::Deserializer::from_slice(&self.bytes);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| path_error(&e, &self.bytes))
+        serde_path_to_error::deserialize(&mut de).map_err(|e| path_error(&e, "", &self.bytes))
     }
 }
 
-/// Decodes a JSON value into `T`, reporting the path of the first mismatch.
+/// Decodes the whole answer, as a JSON value, into `T`, reporting the path of the first
+/// mismatch.
 pub(crate) fn decode_value<T: DeserializeOwned>(value: &Value, body: &[u8]) -> Result<T> {
+    decode_value_at(value, "", body)
+}
+
+/// Decodes the part of the answer found at `at` (`Result.ResponseStatus`) into `T`; the path
+/// of a mismatch starts at the root of the answer, as every [`Error::Decode`] path does.
+pub(crate) fn decode_value_at<T: DeserializeOwned>(
+    value: &Value,
+    at: &str,
+    body: &[u8],
+) -> Result<T> {
     // Decode plainly first; track the path only to explain a failure.
     if let Ok(v) = T::deserialize(value) {
         return Ok(v);
     }
-    serde_path_to_error::deserialize(value).map_err(|e| path_error(&e, body))
+    serde_path_to_error::deserialize(value).map_err(|e| path_error(&e, at, body))
 }
 
-fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>, body: &[u8]) -> Error {
+fn path_error<E: std::fmt::Display>(
+    e: &serde_path_to_error::Error<E>,
+    at: &str,
+    body: &[u8],
+) -> Error {
     Error::Decode {
-        path: e.path().to_string(),
+        path: join_path(at, e.path()),
         message: e.inner().to_string(),
         snippet: snippet(body),
     }
+}
+
+/// `at` followed by the segments, written as serde_path_to_error writes a path
+/// (`Result` + `Rows`, `[0]` → `Result.Rows[0]`); the root alone is `.`.
+pub(crate) fn join_path<'a>(
+    at: &str,
+    segments: impl IntoIterator<Item = &'a serde_path_to_error::Segment>,
+) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = at.to_owned();
+    for segment in segments {
+        if !out.is_empty() && !matches!(segment, Segment::Seq { .. }) {
+            out.push('.');
+        }
+        out.push_str(&segment.to_string());
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 fn parse_value(body: &[u8]) -> Result<Value> {
@@ -313,32 +348,32 @@ fn server_exception(whole: &[u8], rest: &[u8]) -> Error {
 
 /// Finds `ResponseStatus` in the places K3Cloud puts it and turns a failure into an error.
 fn check_envelope(value: &Value, body: &[u8]) -> Result<()> {
-    let (status_value, wrapped) = match value {
+    let (status_value, at, wrapped) = match value {
         Value::Object(map) => match map.get("Result") {
             Some(Value::Object(result)) => match result.get("ResponseStatus") {
-                Some(rs @ Value::Object(_)) => (rs, false),
+                Some(rs @ Value::Object(_)) => (rs, "Result.ResponseStatus", false),
                 // GetSysReportData: {"Result":{"IsSuccess":…,"Rows":…}}.
-                _ if result.contains_key("IsSuccess") => (&map["Result"], false),
+                _ if result.contains_key("IsSuccess") => (&map["Result"], "Result", false),
                 _ => return Ok(()),
             },
             _ => return Ok(()),
         },
         Value::Array(items) => {
-            let first = match items.first() {
-                Some(Value::Array(inner)) => inner.first(),
-                other => other,
+            let (first, at) = match items.first() {
+                Some(Value::Array(inner)) => (inner.first(), "[0][0].Result.ResponseStatus"),
+                other => (other, "[0].Result.ResponseStatus"),
             };
             match first
                 .and_then(|f| f.get("Result"))
                 .and_then(|r| r.get("ResponseStatus"))
             {
-                Some(rs @ Value::Object(_)) => (rs, true),
+                Some(rs @ Value::Object(_)) => (rs, at, true),
                 _ => return Ok(()),
             }
         }
         _ => return Ok(()),
     };
-    let mut status: ResponseStatus = decode_value(status_value, body)?;
+    let mut status: ResponseStatus = decode_value_at(status_value, at, body)?;
     if status_value.get("IsSuccess").is_none() {
         status.is_success = status.errors.is_empty();
     }
@@ -357,7 +392,7 @@ fn check_envelope(value: &Value, body: &[u8]) -> Result<()> {
 /// `Result.ResponseStatus` of an answer, or an empty (successful) one when absent.
 pub(crate) fn status_of(value: &Value, body: &[u8]) -> Result<ResponseStatus> {
     match value.get("Result").and_then(|r| r.get("ResponseStatus")) {
-        Some(rs @ Value::Object(_)) => decode_value(rs, body),
+        Some(rs @ Value::Object(_)) => decode_value_at(rs, "Result.ResponseStatus", body),
         _ => Ok(ResponseStatus {
             is_success: true,
             ..ResponseStatus::default()

@@ -5,9 +5,11 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::raw_http::RawServer;
 use common::*;
 use k3cloud_sdk::{Error, RateLimit, RetryPolicy, RowResult};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -459,36 +461,12 @@ async fn call_raw_checks_the_answer_and_returns_json() {
     assert!(matches!(err, Error::AuthFailed { .. }));
 }
 
-#[tokio::test]
-async fn the_rate_limit_caps_concurrent_calls() {
-    struct Gauge {
-        now: AtomicUsize,
-        max: AtomicUsize,
-    }
-    impl Respond for &'static Gauge {
-        fn respond(&self, _: &Request) -> ResponseTemplate {
-            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max.fetch_max(n, Ordering::SeqCst);
-            // The response is sent after its delay; count the call as over once it is built.
-            std::thread::sleep(Duration::from_millis(20));
-            self.now.fetch_sub(1, Ordering::SeqCst);
-            json_response(r#"{"Result":{"ResponseStatus":null,"Result":{}}}"#)
-        }
-    }
-    let gauge: &'static Gauge = Box::leak(Box::new(Gauge {
-        now: AtomicUsize::new(0),
-        max: AtomicUsize::new(0),
-    }));
-    let server = MockServer::start().await;
-    Mock::given(path(dfs("View")))
-        .respond_with(gauge)
-        .mount(&server)
-        .await;
-    let client = builder(&server)
-        .rate_limit(RateLimit::none().max_concurrent(2))
-        .build()
-        .unwrap();
-    let tasks: Vec<_> = (0..8)
+/// An answer a View decodes.
+const VIEW_OK: &str = r#"{"Result":{"ResponseStatus":null,"Result":{}}}"#;
+
+/// Sends `n` Views at once from clones of `client` and waits for them all.
+async fn views_at_once(client: &k3cloud_sdk::Client, n: usize) {
+    let tasks: Vec<_> = (0..n)
         .map(|i| {
             let client = client.clone();
             tokio::spawn(async move { client.view("X").number(i.to_string()).send().await })
@@ -497,10 +475,43 @@ async fn the_rate_limit_caps_concurrent_calls() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(requests_to(&server, &dfs("View")).await.len(), 8);
-    assert!(
-        gauge.max.load(Ordering::SeqCst) <= 2,
-        "max in flight {}",
-        gauge.max.load(Ordering::SeqCst)
+}
+
+/// `max_concurrent` caps the calls in flight. The server holds every answer 100 ms (paused
+/// time) and serves requests concurrently, so without the cap all 8 would overlap.
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_caps_concurrent_calls() {
+    let server = RawServer::start(VIEW_OK, Duration::from_millis(100)).await;
+    let client = builder_at(&server.uri())
+        .rate_limit(RateLimit::none().max_concurrent(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    views_at_once(&client, 8).await;
+    assert_eq!(server.requests().len(), 8);
+    assert_eq!(server.peak_in_flight(), 2, "calls in flight at once");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(400),
+        "four rounds of two calls"
     );
+}
+
+/// `per_second` spaces the starts of calls evenly, even when they are all made at once.
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_spaces_call_starts() {
+    let server = RawServer::start(VIEW_OK, Duration::ZERO).await;
+    let client = builder_at(&server.uri())
+        .rate_limit(RateLimit::none().per_second(4))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    views_at_once(&client, 5).await;
+    let mut arrivals: Vec<u128> = server
+        .requests()
+        .iter()
+        .map(|r| (r.arrived - started).as_millis())
+        .collect();
+    arrivals.sort_unstable();
+    assert_eq!(arrivals, [0, 250, 500, 750, 1000]);
 }

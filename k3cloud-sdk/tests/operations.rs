@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use k3cloud_sdk::{Attachment, Error, RowResult};
+use serde::Serialize;
 use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer};
@@ -222,4 +223,90 @@ async fn business_info_is_typed_enough_to_check_a_mapping() {
         Some("FBillHead")
     );
     assert_eq!(m.operations.len(), 1);
+}
+
+/// A reference by number, as K3Cloud models name base data.
+#[derive(Serialize)]
+struct ByNumber {
+    #[serde(rename = "FNumber")]
+    number: &'static str,
+}
+
+#[derive(Serialize)]
+struct OrderLine {
+    #[serde(rename = "FMaterialId")]
+    material: ByNumber,
+    #[serde(rename = "FQty")]
+    qty: f64,
+    #[serde(rename = "FTaxPrice")]
+    tax_price: f64,
+    #[serde(rename = "FIsFree")]
+    free: bool,
+}
+
+/// Field order is deliberately not alphabetical: the vendor warns that it can matter.
+#[derive(Serialize)]
+struct SaleOrder {
+    #[serde(rename = "FID")]
+    id: i64,
+    #[serde(rename = "FDate")]
+    date: &'static str,
+    #[serde(rename = "FSaleOrgId")]
+    sale_org: ByNumber,
+    #[serde(rename = "FCustId")]
+    customer: ByNumber,
+    #[serde(rename = "FNote", skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+    #[serde(rename = "FSaleOrderEntry")]
+    lines: Vec<OrderLine>,
+}
+
+/// A caller's own `Serialize` struct is sent as `Model` exactly as it serializes (field order,
+/// skipped fields, number formats), with no option keys: every option keeps the server's
+/// default (`IsDeleteEntry` included) unless its setter is called.
+#[tokio::test]
+async fn a_serialize_struct_is_saved_exactly_as_it_serializes() {
+    let server = MockServer::start().await;
+    Mock::given(path(dfs("Save")))
+        .respond_with(json_response(SAVE_OK))
+        .mount(&server)
+        .await;
+    let order = SaleOrder {
+        id: 0,
+        date: "2024-01-15 00:00:00",
+        sale_org: ByNumber { number: "100" },
+        customer: ByNumber { number: "CUST0001" },
+        note: None,
+        lines: vec![OrderLine {
+            material: ByNumber { number: "MAT0001" },
+            qty: 10.0,
+            tax_price: 11.3,
+            free: false,
+        }],
+    };
+    let saved = signed_client(&server)
+        .save("SAL_SaleOrder")
+        .model(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (saved.id.as_str(), saved.number.as_str()),
+        ("140670", "MAT0001")
+    );
+
+    let sent = requests_to(&server, &dfs("Save")).await;
+    assert_eq!(sent.len(), 1);
+    let body = std::str::from_utf8(&sent[0].body).unwrap();
+    assert_eq!(
+        body,
+        r#"{"formid":"SAL_SaleOrder","data":{"Model":{"FID":0,"FDate":"2024-01-15 00:00:00","FSaleOrgId":{"FNumber":"100"},"FCustId":{"FNumber":"CUST0001"},"FSaleOrderEntry":[{"FMaterialId":{"FNumber":"MAT0001"},"FQty":10.0,"FTaxPrice":11.3,"FIsFree":false}]}}}"#
+    );
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"formid":"SAL_SaleOrder","data":{{"Model":{}}}}}"#,
+            serde_json::to_string(&order).unwrap()
+        )
+    );
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::{check_form_id, flag, form_body, written};
 use crate::client::Client;
 use crate::error::{Error, Result, SuccessEntity};
-use crate::response::{ResponseStatus, decode_value, write_status};
+use crate::response::{ResponseStatus, decode_value_at, write_status};
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -167,7 +167,9 @@ fn decode_push(answer: crate::response::Answer) -> Result<PushResult> {
         .get("Result")
         .and_then(|r| r.get("ConvertResponseStatus"))
     {
-        Some(v @ Value::Object(_)) => Some(decode_value(v, &[])?),
+        Some(v @ Value::Object(_)) => {
+            Some(decode_value_at(v, "Result.ConvertResponseStatus", &[])?)
+        }
         _ => None,
     };
     Ok(PushResult {

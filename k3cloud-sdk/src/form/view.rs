@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{check_form_id, flag, form_body};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::response::decode_value;
+use crate::response::decode_value_at;
 use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
@@ -43,9 +43,10 @@ pub struct ViewResult {
 }
 
 impl ViewResult {
-    /// Decodes the document into your own type.
+    /// Decodes the document into your own type. The path of a mismatch starts at the root of
+    /// the answer (`Result.Result.FEntity[0].FQty`).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        decode_value(&self.document, &[])
+        decode_value_at(&self.document, "Result.Result", &[])
     }
 }
 

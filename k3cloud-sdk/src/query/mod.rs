@@ -278,10 +278,27 @@ fn decode_rows<T: DeserializeOwned>(answer: &Answer, keys: &[String]) -> Result<
         Ok(_) => first.to_string(),
     };
     Err(Error::Decode {
-        path: track.path().to_string(),
+        path: row_path(&track.path(), keys),
         message,
         snippet: snippet(&answer.bytes),
     })
+}
+
+/// The tracked path `[row][cell]…` written with the cell's field key, `[row].FKey…`, as for
+/// BillQuery rows; a cell beyond the field keys keeps its position.
+fn row_path(path: &serde_path_to_error::Path, keys: &[String]) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<Segment> = path
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| match (i, segment) {
+            (1, Segment::Seq { index }) => keys
+                .get(*index)
+                .map_or_else(|| segment.clone(), |key| Segment::Map { key: key.clone() }),
+            _ => segment.clone(),
+        })
+        .collect();
+    crate::response::join_path("", &segments)
 }
 
 /// What [`Query::filter`] accepts.

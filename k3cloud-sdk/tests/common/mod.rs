@@ -1,6 +1,8 @@
 //! Shared test helpers: fixtures, clients pointed at a local mock server.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod raw_http;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +47,12 @@ pub fn sample(name: &str) -> String {
 /// A builder with the capture credentials, signed headers, the capture clock, and no retries
 /// (so that each test sees exactly the requests it expects).
 pub fn builder(server: &MockServer) -> ClientBuilder {
-    Client::builder(server.uri())
+    builder_at(&server.uri())
+}
+
+/// [`builder`] for a server that is not wiremock's.
+pub fn builder_at(uri: &str) -> ClientBuilder {
+    Client::builder(uri)
         .account(ACCT)
         .user(USER)
         .auth(Auth::signed(APP_ID, APP_SECRET))
