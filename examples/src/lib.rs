@@ -20,7 +20,7 @@ pub fn print_report(report: &sync_core::RunReport) {
     let c = &report.counts;
     println!(
         "{:<11} read {:>4} · created {:>4} · updated {:>4} · unchanged {:>4} · deferred {:>3} · \
-         dead-lettered {:>3} · actions {:>4} · {} ms",
+         dead-lettered {:>3} · unknown {:>3} · actions {:>4} · {} ms",
         report.flow,
         c.read,
         c.created,
@@ -28,6 +28,7 @@ pub fn print_report(report: &sync_core::RunReport) {
         c.unchanged,
         c.deferred,
         c.dead_lettered,
+        c.unknown + c.actions_unknown,
         c.actions_done,
         report.finished_at - report.started_at
     );

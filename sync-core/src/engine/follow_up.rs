@@ -80,20 +80,7 @@ impl Run<'_> {
                     done.insert(w.source_key.clone());
                 }
                 WriteBackOutcome::Failed { reason } => {
-                    let state = KeyState {
-                        dead_letter: w.prior.clone(),
-                        ..KeyState::default()
-                    };
-                    let payload = serde_json::to_value(&w.target).ok();
-                    self.dead_letter(
-                        &w.source_key,
-                        &state,
-                        Stage::WriteBack,
-                        reason,
-                        payload,
-                        false,
-                        changes,
-                    );
+                    self.follow_up_failed(w, Stage::WriteBack, reason, changes);
                 }
             }
         }
@@ -170,24 +157,22 @@ impl Run<'_> {
                     ActionOutcome::Unknown { reason } => format!("outcome unknown: {reason}"),
                     ActionOutcome::Failed { reason } => reason,
                 };
-                let state = KeyState {
-                    dead_letter: w.prior.clone(),
-                    ..KeyState::default()
-                };
-                let payload = serde_json::to_value(&w.target).ok();
-                self.dead_letter(
-                    &w.source_key,
-                    &state,
-                    Stage::Action(action.clone()),
-                    reason,
-                    payload,
-                    false,
-                    changes,
-                );
+                self.follow_up_failed(w, Stage::Action(action.clone()), reason, changes);
             }
             alive = next;
         }
         Ok(alive.into_iter().map(|w| w.source_key.clone()).collect())
+    }
+
+    /// A failed follow-up is a dead letter of its stage with the target as its payload; a
+    /// retry repeats the follow-up, not the write.
+    fn follow_up_failed(&mut self, w: &Written, at: Stage, reason: String, changes: &mut Changes) {
+        let state = KeyState {
+            dead_letter: w.prior.clone(),
+            ..KeyState::default()
+        };
+        let payload = serde_json::to_value(&w.target).ok();
+        self.dead_letter(&w.source_key, &state, at, reason, payload, false, changes);
     }
 
     /// An action that is not sent again may or may not have happened: reported, not

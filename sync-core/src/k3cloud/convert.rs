@@ -37,6 +37,18 @@ pub(crate) fn row_reason(row: &RowResult) -> String {
 
 /// QueryBusinessInfo → the engine's object description (header fields at the top, entries
 /// under their key).
+/// QueryBusinessInfo of `form_id`, as the description a mapping is validated against.
+pub(crate) async fn describe_form(
+    client: &k3cloud_sdk::Client,
+    form_id: &str,
+) -> Result<ObjectDescription, ConnectorError> {
+    let meta = client
+        .business_info(form_id)
+        .await
+        .map_err(|e| connector_error(&e))?;
+    Ok(describe(&meta))
+}
+
 pub(crate) fn describe(meta: &FormMetadata) -> ObjectDescription {
     let mut object = ObjectDescription::new(meta.form_id.clone());
     for entry in &meta.entries {

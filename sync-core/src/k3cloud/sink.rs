@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use k3cloud_sdk::{Client, Error as K3Error, Filter, MsgCode, RowResult};
 use serde_json::{Map, Value};
 
-use super::convert::{connector_error, describe, row_reason};
+use super::convert::{connector_error, describe_form, row_reason};
 use crate::error::ConnectorError;
 use crate::metadata::ObjectDescription;
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
@@ -450,11 +450,8 @@ impl Sink for FormSink {
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
-        let meta = self
-            .client
-            .business_info(&self.config.form_id)
-            .await
-            .map_err(|e| connector_error(&e))?;
-        Ok(Some(describe(&meta)))
+        Ok(Some(
+            describe_form(&self.client, &self.config.form_id).await?,
+        ))
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use k3cloud_sdk::{Client, Filter};
 use serde_json::{Map, Value};
 
-use super::convert::{connector_error, describe};
+use super::convert::{connector_error, describe_form};
 use crate::error::ConnectorError;
 use crate::metadata::ObjectDescription;
 use crate::record::{Position, Record};
@@ -393,12 +393,9 @@ impl Source for FormSource {
 
     /// QueryBusinessInfo: header fields, entries under their key.
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
-        let meta = self
-            .client
-            .business_info(&self.config.form_id)
-            .await
-            .map_err(|e| connector_error(&e))?;
-        Ok(Some(describe(&meta)))
+        Ok(Some(
+            describe_form(&self.client, &self.config.form_id).await?,
+        ))
     }
 }
 
