@@ -269,3 +269,244 @@ async fn sorted_pages_are_consistent_and_follow_writes() {
         .await;
     assert_eq!(past, json!([]));
 }
+
+/// Saves an order with a note and two lines; answers its id and the two entry ids.
+async fn order_with_two_lines(k3: &K3) -> (i64, i64, i64) {
+    let mut packet = order("CUST0001");
+    packet["Model"]["FNote"] = json!("原备注");
+    let saved = k3.call("Save", Some("SAL_SaleOrder"), packet).await;
+    assert_eq!(status(&saved)["IsSuccess"], true, "{saved}");
+    let id = saved["Result"]["Id"].as_i64().unwrap();
+    let rows = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "SAL_SaleOrder", "FieldKeys": "FSaleOrderEntry_FEntryID",
+                   "FilterString": format!("FID = {id}"), "OrderString": "FSaleOrderEntry_FSeq"}),
+        )
+        .await;
+    (
+        id,
+        rows[0][0].as_i64().unwrap(),
+        rows[1][0].as_i64().unwrap(),
+    )
+}
+
+/// The head and the lines of an order, as `ExecuteBillQuery` reports them.
+async fn order_state(k3: &K3, id: i64) -> Value {
+    k3.call(
+        "ExecuteBillQuery",
+        None,
+        json!({"FormId": "SAL_SaleOrder",
+               "FieldKeys": "FBillNo,FDocumentStatus,FNote,FDate,FCustId.FNumber,FSaleOrderEntry_FEntryID,FQty,FTaxPrice,FAllAmount,FBillAllAmount",
+               "FilterString": format!("FID = {id}"), "OrderString": "FSaleOrderEntry_FSeq"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn need_update_fields_changes_only_the_listed_fields() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let (id, line1, line2) = order_with_two_lines(&k3).await;
+
+    // FDate and FTaxPrice are in the packet but not listed: they stay as they were. The
+    // status in the packet is the server's and is ignored.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"NeedUpDateFields": ["FNote", "FSaleOrderEntry", "FQty"], "IsDeleteEntry": false,
+                   "Model": {"FID": id, "FNote": "改", "FDate": "2024-01-01", "FDocumentStatus": "C",
+                             "FSaleOrderEntry": [{"FEntryID": line1, "FQty": 5, "FTaxPrice": 99}]}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    assert_eq!(answer["Result"]["Id"], id);
+    assert_eq!(answer["Result"]["Number"], "XSDD000001");
+    assert_eq!(
+        order_state(&k3, id).await,
+        json!([
+            [
+                "XSDD000001",
+                "A",
+                "改",
+                "2023-11-15T00:00:00",
+                "CUST0001",
+                line1,
+                5,
+                10.5,
+                52.5,
+                56.5
+            ],
+            [
+                "XSDD000001",
+                "A",
+                "改",
+                "2023-11-15T00:00:00",
+                "CUST0001",
+                line2,
+                1,
+                4,
+                4.0,
+                56.5
+            ]
+        ])
+    );
+
+    // IsDeleteEntry true (the default) in a partial update: the line not sent is deleted.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"NeedUpDateFields": ["FSaleOrderEntry", "FQty"],
+                   "Model": {"FID": id, "FSaleOrderEntry": [{"FEntryID": line2, "FQty": 3}]}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    assert_eq!(
+        order_state(&k3, id).await,
+        json!([[
+            "XSDD000001",
+            "A",
+            "改",
+            "2023-11-15T00:00:00",
+            "CUST0001",
+            line2,
+            3,
+            4,
+            12.0,
+            12.0
+        ]])
+    );
+}
+
+#[tokio::test]
+async fn a_full_save_of_an_existing_bill_replaces_what_it_does_not_send() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let (id, line1, _line2) = order_with_two_lines(&k3).await;
+    let created = sandbox
+        .k3cloud_record("SAL_SaleOrder", "XSDD000001")
+        .unwrap();
+    // A day later (a new session: the old one has expired).
+    sandbox
+        .clock()
+        .advance(std::time::Duration::from_secs(86_400));
+    let k3 = K3::login(&sandbox).await;
+
+    // No NeedUpDateFields: FNote is left out (cleared), line 1 is sent without its price
+    // (cleared, so no amount either), line 2 is not sent (deleted: IsDeleteEntry defaults to
+    // true). FDate goes back to its default, the day of the save. FBillNo and FDocumentStatus
+    // in the packet cannot change the server's number and status.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"Model": {"FID": id, "FDocumentStatus": "C", "FCustId": {"FNumber": "CUST0001"},
+                             "FSaleOrderEntry": [{"FEntryID": line1, "FMaterialId": {"FNumber": "MAT0001"}, "FQty": 3}]}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    assert_eq!(answer["Result"]["Number"], "XSDD000001");
+    assert_eq!(
+        order_state(&k3, id).await,
+        json!([[
+            "XSDD000001",
+            "A",
+            null,
+            "2023-11-16T00:00:00",
+            "CUST0001",
+            line1,
+            3,
+            null,
+            null,
+            0.0
+        ]])
+    );
+    // The server's fields survive: id, number, status, creation date; the sale org went back
+    // to the context's organisation, as on a new bill.
+    let view = k3
+        .call("View", Some("SAL_SaleOrder"), json!({"Id": id}))
+        .await;
+    let bill = &view["Result"]["Result"];
+    assert_eq!(bill["Id"], id);
+    assert_eq!(bill["BillNo"], "XSDD000001");
+    assert_eq!(bill["DocumentStatus"], "A");
+    assert_eq!(bill["CreateDate"], created["CreateDate"]);
+    assert_ne!(bill["ModifyDate"], created["ModifyDate"]);
+    assert_eq!(bill["SaleOrgId"]["Number"], "100");
+    assert!(bill.get("Note").is_none(), "{bill}");
+
+    // A full save that leaves out a required field fails like a new bill would.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"Model": {"FID": id, "FNote": "无客户"}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], false, "{answer}");
+    assert_eq!(
+        status(&answer)["Errors"][0]["Message"],
+        "字段“客户”是必填项"
+    );
+}
+
+#[tokio::test]
+async fn is_delete_entry_false_keeps_the_lines_not_sent() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let (id, line1, line2) = order_with_two_lines(&k3).await;
+
+    // A full save with IsDeleteEntry false: line 2 is kept as it was, line 1 is replaced by
+    // what is sent (in its place), and a row without FEntryID is a new line at the end.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"IsDeleteEntry": false,
+                   "Model": {"FID": id, "FCustId": {"FNumber": "CUST0001"}, "FNote": "保留",
+                             "FSaleOrderEntry": [
+                                 {"FEntryID": line1, "FMaterialId": {"FNumber": "MAT0001"}, "FQty": 7, "FTaxPrice": 2},
+                                 {"FMaterialId": {"FNumber": "MAT0001"}, "FQty": 1, "FTaxPrice": 1}]}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    let state = order_state(&k3, id).await;
+    let rows: Vec<(i64, i64, f64)> = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[5].as_i64().unwrap(),
+                r[6].as_i64().unwrap(),
+                r[8].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let new_line = rows[2].0;
+    assert!(new_line != line1 && new_line != line2);
+    assert_eq!(
+        rows,
+        vec![(line1, 7, 14.0), (line2, 1, 4.0), (new_line, 1, 1.0)]
+    );
+    assert_eq!(state[0][2], "保留");
+    assert_eq!(state[0][9], 19.0);
+
+    // The same save with IsDeleteEntry true: only the lines sent are left.
+    let answer = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"IsDeleteEntry": true,
+                   "Model": {"FID": id, "FCustId": {"FNumber": "CUST0001"},
+                             "FSaleOrderEntry": [{"FEntryID": line1, "FMaterialId": {"FNumber": "MAT0001"}, "FQty": 7, "FTaxPrice": 2}]}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    let state = order_state(&k3, id).await;
+    assert_eq!(state.as_array().unwrap().len(), 1, "{state}");
+    assert_eq!(state[0][5], line1);
+}
