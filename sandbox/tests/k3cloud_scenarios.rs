@@ -510,3 +510,198 @@ async fn is_delete_entry_false_keeps_the_lines_not_sent() {
     assert_eq!(state.as_array().unwrap().len(), 1, "{state}");
     assert_eq!(state[0][5], line1);
 }
+
+/// One status operation on one bill number.
+async fn op(k3: &K3, method: &str, number: &str) -> Value {
+    k3.call(method, Some("SAL_SaleOrder"), json!({"Numbers": [number]}))
+        .await
+}
+
+/// The error envelope of a refused status move, as the real sample
+/// `responses/audit_error_already_audited.json` has it (`FieldName` empty, `MsgCode` 11).
+fn refused(message: &str) -> Value {
+    json!({"Result": {"ResponseStatus": {"ErrorCode": 500, "IsSuccess": false,
+        "Errors": [{"FieldName": "", "Message": message, "DIndex": 0}],
+        "SuccessEntitys": [], "SuccessMessages": [], "MsgCode": 11}}})
+}
+
+/// The success envelope of a status move (`responses/unaudit_two_numbers_success.json`).
+fn moved(id: i64, number: &str) -> Value {
+    json!({"Result": {"ResponseStatus": {"IsSuccess": true, "Errors": [],
+        "SuccessEntitys": [{"Id": id, "Number": number, "DIndex": 0}],
+        "SuccessMessages": [], "MsgCode": 0}}})
+}
+
+async fn document_status(k3: &K3, number: &str) -> Value {
+    let view = k3
+        .call("View", Some("SAL_SaleOrder"), json!({"Number": number}))
+        .await;
+    view["Result"]["Result"]["DocumentStatus"].clone()
+}
+
+#[tokio::test]
+async fn the_document_status_machine() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+
+    // Draft: Z (暂存), without the required-field checks (no customer here).
+    let mut draft = order("CUST0001");
+    draft["Model"].as_object_mut().unwrap().remove("FCustId");
+    let answer = k3.call("Draft", Some("SAL_SaleOrder"), draft.clone()).await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    let id = answer["Result"]["Id"].as_i64().unwrap();
+    let number = "XSDD000001";
+    assert_eq!(answer["Result"]["Number"], number);
+    assert_eq!(document_status(&k3, number).await, "Z");
+
+    // A draft can be neither submitted nor audited nor un-audited.
+    assert_eq!(
+        op(&k3, "Submit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，暂存的单据不能提交，请先保存！")
+    );
+    assert_eq!(
+        op(&k3, "Audit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据不是审核中状态，不能审核！")
+    );
+    assert_eq!(
+        op(&k3, "UnAudit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据未审核，不能反审核！")
+    );
+    assert_eq!(document_status(&k3, number).await, "Z");
+
+    // Saving the draft (now complete) makes it A (创建).
+    let mut complete = order("CUST0001");
+    complete["Model"]["FID"] = json!(id);
+    let answer = k3.call("Save", Some("SAL_SaleOrder"), complete).await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    assert_eq!(document_status(&k3, number).await, "A");
+    assert_eq!(
+        op(&k3, "Audit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据不是审核中状态，不能审核！")
+    );
+
+    // A → B (审核中): neither deleted nor changed; CancelAssign takes it back to A.
+    assert_eq!(op(&k3, "Submit", number).await, moved(id, number));
+    assert_eq!(document_status(&k3, number).await, "B");
+    assert_eq!(
+        op(&k3, "Submit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据已经提交！")
+    );
+    assert_eq!(
+        op(&k3, "Delete", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据正在审核中，不能删除！")
+    );
+    let edit = k3
+        .call(
+            "Save",
+            Some("SAL_SaleOrder"),
+            json!({"NeedUpDateFields": ["FNote"], "Model": {"FID": id, "FNote": "改"}}),
+        )
+        .await;
+    assert_eq!(status(&edit)["MsgCode"], 11, "{edit}");
+    assert_eq!(
+        status(&edit)["Errors"][0]["Message"],
+        "单据编号为“XSDD000001”的销售订单，审核中状态的单据不允许修改！"
+    );
+    assert_eq!(op(&k3, "CancelAssign", number).await, moved(id, number));
+    assert_eq!(document_status(&k3, number).await, "A");
+
+    // A → B → C (已审核): an audited bill cannot be deleted, audited again or submitted.
+    assert_eq!(op(&k3, "Submit", number).await, moved(id, number));
+    assert_eq!(op(&k3, "Audit", number).await, moved(id, number));
+    assert_eq!(document_status(&k3, number).await, "C");
+    for method in ["Delete", "Audit", "Submit"] {
+        assert_eq!(
+            op(&k3, method, number).await,
+            refused("单据编号为“XSDD000001”的销售订单，单据已经审核！"),
+            "{method}"
+        );
+    }
+
+    // C → D (重新审核, k3cloud.md §6) by UnAudit; D cannot be un-audited again, but can be
+    // deleted.
+    assert_eq!(op(&k3, "UnAudit", number).await, moved(id, number));
+    assert_eq!(document_status(&k3, number).await, "D");
+    assert_eq!(
+        op(&k3, "UnAudit", number).await,
+        refused("单据编号为“XSDD000001”的销售订单，单据未审核，不能反审核！")
+    );
+    assert_eq!(op(&k3, "Delete", number).await, moved(id, number));
+    assert!(sandbox.k3cloud_record("SAL_SaleOrder", number).is_none());
+    let gone = op(&k3, "Delete", number).await;
+    assert_eq!(status(&gone)["MsgCode"], 10, "{gone}");
+
+    // Drafts and fresh bills (A) can be deleted.
+    let answer = k3.call("Draft", Some("SAL_SaleOrder"), draft).await;
+    let draft_number = answer["Result"]["Number"].as_str().unwrap().to_string();
+    let draft_id = answer["Result"]["Id"].as_i64().unwrap();
+    assert_eq!(
+        op(&k3, "Delete", &draft_number).await,
+        moved(draft_id, &draft_number)
+    );
+    let answer = k3
+        .call("Save", Some("SAL_SaleOrder"), order("CUST0001"))
+        .await;
+    let fresh = answer["Result"]["Number"].as_str().unwrap().to_string();
+    let fresh_id = answer["Result"]["Id"].as_i64().unwrap();
+    assert_eq!(op(&k3, "Delete", &fresh).await, moved(fresh_id, &fresh));
+    assert!(sandbox.k3cloud_records("SAL_SaleOrder").is_empty());
+}
+
+#[tokio::test]
+async fn a_generic_form_saves_views_and_queries() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    // BD_Supplier has no seeded data and no modelled fields: any fields are kept.
+    let answer = k3
+        .call(
+            "Save",
+            Some("BD_Supplier"),
+            json!({"Model": {"FNumber": "SUP001", "FName": "示例供应商", "FShortName": "示例",
+                             "FCreateOrgId": {"FNumber": "100"}}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["IsSuccess"], true, "{answer}");
+    let id = answer["Result"]["Id"].as_i64().unwrap();
+    assert_eq!(answer["Result"]["Number"], "SUP001");
+
+    let view = k3
+        .call("View", Some("BD_Supplier"), json!({"Number": "SUP001"}))
+        .await;
+    assert!(view["Result"]["ResponseStatus"].is_null(), "{view}");
+    assert_eq!(view["Result"]["Result"]["Id"], id);
+    assert_eq!(view["Result"]["Result"]["Number"], "SUP001");
+    assert_eq!(view["Result"]["Result"]["DocumentStatus"], "A");
+
+    let rows = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "BD_Supplier", "FieldKeys": "FNumber,FName,FShortName",
+                   "FilterString": "FShortName = '示例'"}),
+        )
+        .await;
+    assert_eq!(rows, json!([["SUP001", "示例供应商", "示例"]]));
+    let rows = k3
+        .call(
+            "BillQuery",
+            None,
+            json!({"FormId": "bd_supplier", "FieldKeys": "FNumber,FShortName"}),
+        )
+        .await;
+    assert_eq!(rows, json!([{"FNumber": "SUP001", "FShortName": "示例"}]));
+
+    // A FormId the reference does not name is not a business object.
+    let answer = k3
+        .call(
+            "Save",
+            Some("NO_SUCH_FORM"),
+            json!({"Model": {"FName": "x"}}),
+        )
+        .await;
+    assert_eq!(status(&answer)["MsgCode"], 4, "{answer}");
+    assert_eq!(
+        status(&answer)["Errors"][0]["Message"],
+        "标识为“NO_SUCH_FORM”的业务对象不存在，或者被删除。"
+    );
+}
