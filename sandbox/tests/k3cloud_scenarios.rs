@@ -4,7 +4,9 @@
 mod common;
 
 use common::{K3, status};
-use sandbox::{Clock, Sandbox};
+use std::time::Duration;
+
+use sandbox::{Clock, K3CloudConfig, Sandbox};
 use serde_json::{Value, json};
 
 async fn sandbox_with_base_data() -> Sandbox {
@@ -704,4 +706,113 @@ async fn a_generic_form_saves_views_and_queries() {
         status(&answer)["Errors"][0]["Message"],
         "标识为“NO_SUCH_FORM”的业务对象不存在，或者被删除。"
     );
+}
+
+/// Moves the sandbox clock through the control API, as a test in another language would.
+async fn advance_over_http(sandbox: &Sandbox, ms: u64) {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/__sandbox/clock", sandbox.base_url()))
+        .json(&json!({ "advance_ms": ms }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["now_ms"], sandbox.clock().now_ms(), "{answer}");
+}
+
+#[tokio::test]
+async fn a_session_expires_after_the_configured_idle_time() {
+    let sandbox = Sandbox::builder()
+        .clock(Clock::frozen_at_secs(1_700_000_000))
+        .k3cloud(K3CloudConfig {
+            session_ttl: Duration::from_secs(60),
+            ..K3CloudConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let k3 = K3::login(&sandbox).await;
+    let query = json!({"FormId": "BD_Currency", "FieldKeys": "FNumber", "OrderString": "FNumber", "Limit": 1});
+    let save = json!({"Model": {"FNumber": "C1", "FName": "客户1"}});
+
+    // Idle expiry: every call within the TTL restarts the timer.
+    for _ in 0..3 {
+        advance_over_http(&sandbox, 59_000).await;
+        let rows = k3.call("ExecuteBillQuery", None, query.clone()).await;
+        assert_eq!(rows, json!([["PRE001"]]));
+    }
+    advance_over_http(&sandbox, 60_001).await;
+    let lost = json!({"Result": {"ResponseStatus": {"ErrorCode": 500, "IsSuccess": false,
+        "Errors": [{"FieldName": null, "Message": "会话信息已丢失，请重新登录", "DIndex": 0}],
+        "SuccessEntitys": [], "SuccessMessages": [], "MsgCode": 1}}});
+    // A query wraps the envelope in two arrays (responses/executebillquery_session_lost_wrapped.json).
+    assert_eq!(
+        k3.call("ExecuteBillQuery", None, query.clone()).await,
+        json!([[lost]])
+    );
+    // The session is gone for good: a write is refused too, and nothing is written.
+    assert_eq!(
+        k3.call("Save", Some("BD_Customer"), save.clone()).await,
+        lost
+    );
+    assert!(sandbox.k3cloud_records("BD_Customer").is_empty());
+
+    // A new login works again.
+    let k3 = K3::login(&sandbox).await;
+    let saved = k3.call("Save", Some("BD_Customer"), save).await;
+    assert_eq!(status(&saved)["IsSuccess"], true, "{saved}");
+}
+
+#[tokio::test]
+async fn query_pages_are_capped_at_the_configured_maximum() {
+    let sandbox = Sandbox::builder()
+        .clock(Clock::frozen_at_secs(1_700_000_000))
+        .k3cloud(K3CloudConfig {
+            max_query_rows: 50,
+            ..K3CloudConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    for i in 0..120 {
+        sandbox
+            .k3cloud_insert(
+                "BD_Customer",
+                json!({"FNumber": format!("C{i:03}"), "FName": format!("客户{i}")}),
+            )
+            .unwrap();
+    }
+    let k3 = K3::login(&sandbox).await;
+    let page = |start: usize, limit: usize| {
+        json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "OrderString": "FNumber",
+               "StartRow": start, "Limit": limit})
+    };
+    let numbers = |rows: &Value| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Limit 0 (no page size) and a Limit above the cap both stop at the cap.
+    for limit in [0, 100, 50] {
+        let rows = k3.call("ExecuteBillQuery", None, page(0, limit)).await;
+        let rows = numbers(&rows);
+        assert_eq!(rows.len(), 50, "Limit {limit}");
+        assert_eq!((rows[0].as_str(), rows[49].as_str()), ("C000", "C049"));
+    }
+    let rows = k3.call("ExecuteBillQuery", None, page(0, 10)).await;
+    assert_eq!(numbers(&rows).len(), 10);
+    // Paging on with StartRow reaches every row, the last page short.
+    let rows = k3.call("ExecuteBillQuery", None, page(100, 100)).await;
+    assert_eq!(
+        numbers(&rows),
+        (100..120).map(|i| format!("C{i}")).collect::<Vec<_>>()
+    );
+    // BillQuery has the same cap.
+    let rows = k3.call("BillQuery", None, page(0, 0)).await;
+    assert_eq!(rows.as_array().unwrap().len(), 50);
+    assert_eq!(rows[49], json!({"FNumber": "C049"}));
 }
