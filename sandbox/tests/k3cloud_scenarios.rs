@@ -816,3 +816,141 @@ async fn query_pages_are_capped_at_the_configured_maximum() {
     assert_eq!(rows.as_array().unwrap().len(), 50);
     assert_eq!(rows[49], json!({"FNumber": "C049"}));
 }
+
+#[tokio::test]
+async fn filter_strings_over_http() {
+    let sandbox = Sandbox::builder()
+        .clock(Clock::frozen_at_secs(1_700_000_000))
+        .start()
+        .await
+        .unwrap();
+    for (number, name, tel) in [
+        ("C001", "上海甲", Some("021")),
+        ("C002", "北京乙", Some("010")),
+        ("C003", "上海丙", Some("021")),
+        ("C004", "广州丁", Some("020")),
+        ("C005", "深圳戊", None),
+    ] {
+        sandbox
+            .k3cloud_insert(
+                "BD_Customer",
+                json!({"FNumber": number, "FName": name, "FTEL": tel}),
+            )
+            .unwrap();
+    }
+    for (number, date) in [
+        ("SO1", "2023-11-01"),
+        ("SO2", "2023-11-15 00:00:00"),
+        ("SO3", "2023-12-01T00:00:00"),
+    ] {
+        sandbox
+            .k3cloud_insert(
+                "SAL_SaleOrder",
+                json!({"FBillNo": number, "FDate": date, "FCustId": {"FNumber": "C001"}}),
+            )
+            .unwrap();
+    }
+    let k3 = K3::login(&sandbox).await;
+    let numbers = async |form: &str, key: &str, filter: &str| -> Value {
+        k3.call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": form, "FieldKeys": key, "FilterString": filter, "OrderString": key}),
+        )
+        .await
+    };
+    for (filter, expected) in [
+        (
+            "FNumber in ('C001','C004', 'C999')",
+            json!([["C001"], ["C004"]]),
+        ),
+        (
+            "FNumber not in ('C001','C002')",
+            json!([["C003"], ["C004"], ["C005"]]),
+        ),
+        ("FTEL = '010' or FTEL = '020'", json!([["C002"], ["C004"]])),
+        // AND binds tighter than OR; parentheses change that.
+        (
+            "FTEL = '021' and FName like '%甲' or FNumber = 'C002'",
+            json!([["C001"], ["C002"]]),
+        ),
+        (
+            "FTEL = '021' and (FName like '%甲' or FNumber = 'C002')",
+            json!([["C001"]]),
+        ),
+        (
+            "(FName like '%乙' or FName like '%丁') and not FNumber = 'C004'",
+            json!([["C002"]]),
+        ),
+        ("FName like '上海%'", json!([["C001"], ["C003"]])),
+        (
+            "FName not like '%海%'",
+            json!([["C002"], ["C004"], ["C005"]]),
+        ),
+        (
+            "FNumber like 'C00_' and FTEL is not null",
+            json!([["C001"], ["C002"], ["C003"], ["C004"]]),
+        ),
+        ("FTEL is null", json!([["C005"]])),
+        ("FTEL <> '021'", json!([["C002"], ["C004"]])),
+    ] {
+        assert_eq!(
+            numbers("BD_Customer", "FNumber", filter).await,
+            expected,
+            "{filter}"
+        );
+    }
+    // Date literals, with or without a time, compare as dates.
+    for (filter, expected) in [
+        ("FDate >= '2023-11-15'", json!([["SO2"], ["SO3"]])),
+        ("FDate = '2023-11-15 00:00:00'", json!([["SO2"]])),
+        (
+            "FDate between '2023-11-01' and '2023-11-30'",
+            json!([["SO1"], ["SO2"]]),
+        ),
+        (
+            "FDate < '2023-11-15' or FDate > '2023-11-30'",
+            json!([["SO1"], ["SO3"]]),
+        ),
+        (
+            "FCustId.FNumber = 'C001' and FCreateDate >= '2023-11-14'",
+            json!([["SO1"], ["SO2"], ["SO3"]]),
+        ),
+    ] {
+        assert_eq!(
+            numbers("SAL_SaleOrder", "FBillNo", filter).await,
+            expected,
+            "{filter}"
+        );
+    }
+
+    // What the sandbox does not understand is refused, naming the construct, in the query
+    // error shape (MsgCode 4 "GetRealExpress error…", responses/query_errors_observed_live.json).
+    let refused = |message: &str| {
+        json!([[{"Result": {"ResponseStatus": {"ErrorCode": 500, "IsSuccess": false,
+            "Errors": [{"FieldName": null, "Message": message, "DIndex": 0}],
+            "SuccessEntitys": [], "SuccessMessages": [], "MsgCode": 4}}}]])
+    };
+    assert_eq!(
+        numbers("SAL_SaleOrder", "FBillNo", "FDate > getdate").await,
+        refused(
+            "GetRealExpress error: sandbox 只支持常量作比较值，不支持 “getdate”（函数和字段比较不在支持的子集内）"
+        )
+    );
+    assert_eq!(
+        numbers("BD_Customer", "FNumber", "FNumber = 'C00' + '1'").await,
+        refused("GetRealExpress error: sandbox 不支持的字符 “+”")
+    );
+    let answer = numbers("BD_Customer", "FNumber", "FNumber = 'C001").await;
+    assert_eq!(
+        answer[0][0]["Result"]["ResponseStatus"]["MsgCode"], 4,
+        "{answer}"
+    );
+    // An unknown field is MsgCode 9, as on a real server.
+    let answer = numbers("BD_Customer", "FNumber", "FNoSuchField = 1").await;
+    assert_eq!(
+        answer[0][0]["Result"]["ResponseStatus"]["Errors"][0]["Message"],
+        "元数据中标识为FNoSuchField的字段不存在"
+    );
+    assert_eq!(answer[0][0]["Result"]["ResponseStatus"]["MsgCode"], 9);
+}
