@@ -954,3 +954,140 @@ async fn filter_strings_over_http() {
     );
     assert_eq!(answer[0][0]["Result"]["ResponseStatus"]["MsgCode"], 9);
 }
+
+/// Every form the sandbox serves: the modelled ones and the generic ones (README).
+const FORMS: &[&str] = &[
+    "BD_MATERIAL",
+    "BD_Customer",
+    "BD_Empinfo",
+    "BD_Currency",
+    "ORG_Organizations",
+    "SAL_SaleOrder",
+    "SAL_OUTSTOCK",
+    "BD_Supplier",
+    "BD_Department",
+    "BD_CommonContact",
+    "BD_UNIT",
+    "BD_STOCK",
+    "BD_Saler",
+    "BOS_BillType",
+    "BOS_ASSISTANTDATA_DETAIL",
+    "BD_FLEXSITEMDETAILV",
+    "SAL_DELIVERYNOTICE",
+    "PUR_PurchaseOrder",
+    "STK_InStock",
+    "STK_Inventory",
+    "STK_MISCELLANEOUS",
+    "STK_MisDelivery",
+    "STK_TransferDirect",
+    "STK_AssembledApp",
+    "PRD_MO",
+    "PRD_INSTOCK",
+    "PRD_PPBOM",
+    "ENG_BOM",
+    "GL_VOUCHER",
+    "AP_PAYBILL",
+    "AR_RECEIVEBILL",
+    "ER_ExpReimbursement",
+    "ER_ExpenseRequest",
+    "IOS_PriceList",
+];
+
+/// `QueryBusinessInfo` of a form: its `NeedReturnData`.
+async fn business_info(k3: &K3, form: &str) -> Value {
+    let answer = k3
+        .call("QueryBusinessInfo", None, json!({"FormId": form}))
+        .await;
+    answer["Result"]["NeedReturnData"].clone()
+}
+
+/// (entity, field) → the form a reference field looks up, for every reference field.
+fn lookups(info: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for entity in info["Entrys"].as_array().unwrap() {
+        for field in entity["Fields"].as_array().unwrap() {
+            if let Some(target) = field["LookUpObjectFormId"].as_str() {
+                assert_eq!(field["FieldType"], "BaseDataField", "{field}");
+                out.push((
+                    entity["Key"].as_str().unwrap().to_string(),
+                    field["Key"].as_str().unwrap().to_string(),
+                    target.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn query_business_info_describes_every_form_and_where_references_point() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let mut targets = Vec::new();
+    for form in FORMS {
+        // FormIds are case-insensitive; the answer names the canonical one.
+        let info = business_info(&k3, &form.to_ascii_lowercase()).await;
+        assert_eq!(info["Id"], *form, "{info}");
+        let head = &info["Entrys"][0];
+        assert_eq!(head["Key"], "FBillHead", "{form}");
+        assert_eq!(head["Fields"][0]["Key"], info["PkFieldName"], "{form}");
+        assert_eq!(head["Fields"][0]["FieldType"], "PKField", "{form}");
+        targets.extend(lookups(&info).into_iter().map(|(_, _, t)| t));
+    }
+    // Every form a reference points to is itself described.
+    targets.sort();
+    targets.dedup();
+    for target in &targets {
+        assert!(FORMS.contains(&target.as_str()), "{target}");
+    }
+
+    let order = business_info(&k3, "SAL_SaleOrder").await;
+    let expected: Vec<(String, String, String)> = [
+        ("FBillHead", "FBillTypeID", "BOS_BillType"),
+        ("FBillHead", "FSaleOrgId", "ORG_Organizations"),
+        ("FBillHead", "FCustId", "BD_Customer"),
+        ("FBillHead", "FReceiveId", "BD_Customer"),
+        ("FBillHead", "FSettleId", "BD_Customer"),
+        ("FBillHead", "FChargeId", "BD_Customer"),
+        ("FBillHead", "FSalerId", "BD_Empinfo"),
+        ("FBillHead", "FSaleDeptId", "BD_Department"),
+        ("FBillHead", "FSettleCurrId", "BD_Currency"),
+        ("FSaleOrderEntry", "FMaterialId", "BD_MATERIAL"),
+        ("FSaleOrderEntry", "FUnitID", "BD_UNIT"),
+    ]
+    .iter()
+    .map(|(e, f, t)| ((*e).to_string(), (*f).to_string(), (*t).to_string()))
+    .collect();
+    assert_eq!(lookups(&order), expected);
+    let outstock = lookups(&business_info(&k3, "SAL_OUTSTOCK").await);
+    for wanted in [
+        ("FBillHead", "FCustomerID", "BD_Customer"),
+        ("FBillHead", "FStockOrgId", "ORG_Organizations"),
+        ("FEntity", "FMaterialID", "BD_MATERIAL"),
+        ("FEntity", "FStockID", "BD_STOCK"),
+    ] {
+        let wanted = (
+            wanted.0.to_string(),
+            wanted.1.to_string(),
+            wanted.2.to_string(),
+        );
+        assert!(outstock.contains(&wanted), "{wanted:?} in {outstock:?}");
+    }
+    let customer = lookups(&business_info(&k3, "BD_Customer").await);
+    assert!(customer.contains(&(
+        "FBillHead".into(),
+        "FCreateOrgId".into(),
+        "ORG_Organizations".into()
+    )));
+    assert!(customer.contains(&(
+        "FBillHead".into(),
+        "FTRADINGCURRID".into(),
+        "BD_Currency".into()
+    )));
+
+    // An unknown form: MsgCode 4, as every other call.
+    let answer = k3
+        .call("QueryBusinessInfo", None, json!({"FormId": "NO_SUCH_FORM"}))
+        .await;
+    assert_eq!(status(&answer)["MsgCode"], 4, "{answer}");
+}

@@ -403,7 +403,7 @@ impl K3Data {
                         }
                     }
                 },
-                (Some(FieldType::LooseRef), v) => {
+                (Some(FieldType::LooseRef(_)), v) => {
                     ref_lookup(v).map(|number| Cell::Ref { number, id: 0 })
                 }
                 (None, Value::Object(m)) if looks_like_ref(m) => {
