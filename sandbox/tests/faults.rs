@@ -339,3 +339,247 @@ async fn probabilistic_faults_are_reproducible_from_the_seed() {
     let hits = a.iter().filter(|x| **x).count();
     assert!((4..=20).contains(&hits), "{hits}");
 }
+
+/// What a client sees of one call.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// HTTP 200 and JSON with this vendor code (`K3Cloud` `MsgCode`, Fxiaoke `errorCode`).
+    Code(i64),
+    /// This HTTP status and an HTML page.
+    Html(u16),
+    /// HTTP 200 and a body that is not JSON.
+    NotJson,
+    /// The client's own timeout.
+    Timeout,
+    /// The connection closed without an answer.
+    Dropped,
+}
+
+async fn seen(request: reqwest::RequestBuilder, k3cloud: bool) -> Seen {
+    match send(request.timeout(Duration::from_millis(500))).await {
+        Err(e) if e.is_timeout() => Seen::Timeout,
+        Err(_) => Seen::Dropped,
+        Ok((200, body)) => match serde_json::from_str::<Value>(&body) {
+            Ok(v) if k3cloud => Seen::Code(status(&v)["MsgCode"].as_i64().unwrap()),
+            Ok(v) => Seen::Code(v["errorCode"].as_i64().unwrap()),
+            Err(_) => Seen::NotJson,
+        },
+        Ok((code, body)) => {
+            assert!(body.to_ascii_lowercase().contains("<html"), "{body}");
+            Seen::Html(code)
+        }
+    }
+}
+
+async fn control(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let code = response.status().as_u16();
+    (code, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_fault_kind_set_through_the_control_api() {
+    let sandbox = sandbox(3).await;
+    let http = reqwest::Client::new();
+    let faults = format!("{}/__sandbox/faults", sandbox.base_url());
+    // (kind, what the K3Cloud client sees, what the Fxiaoke client sees, whether the write
+    // happened) — the table of the README.
+    let table = [
+        (
+            json!({"type": "latency", "ms": 120}),
+            Seen::Code(0),
+            Seen::Code(0),
+            true,
+        ),
+        (
+            json!({"type": "server_error", "status": 503}),
+            Seen::Html(503),
+            Seen::Html(503),
+            false,
+        ),
+        (json!({"type": "hang"}), Seen::Timeout, Seen::Timeout, false),
+        (
+            json!({"type": "drop_after_write"}),
+            Seen::Dropped,
+            Seen::Dropped,
+            true,
+        ),
+        (
+            json!({"type": "session_loss"}),
+            Seen::Code(1),
+            Seen::Code(20016),
+            false,
+        ),
+        (
+            json!({"type": "malformed_json"}),
+            Seen::NotJson,
+            Seen::NotJson,
+            true,
+        ),
+        (
+            json!({"type": "truncated_json"}),
+            Seen::NotJson,
+            Seen::NotJson,
+            true,
+        ),
+        (
+            json!({"type": "rate_limited"}),
+            Seen::Code(14),
+            Seen::Code(30004),
+            false,
+        ),
+        (
+            json!({"type": "quota_exceeded"}),
+            Seen::Code(14),
+            Seen::Code(30002),
+            false,
+        ),
+    ];
+    for (i, (kind, k3_sees, fx_sees, written)) in table.into_iter().enumerate() {
+        let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+        let name = format!("F{i}");
+        for (api, endpoint) in [("k3cloud", "Save"), ("fxiaoke", "/cgi/crm/v2/data/create")] {
+            let (code, answer) = control(
+                &http,
+                reqwest::Method::POST,
+                faults.clone(),
+                Some(
+                    json!({"api": api, "endpoint": endpoint, "kind": kind, "trigger": {"next": 1}}),
+                ),
+            )
+            .await;
+            assert_eq!(code, 200, "{answer}");
+            assert!(answer["id"].is_u64(), "{answer}");
+        }
+        let started = Instant::now();
+        let k3_seen = seen(k3.request("Save", &customer(&name)), true).await;
+        assert_eq!(k3_seen, k3_sees, "{kind}");
+        if kind["type"] == "latency" {
+            assert!(started.elapsed() >= Duration::from_millis(120));
+        }
+        let fx_seen = seen(
+            fx_request(&fx, "/cgi/crm/v2/data/create", &account(&name)),
+            false,
+        )
+        .await;
+        assert_eq!(fx_seen, fx_sees, "{kind}");
+        assert_eq!(
+            sandbox.k3cloud_record("BD_Customer", &name).is_some(),
+            written,
+            "{kind}"
+        );
+        let in_crm = sandbox
+            .fxiaoke_records("AccountObj")
+            .iter()
+            .any(|a| a["name"] == name.as_str());
+        assert_eq!(in_crm, written, "{kind}");
+        // `next: 1` is used up: the list is empty again.
+        let (_, list) = control(&http, reqwest::Method::GET, faults.clone(), None).await;
+        assert_eq!(list, json!([]), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn the_fault_control_api_lists_removes_and_clears() {
+    let sandbox = sandbox(3).await;
+    let http = reqwest::Client::new();
+    let faults = format!("{}/__sandbox/faults", sandbox.base_url());
+    let k3 = K3::login(&sandbox).await;
+
+    // A body that is not a fault: 400 with the reason, nothing set.
+    let (code, answer) = control(
+        &http,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(json!({"api": "k3cloud", "kind": {"type": "meteor_strike"}})),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        answer["error"].as_str().unwrap().contains("meteor_strike"),
+        "{answer}"
+    );
+
+    let always = json!({"api": "k3cloud", "endpoint": "Save", "kind": {"type": "server_error", "status": 502}, "trigger": "always"});
+    let sometimes = json!({"api": "fxiaoke", "endpoint": null, "kind": {"type": "latency", "ms": 5}, "trigger": {"probability": 0.5}});
+    let (_, first) = control(
+        &http,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(always.clone()),
+    )
+    .await;
+    let (_, second) = control(
+        &http,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(sometimes.clone()),
+    )
+    .await;
+    let (first, second) = (
+        first["id"].as_u64().unwrap(),
+        second["id"].as_u64().unwrap(),
+    );
+    let (_, list) = control(&http, reqwest::Method::GET, faults.clone(), None).await;
+    assert_eq!(
+        list,
+        json!([{"id": first, "fault": always}, {"id": second, "fault": sometimes}])
+    );
+
+    // "always" keeps firing; the call counters count the refused calls too.
+    for _ in 0..2 {
+        assert_eq!(
+            seen(k3.request("Save", &customer("C9")), true).await,
+            Seen::Html(502)
+        );
+    }
+    let (_, calls) = control(
+        &http,
+        reqwest::Method::GET,
+        format!(
+            "{}/__sandbox/calls?endpoint=k3cloud:Save",
+            sandbox.base_url()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(calls, json!({"endpoint": "k3cloud:Save", "calls": 2}));
+
+    // Removed by id (once: a second time is 404), then the Save goes through.
+    let (code, _) = control(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{faults}/{first}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = control(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{faults}/{first}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        seen(k3.request("Save", &customer("C9")), true).await,
+        Seen::Code(0)
+    );
+
+    // Cleared all at once.
+    let (code, _) = control(&http, reqwest::Method::DELETE, faults.clone(), None).await;
+    assert_eq!(code, 200);
+    let (_, list) = control(&http, reqwest::Method::GET, faults.clone(), None).await;
+    assert_eq!(list, json!([]));
+    assert!(sandbox.faults().is_empty());
+}

@@ -782,3 +782,74 @@ async fn sorted_pages_follow_writes() {
     .await;
     assert_eq!(page(0).await["data"]["total"], 125);
 }
+
+#[tokio::test]
+async fn invalid_recover_and_change_owner_move_last_modified_time() {
+    let sandbox = unlimited().await;
+    let fx = Fx::token(&sandbox).await;
+    let created = fx
+        .create("AccountObj", json!({"name": "时间客户"}), None)
+        .await;
+    assert_eq!(code(&created), 0, "{created}");
+    let id = created["dataId"].as_str().unwrap().to_string();
+    let get = async || {
+        let answer = fx
+            .call(
+                "/cgi/crm/v2/data/get",
+                json!({"data": {"dataObjectApiName": "AccountObj", "objectDataId": id}}),
+            )
+            .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        answer["data"].clone()
+    };
+    let first = get().await;
+    assert_eq!(first["last_modified_time"], T0 * 1000);
+    let mut version: u64 = first["version"].as_str().unwrap().parse().unwrap();
+
+    // Each of these is a change an incremental sync (last_modified_time >= its mark) must see.
+    let steps = [
+        (
+            "/cgi/crm/v2/data/invalid",
+            json!({"dataObjectApiName": "AccountObj", "object_data_id": id}),
+        ),
+        (
+            "/cgi/crm/v2/data/recover",
+            json!({"dataObjectApiName": "AccountObj", "idList": [id]}),
+        ),
+        (
+            "/cgi/crm/v2/data/changeOwner",
+            json!({"dataObjectApiName": "AccountObj", "Data": [{"objectDataId": id, "ownerId": [LISI]}]}),
+        ),
+    ];
+    for (step, (path, data)) in (1_i64..).zip(steps) {
+        sandbox.clock().advance(Duration::from_secs(10));
+        let now = (T0 + 10 * step) * 1000;
+        let answer = fx.call(path, json!({ "data": data })).await;
+        assert_eq!(code(&answer), 0, "{path}: {answer}");
+        let record = get().await;
+        assert_eq!(record["last_modified_time"], now, "{path}");
+        assert_eq!(record["last_modified_by"], json!([ADMIN]), "{path}");
+        assert_eq!(record["create_time"], T0 * 1000, "{path}");
+        let next: u64 = record["version"].as_str().unwrap().parse().unwrap();
+        assert_eq!(next, version + 1, "{path}");
+        version = next;
+        // An incremental query from just before the change finds it (invalid records only
+        // when the filter names is_deleted, as documented in the README).
+        let mut filters = vec![
+            json!({"field_name": "last_modified_time", "operator": "GTE", "field_values": [now]}),
+        ];
+        if path.ends_with("invalid") {
+            filters.push(
+                json!({"field_name": "is_deleted", "operator": "EQ", "field_values": [true]}),
+            );
+        }
+        let found = fx
+            .query(
+                "AccountObj",
+                json!({"limit": 10, "offset": 0, "filters": filters}),
+            )
+            .await;
+        assert_eq!(found["data"]["total"], 1, "{path}: {found}");
+        assert_eq!(found["data"]["dataList"][0]["_id"], id.as_str());
+    }
+}

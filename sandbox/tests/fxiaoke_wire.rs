@@ -4,41 +4,11 @@
 
 mod common;
 
-use common::{ADMIN, LISI, fixture, reference_dir};
+use common::{ADMIN, LISI, assert_shape, fixture, reference_dir};
 use sandbox::{Clock, Sandbox};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "E3B0C44298FC1C149AFBF4C8996FB924";
-
-/// Every key of `expected` is in `actual` with a value of the same JSON type (a null on
-/// either side passes); arrays compare their first elements, and a non-empty expected
-/// array needs a non-empty actual one.
-fn assert_shape(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
-    if skip.contains(&path) || expected.is_null() || actual.is_null() {
-        return;
-    }
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, v) in e {
-                let sub = format!("{path}.{k}");
-                let Some(av) = a.get(k) else {
-                    panic!("{sub} missing in {actual}");
-                };
-                assert_shape(v, av, &sub, skip);
-            }
-        }
-        (Value::Array(e), Value::Array(a)) => {
-            if let Some(first) = e.first() {
-                assert!(!a.is_empty(), "{path}: expected elements, got []");
-                assert_shape(first, &a[0], &format!("{path}[0]"), skip);
-            }
-        }
-        (Value::Number(_), Value::Number(_))
-        | (Value::String(_), Value::String(_))
-        | (Value::Bool(_), Value::Bool(_)) => {}
-        _ => panic!("{path}: {expected} vs {actual}"),
-    }
-}
 
 /// The records the fixtures name, inserted with their recorded ids.
 fn seed(sandbox: &Sandbox, name: &str) {

@@ -1,22 +1,62 @@
 //! Fidelity: every captured request of `reference/k3cloud-wire/NN_*.json` replayed
 //! byte-for-byte (headers including the signatures, body bytes) against a sandbox whose clock
-//! is set to the capture's, answered in the documented shape; plus the stateful scenarios.
+//! is set to the capture's, answered with the keys and nesting of the real answers in
+//! `responses/` where one exists; plus the login forms of `constructed/`.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{assert_same_shape, assert_shape, reference_dir};
 use sandbox::{Clock, Sandbox};
 use serde_json::{Value, json};
 
-/// The in-repo reference: CI runs on a fresh clone, so nothing outside the repository.
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reference")
+fn fixture(name: &str) -> Value {
+    common::fixture("k3cloud-wire", name)
 }
 
-fn fixture(name: &str) -> Value {
-    let path = reference_dir().join("k3cloud-wire").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reference fixture {} missing: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+/// A real answer of `responses/` (its parsed `body`).
+fn sample(name: &str) -> Value {
+    common::fixture("k3cloud-wire/responses", name)["body"].clone()
+}
+
+/// The real sample a captured call's answer must look like, where `responses/` has one:
+/// the same keys and nesting (`exact`), or at least the sample's keys (a View of another
+/// form than the sample's: the keys every base-data View has).
+fn sample_for(name: &str, method: &str) -> Option<(Value, bool)> {
+    Some(match method {
+        _ if name.starts_with("36") => (sample("save_error_duplicate_number.json"), true),
+        _ if name.starts_with("37") => (sample("save_error_quantity_limit.json"), false),
+        "Save" | "Draft" => (sample("save_success.json"), true),
+        "Submit" | "Audit" | "UnAudit" | "Delete" | "CancelAssign" | "ExcuteOperation" => {
+            (sample("unaudit_two_numbers_success.json"), true)
+        }
+        "View" => {
+            let full = sample("view_success_empinfo.json");
+            let bill = &full["Result"]["Result"];
+            let mut picked = serde_json::Map::new();
+            for key in [
+                "Id",
+                "msterID",
+                "DocumentStatus",
+                "ForbidStatus",
+                "Name",
+                "Number",
+                "CreateOrgId_Id",
+                "CreateDate",
+            ] {
+                picked.insert(key.into(), bill[key].clone());
+            }
+            let org = &bill["CreateOrgId"];
+            picked.insert(
+                "CreateOrgId".into(),
+                json!({"Id": org["Id"], "Number": org["Number"], "Name": org["Name"]}),
+            );
+            (
+                json!({"Result": {"ResponseStatus": null, "Result": picked}}),
+                false,
+            )
+        }
+        _ => return None,
+    })
 }
 
 /// Sends the captured request as captured (minus hop-by-hop headers reqwest sets itself).
@@ -154,6 +194,30 @@ async fn every_captured_request_is_accepted_and_answered_in_the_documented_shape
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
         let path = capture["request"]["path"].as_str().unwrap();
         let method = path.rsplit('.').nth(2).unwrap();
+        let at = format!("{name}: $");
+        match sample_for(name, method) {
+            Some((expected, true)) => {
+                let skip = format!("{at}.Result.NeedReturnData[0]");
+                assert_same_shape(&expected, &body, &at, &[skip.as_str()]);
+            }
+            Some((expected, false)) => assert_shape(&expected, &body, &at, &[]),
+            None => {}
+        }
+        if method == "BatchSave" {
+            // Per row outcomes in the ResponseStatus of a Save (k3cloud.md §5.2), also inside
+            // the async task's Result.
+            let answer = if body.get("TaskId").is_some() {
+                &body["Result"]
+            } else {
+                &body
+            };
+            assert_same_shape(
+                &sample("save_success.json")["Result"]["ResponseStatus"],
+                status_of(answer),
+                &at,
+                &[],
+            );
+        }
         if name.starts_with("36") || name.starts_with("37") {
             // View of a number that does not exist / Save of an empty model: the error envelope.
             assert_eq!(status_of(&body)["IsSuccess"], false, "{name}: {text}");
@@ -247,26 +311,36 @@ async fn first_request_gets_session_cookies_and_a_wrong_signature_gets_msgcode_1
 }
 
 #[tokio::test]
-async fn the_session_lost_capture_on_a_query_is_wrapped_in_two_arrays() {
+async fn the_session_lost_captures_answer_the_real_samples() {
     let sandbox = captured_sandbox().await;
-    let mut capture = fixture("38_ERR_session_lost_ExecuteBillQuery.json");
-    // Without the signed headers only the (unknown) session id is left.
-    capture["request"]["headers"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|p| {
-            !p[0]
-                .as_str()
-                .unwrap()
-                .to_ascii_lowercase()
-                .starts_with("x-")
-        });
-    let (_, _, text) = replay(&sandbox, &capture).await;
-    let body: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        body[0][0]["Result"]["ResponseStatus"]["MsgCode"], 1,
-        "{text}"
-    );
+    for (name, real) in [
+        (
+            "38_ERR_session_lost_ExecuteBillQuery.json",
+            "executebillquery_session_lost_wrapped.json",
+        ),
+        (
+            "39_ERR_session_lost_Save.json",
+            "session_lost_msgcode1.json",
+        ),
+    ] {
+        let mut capture = fixture(name);
+        // Without the signed headers only the (unknown) session id is left.
+        capture["request"]["headers"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| {
+                !p[0]
+                    .as_str()
+                    .unwrap()
+                    .to_ascii_lowercase()
+                    .starts_with("x-")
+            });
+        let (status, _, text) = replay(&sandbox, &capture).await;
+        assert_eq!(status, 200, "{name}");
+        // Byte for byte the real answer: a query wraps it in two arrays, a Save does not.
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body, sample(real), "{name}");
+    }
 }
 
 #[tokio::test]

@@ -1,15 +1,22 @@
 //! `sandbox --listen 127.0.0.1:8080`: serves both simulators with the demo data set.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use sandbox::{FxiaokeConfig, GenerateSpec, Sandbox};
+use sandbox::{FxiaokeConfig, GenerateSpec, K3CloudConfig, Sandbox};
 
-const USAGE: &str = "usage: sandbox [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]\n\
-  --listen ADDR     address to serve (default 127.0.0.1:8080; loopback unless you say otherwise)\n\
-  --seed N          seed of the demo data, generated ids and fault draws (default 0)\n\
-  --no-demo         start with base data only (organisations, currencies, the CRM directory)\n\
-  --generate N      add N more CRM customers and N orders (for benchmarks)\n\
-  --no-rate-limit   switch off Fxiaoke's 100 calls / 20 s per path";
+// A plain multi-line literal: a `\` line continuation would strip the option indentation.
+const USAGE: &str =
+    "usage: sandbox [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]
+               [--session-ttl SECS] [--max-query-rows N]
+  --listen ADDR         address to serve (default 127.0.0.1:8080; loopback unless you say
+                        otherwise; port 0 picks a free port, printed on the first line)
+  --seed N              seed of the demo data, generated ids and fault draws (default 0)
+  --no-demo             start with base data only (organisations, currencies, the CRM directory)
+  --generate N          add N more CRM customers and N orders (for benchmarks)
+  --no-rate-limit       switch off Fxiaoke's 100 calls / 20 s per path
+  --session-ttl SECS    K3Cloud session idle expiry (default 1200)
+  --max-query-rows N    K3Cloud ExecuteBillQuery/BillQuery rows per call at most (default 10000)";
 
 struct Args {
     listen: SocketAddr,
@@ -17,6 +24,7 @@ struct Args {
     demo: bool,
     generate: usize,
     rate_limit: bool,
+    k3cloud: K3CloudConfig,
 }
 
 fn parse_args() -> Args {
@@ -26,6 +34,7 @@ fn parse_args() -> Args {
         demo: true,
         generate: 0,
         rate_limit: true,
+        k3cloud: K3CloudConfig::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -41,6 +50,14 @@ fn parse_args() -> Args {
             "--generate" => match args.next().and_then(|a| a.parse().ok()) {
                 Some(n) => out.generate = n,
                 None => fail("--generate needs a number"),
+            },
+            "--session-ttl" => match args.next().and_then(|a| a.parse().ok()) {
+                Some(secs) => out.k3cloud.session_ttl = Duration::from_secs(secs),
+                None => fail("--session-ttl needs a number of seconds"),
+            },
+            "--max-query-rows" => match args.next().and_then(|a| a.parse().ok()) {
+                Some(n) if n > 0 => out.k3cloud.max_query_rows = n,
+                _ => fail("--max-query-rows needs a number above 0"),
             },
             "--no-demo" => out.demo = false,
             "--no-rate-limit" => out.rate_limit = false,
@@ -66,6 +83,7 @@ async fn main() {
         .listen(args.listen)
         .seed(args.seed)
         .fxiaoke(fxiaoke)
+        .k3cloud(args.k3cloud)
         .demo_data(args.demo)
         .start()
         .await

@@ -15,8 +15,9 @@ pub(crate) enum FieldType {
     Date,
     /// A base-data reference `{"FNumber": …}` to this form.
     BaseData(&'static str),
-    /// A reference to a form the simulator does not check (units, bill types, warehouses).
-    LooseRef,
+    /// A reference the simulator does not check (units, bill types, warehouses), with the
+    /// form it points to where that is known; QueryBusinessInfo reports it.
+    LooseRef(Option<&'static str>),
     Combo,
 }
 
@@ -89,6 +90,9 @@ pub(crate) const CUSTOMER: &str = "BD_Customer";
 pub(crate) const EMPLOYEE: &str = "BD_Empinfo";
 pub(crate) const SALE_ORDER: &str = "SAL_SaleOrder";
 pub(crate) const OUTSTOCK: &str = "SAL_OUTSTOCK";
+const UNIT: &str = "BD_UNIT";
+/// 辅助资料: countries, provinces and customer types are assistant data in `K3Cloud`.
+const ASSISTANT: &str = "BOS_ASSISTANTDATA_DETAIL";
 
 /// Forms the simulator serves with the generic model (any fields, entries by array); other
 /// `FormIds` answer `MsgCode` 4 "业务对象不存在" as a real server does for an unknown form.
@@ -169,11 +173,11 @@ fn catalogue() -> Vec<FormDef> {
         f("FSpecification", "规格型号", Text, false),
         f("FDescription", "描述", Text, false),
         f("FMnemonicCode", "助记码", Text, false),
-        f("FMaterialGroup", "物料分组", LooseRef, false),
+        f("FMaterialGroup", "物料分组", LooseRef(None), false),
         f("FErpClsID", "物料属性", Combo, false),
-        f("FBaseUnitId", "基本单位", LooseRef, false),
-        f("FCategoryID", "存货类别", LooseRef, false),
-        f("FTaxRateId", "默认税率", LooseRef, false),
+        f("FBaseUnitId", "基本单位", LooseRef(Some(UNIT)), false),
+        f("FCategoryID", "存货类别", LooseRef(None), false),
+        f("FTaxRateId", "默认税率", LooseRef(None), false),
     ]);
 
     let mut customer = base(CUSTOMER, "客户", "FCUSTID", "CUST");
@@ -182,22 +186,27 @@ fn catalogue() -> Vec<FormDef> {
         f("FCreateOrgId", "创建组织", BaseData(ORG), true),
         f("FUseOrgId", "使用组织", BaseData(ORG), false),
         f("FShortName", "简称", Text, false),
-        f("FCOUNTRY", "国家", LooseRef, false),
-        f("FPROVINCIAL", "省份", LooseRef, false),
+        f("FCOUNTRY", "国家", LooseRef(Some(ASSISTANT)), false),
+        f("FPROVINCIAL", "省份", LooseRef(Some(ASSISTANT)), false),
         f("FADDRESS", "通讯地址", Text, false),
         f("FTEL", "联系电话", Text, false),
         f("FFAX", "传真", Text, false),
         f("FWEBSITE", "公司网址", Text, false),
         f("FTAXREGISTERCODE", "纳税登记号", Text, false),
         f("FINVOICETITLE", "发票抬头", Text, false),
-        f("FCustTypeId", "客户类别", LooseRef, false),
-        f("FGroup", "客户分组", LooseRef, false),
+        f("FCustTypeId", "客户类别", LooseRef(Some(ASSISTANT)), false),
+        f("FGroup", "客户分组", LooseRef(None), false),
         f("FTRADINGCURRID", "结算币别", BaseData(CURRENCY), false),
         f("FSELLER", "销售员", BaseData(EMPLOYEE), false),
-        f("FSALDEPTID", "销售部门", LooseRef, false),
+        f(
+            "FSALDEPTID",
+            "销售部门",
+            LooseRef(Some("BD_Department")),
+            false,
+        ),
         f("FDescription", "描述", Text, false),
-        f("FTaxType", "税分类", LooseRef, false),
-        f("FTaxRate", "默认税率", LooseRef, false),
+        f("FTaxType", "税分类", LooseRef(None), false),
+        f("FTaxRate", "默认税率", LooseRef(None), false),
         // The contact entry. The reference names the entity but not its field keys; these
         // are our choice.
         e("FT_BD_CUSTCONTACT", "FContactName", "联系人", Text, false),
@@ -219,7 +228,7 @@ fn catalogue() -> Vec<FormDef> {
         f("FStaffNumber", "员工编号", Text, false),
         f("FMobile", "移动电话", Text, false),
         f("FEmail", "电子邮箱", Text, false),
-        f("FPostId", "岗位", LooseRef, false),
+        f("FPostId", "岗位", LooseRef(None), false),
     ]);
 
     let sale_order = FormDef {
@@ -232,7 +241,12 @@ fn catalogue() -> Vec<FormDef> {
         number_width: 6,
         fields: vec![
             f("FBillNo", "单据编号", Text, false),
-            f("FBillTypeID", "单据类型", LooseRef, false),
+            f(
+                "FBillTypeID",
+                "单据类型",
+                LooseRef(Some("BOS_BillType")),
+                false,
+            ),
             f("FDate", "日期", Date, false),
             f("FSaleOrgId", "销售组织", BaseData(ORG), true),
             f("FCustId", "客户", BaseData(CUSTOMER), true),
@@ -240,7 +254,12 @@ fn catalogue() -> Vec<FormDef> {
             f("FSettleId", "结算方", BaseData(CUSTOMER), false),
             f("FChargeId", "付款方", BaseData(CUSTOMER), false),
             f("FSalerId", "销售员", BaseData(EMPLOYEE), false),
-            f("FSaleDeptId", "销售部门", LooseRef, false),
+            f(
+                "FSaleDeptId",
+                "销售部门",
+                LooseRef(Some("BD_Department")),
+                false,
+            ),
             f("FNote", "备注", Text, false),
             f("FCloseStatus", "关闭状态", Combo, false),
             // FSaleOrderFinance sub-header.
@@ -254,7 +273,13 @@ fn catalogue() -> Vec<FormDef> {
                 BaseData(MATERIAL),
                 true,
             ),
-            e("FSaleOrderEntry", "FUnitID", "销售单位", LooseRef, false),
+            e(
+                "FSaleOrderEntry",
+                "FUnitID",
+                "销售单位",
+                LooseRef(Some(UNIT)),
+                false,
+            ),
             e("FSaleOrderEntry", "FQty", "销售数量", Decimal, true),
             e("FSaleOrderEntry", "FPrice", "单价", Decimal, false),
             e("FSaleOrderEntry", "FTaxPrice", "含税单价", Decimal, false),
@@ -281,7 +306,12 @@ fn catalogue() -> Vec<FormDef> {
         number_width: 6,
         fields: vec![
             f("FBillNo", "单据编号", Text, false),
-            f("FBillTypeID", "单据类型", LooseRef, false),
+            f(
+                "FBillTypeID",
+                "单据类型",
+                LooseRef(Some("BOS_BillType")),
+                false,
+            ),
             f("FDate", "日期", Date, false),
             f("FStockOrgId", "发货组织", BaseData(ORG), true),
             f("FSaleOrgId", "销售组织", BaseData(ORG), false),
@@ -289,7 +319,7 @@ fn catalogue() -> Vec<FormDef> {
             // and the message 字段“客户”是必填项.
             f("FCustomerID", "客户", BaseData(CUSTOMER), true),
             f("FSalesManID", "销售员", BaseData(EMPLOYEE), false),
-            f("FCarrierID", "承运商", LooseRef, false),
+            f("FCarrierID", "承运商", LooseRef(None), false),
             f("FCarriageNO", "运输单号", Text, false),
             f("FNote", "备注", Text, false),
             f("FSettleCurrID", "结算币别", BaseData(CURRENCY), false),
@@ -300,13 +330,25 @@ fn catalogue() -> Vec<FormDef> {
                 BaseData(MATERIAL),
                 true,
             ),
-            e("FEntity", "FUnitID", "库存单位", LooseRef, false),
+            e(
+                "FEntity",
+                "FUnitID",
+                "库存单位",
+                LooseRef(Some(UNIT)),
+                false,
+            ),
             e("FEntity", "FRealQty", "实发数量", Decimal, true),
             e("FEntity", "FTaxPrice", "含税单价", Decimal, false),
             e("FEntity", "FAllAmount", "价税合计", Decimal, false),
             // Real sites often make 仓库 required (save_error_required_field_old_server.json);
             // we do not, so that a pushed outbound saves without a warehouse.
-            e("FEntity", "FStockID", "仓库", LooseRef, false),
+            e(
+                "FEntity",
+                "FStockID",
+                "仓库",
+                LooseRef(Some("BD_STOCK")),
+                false,
+            ),
             e("FEntity", "FSrcBillNo", "源单编号", Text, false),
             e("FEntity", "FSoorDerno", "订单单号", Text, false),
             e("FEntity", "FEntrynote", "备注", Text, false),

@@ -1077,7 +1077,7 @@ fn business_info(table: &store::Table) -> Value {
             forms::FieldType::Date => ("DateField", Value::Null),
             forms::FieldType::Combo => ("ComboField", Value::Null),
             forms::FieldType::BaseData(t) => ("BaseDataField", Value::from(t)),
-            forms::FieldType::LooseRef => ("BaseDataField", Value::Null),
+            forms::FieldType::LooseRef(t) => ("BaseDataField", t.map_or(Value::Null, Value::from)),
         };
         json!({"Key": f.key, "Name": name(f.name), "FieldType": field_type, "ElementType": field_type, "MustInput": f.required, "LookUpObjectFormId": lookup})
     };

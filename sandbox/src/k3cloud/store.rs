@@ -264,7 +264,12 @@ impl K3Data {
         let mut entity_rows: Vec<(String, Vec<Map<String, Value>>)> = Vec::new();
         let mut new_entities: Vec<String> = Vec::new();
         for (key, value) in model {
-            if key.eq_ignore_ascii_case(def.pk) || key.eq_ignore_ascii_case("FID") {
+            // The pk targets the bill; status and audit fields belong to the server (a
+            // status in a direct insert is applied by the caller, not stored as a field).
+            if key.eq_ignore_ascii_case(def.pk)
+                || key.eq_ignore_ascii_case("FID")
+                || FormDef::system_field(key).is_some()
+            {
                 continue;
             }
             if let Some(entity) = table.entity_key(key) {
@@ -398,7 +403,7 @@ impl K3Data {
                         }
                     }
                 },
-                (Some(FieldType::LooseRef), v) => {
+                (Some(FieldType::LooseRef(_)), v) => {
                     ref_lookup(v).map(|number| Cell::Ref { number, id: 0 })
                 }
                 (None, Value::Object(m)) if looks_like_ref(m) => {
@@ -409,9 +414,21 @@ impl K3Data {
             (canonical, cell)
         };
 
+        // A partial update (`NeedUpDateFields`) starts from the stored bill. A full save of an
+        // existing bill replaces it: header fields the packet leaves out go back to empty or
+        // their defaults, and entry rows it matches by `FEntryID` keep only what it sends.
+        // The reference documents partial update only through NeedUpDateFields (k3cloud.md
+        // §5.1); practitioners report that a full save clears the fields not sent. We take
+        // that stricter reading so that a client that forgets NeedUpDateFields is caught.
+        // The id, the number, the status and the create / modify / approve dates are the
+        // server's and survive. Entities the packet does not name at all are left alone
+        // (the reference does not say what a full save does to them).
         let base_bill =
             existing_id.and_then(|id| self.table(def.id).and_then(|t| t.bills.get(&id)));
-        let mut head = base_bill.map(|b| b.head.clone()).unwrap_or_default();
+        let mut head = match base_bill {
+            Some(b) if partial => b.head.clone(),
+            _ => BTreeMap::new(),
+        };
         for (key, value) in &head_values {
             if existing_id.is_some() && partial && !listed(key) {
                 continue;
@@ -437,7 +454,15 @@ impl K3Data {
                 let base = row_id.and_then(|id| old.iter().find(|e| e.id == id));
                 let mut entry = if let Some(e) = base {
                     touched.push(e.id);
-                    e.clone()
+                    if partial {
+                        e.clone()
+                    } else {
+                        Entry {
+                            id: e.id,
+                            seq: 0,
+                            fields: BTreeMap::new(),
+                        }
+                    }
                 } else {
                     let id = match row_id {
                         Some(id) if opts.keep_ids => id,
@@ -468,25 +493,33 @@ impl K3Data {
                 }
                 kept.push(entry);
             }
-            // IsDeleteEntry (default true): rows of the bill missing from the packet are deleted.
+            // IsDeleteEntry (default true): rows of the bill missing from the packet are deleted
+            // and the rows sent are the lines, in their order. Otherwise the old rows stay in
+            // place (those the packet matched by FEntryID replaced) and new rows follow them.
             let mut result: Vec<Entry> = if opts.is_delete_entry {
-                Vec::new()
+                kept
             } else {
-                old.into_iter()
-                    .filter(|e| !touched.contains(&e.id))
-                    .collect()
+                let (matched, added): (Vec<Entry>, Vec<Entry>) =
+                    kept.into_iter().partition(|e| touched.contains(&e.id));
+                let mut matched: HashMap<i64, Entry> =
+                    matched.into_iter().map(|e| (e.id, e)).collect();
+                let mut merged: Vec<Entry> = old
+                    .into_iter()
+                    .map(|e| matched.remove(&e.id).unwrap_or(e))
+                    .collect();
+                merged.extend(added);
+                merged
             };
-            result.extend(kept);
             for (i, e) in result.iter_mut().enumerate() {
                 e.seq = i + 1;
             }
             entries.insert(entity.clone(), result);
         }
 
-        // 4. Defaults and computed amounts. Organisation fields left out of a new packet take
-        // the context's current organisation (the integration user's default, "100" here), as
-        // the client's form does.
-        if existing_id.is_none() {
+        // 4. Defaults and computed amounts. Organisation fields left out of a new packet (or
+        // of a full save, which starts afresh) take the context's current organisation (the
+        // integration user's default, "100" here), as the client's form does.
+        if existing_id.is_none() || !partial {
             let org = self.resolve_ref(forms::ORG, "100");
             for field in def.fields.iter().filter(|f| f.entity.is_none()) {
                 if field.ty == FieldType::BaseData(forms::ORG)

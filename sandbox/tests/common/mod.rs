@@ -179,3 +179,57 @@ impl Fx {
             .await
     }
 }
+
+/// Every key of `expected` is in `actual` with a value of the same JSON type (a null on
+/// either side passes); arrays compare their first elements, and a non-empty expected
+/// array needs a non-empty actual one.
+pub fn assert_shape(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
+    if skip.contains(&path) || expected.is_null() || actual.is_null() {
+        return;
+    }
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, v) in e {
+                let sub = format!("{path}.{k}");
+                let Some(av) = a.get(k) else {
+                    panic!("{sub} missing in {actual}");
+                };
+                assert_shape(v, av, &sub, skip);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if let Some(first) = e.first() {
+                assert!(!a.is_empty(), "{path}: expected elements, got []");
+                assert_shape(first, &a[0], &format!("{path}[0]"), skip);
+            }
+        }
+        (Value::Number(_), Value::Number(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_)) => {}
+        _ => panic!("{path}: {expected} vs {actual}"),
+    }
+}
+
+/// Like [`assert_shape`], and objects also have no keys that `expected` lacks: the same keys
+/// and nesting as a real answer. Paths in `skip` (whose contents depend on the request, such
+/// as `NeedReturnData`) are not compared.
+pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
+    if skip.contains(&path) {
+        return;
+    }
+    if let (Value::Object(e), Value::Object(a)) = (expected, actual) {
+        let extra: Vec<&String> = a.keys().filter(|k| !e.contains_key(*k)).collect();
+        assert!(extra.is_empty(), "{path}: keys {extra:?} not in {expected}");
+        for (k, v) in e {
+            if let Some(av) = a.get(k) {
+                assert_same_shape(v, av, &format!("{path}.{k}"), skip);
+            }
+        }
+    }
+    if let (Value::Array(e), Value::Array(a)) = (expected, actual)
+        && let (Some(ef), Some(af)) = (e.first(), a.first())
+    {
+        assert_same_shape(ef, af, &format!("{path}[0]"), skip);
+    }
+    assert_shape(expected, actual, path, skip);
+}
