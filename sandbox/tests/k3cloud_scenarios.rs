@@ -972,6 +972,8 @@ const FORMS: &[&str] = &[
     "BD_Saler",
     "BOS_BillType",
     "BOS_ASSISTANTDATA_DETAIL",
+    "BD_TaxRate",
+    "BD_CustomerGroup",
     "BD_FLEXSITEMDETAILV",
     "SAL_DELIVERYNOTICE",
     "PUR_PurchaseOrder",

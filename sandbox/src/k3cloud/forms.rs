@@ -91,8 +91,13 @@ pub(crate) const EMPLOYEE: &str = "BD_Empinfo";
 pub(crate) const SALE_ORDER: &str = "SAL_SaleOrder";
 pub(crate) const OUTSTOCK: &str = "SAL_OUTSTOCK";
 const UNIT: &str = "BD_UNIT";
-/// 辅助资料: countries, provinces and customer types are assistant data in `K3Cloud`.
+/// 辅助资料: countries, provinces, customer types and tax categories are assistant data in
+/// `K3Cloud` (their numbers end in `_SYS`, as the customer package's `KHLB001_SYS` and
+/// `SFL02_SYS` do).
 const ASSISTANT: &str = "BOS_ASSISTANTDATA_DETAIL";
+/// The reference names no lookup form for tax rates or customer groups; these are the usual
+/// `K3Cloud` form ids, unconfirmed.
+const TAX_RATE: &str = "BD_TaxRate";
 
 /// Forms the simulator serves with the generic model (any fields, entries by array); other
 /// `FormIds` answer `MsgCode` 4 "业务对象不存在" as a real server does for an unknown form.
@@ -105,6 +110,8 @@ pub(crate) const GENERIC_FORMS: &[(&str, &str)] = &[
     ("BD_Saler", "销售员"),
     ("BOS_BillType", "单据类型"),
     ("BOS_ASSISTANTDATA_DETAIL", "辅助资料"),
+    ("BD_TaxRate", "税率"),
+    ("BD_CustomerGroup", "客户分组"),
     ("BD_FLEXSITEMDETAILV", "弹性域"),
     ("SAL_DELIVERYNOTICE", "发货通知单"),
     ("PUR_PurchaseOrder", "采购订单"),
@@ -177,7 +184,7 @@ fn catalogue() -> Vec<FormDef> {
         f("FErpClsID", "物料属性", Combo, false),
         f("FBaseUnitId", "基本单位", LooseRef(Some(UNIT)), false),
         f("FCategoryID", "存货类别", LooseRef(None), false),
-        f("FTaxRateId", "默认税率", LooseRef(None), false),
+        f("FTaxRateId", "默认税率", LooseRef(Some(TAX_RATE)), false),
     ]);
 
     let mut customer = base(CUSTOMER, "客户", "FCUSTID", "CUST");
@@ -195,7 +202,12 @@ fn catalogue() -> Vec<FormDef> {
         f("FTAXREGISTERCODE", "纳税登记号", Text, false),
         f("FINVOICETITLE", "发票抬头", Text, false),
         f("FCustTypeId", "客户类别", LooseRef(Some(ASSISTANT)), false),
-        f("FGroup", "客户分组", LooseRef(None), false),
+        f(
+            "FGroup",
+            "客户分组",
+            LooseRef(Some("BD_CustomerGroup")),
+            false,
+        ),
         f("FTRADINGCURRID", "结算币别", BaseData(CURRENCY), false),
         f("FSELLER", "销售员", BaseData(EMPLOYEE), false),
         f(
@@ -205,8 +217,8 @@ fn catalogue() -> Vec<FormDef> {
             false,
         ),
         f("FDescription", "描述", Text, false),
-        f("FTaxType", "税分类", LooseRef(None), false),
-        f("FTaxRate", "默认税率", LooseRef(None), false),
+        f("FTaxType", "税分类", LooseRef(Some(ASSISTANT)), false),
+        f("FTaxRate", "默认税率", LooseRef(Some(TAX_RATE)), false),
         // The contact entry. The reference names the entity but not its field keys; these
         // are our choice.
         e("FT_BD_CUSTCONTACT", "FContactName", "联系人", Text, false),
