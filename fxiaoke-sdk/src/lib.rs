@@ -74,7 +74,9 @@ pub mod retry;
 mod transport;
 pub mod types;
 
-pub use auth::{CacheError, CorpToken, MemoryTokenCache, TokenCache, TokenKey, TokenPolicy};
+pub use auth::{
+    CacheError, CorpToken, MemoryTokenCache, RefreshGuard, TokenCache, TokenKey, TokenPolicy,
+};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use crm::{
