@@ -99,3 +99,8 @@ pub use query::{
 };
 pub use raw::RawCall;
 pub use retry::RetryPolicy;
+
+// The README's program is compiled with the doctests, so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
