@@ -74,7 +74,9 @@ pub mod retry;
 mod transport;
 pub mod types;
 
-pub use auth::{CacheError, CorpToken, MemoryTokenCache, TokenCache, TokenKey, TokenPolicy};
+pub use auth::{
+    CacheError, CorpToken, MemoryTokenCache, RefreshGuard, TokenCache, TokenKey, TokenPolicy,
+};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use crm::{
@@ -97,3 +99,8 @@ pub use query::{
 };
 pub use raw::RawCall;
 pub use retry::RetryPolicy;
+
+// The README's program is compiled with the doctests, so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

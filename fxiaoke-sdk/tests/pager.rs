@@ -1,6 +1,7 @@
 //! The pager against a stateful mock that answers like the server: limit ≤ 100, offset ≤
 //! 10,000 and a multiple of the limit (else 10013), AND-ed filters, multi-key orders. Every row
-//! is read exactly once, past 10,000 rows, with ties on the order field across pages.
+//! is read exactly once, past 10,000 rows, with ties on the order field across pages, and —
+//! in the default keyset mode — while other writers move rows between pages.
 
 mod common;
 
@@ -215,7 +216,8 @@ async fn offset_paging_then_keyset_reads_10250_rows_exactly_once() {
     let mut pager = client
         .query("AccountObj")
         .order_by("last_modified_time", true)
-        .pages::<Value>();
+        .pages::<Value>()
+        .mode(PagingMode::OffsetThenKeyset);
     let mut read = Vec::new();
     while let Some(page) = pager.next_page().await.unwrap() {
         read.extend(page);
@@ -245,19 +247,27 @@ async fn offset_paging_then_keyset_reads_10250_rows_exactly_once() {
 }
 
 #[tokio::test]
-async fn keyset_paging_reads_every_row_once_through_a_long_run_of_equal_times() {
+async fn the_default_keyset_walk_reads_10250_rows_once_through_a_long_run_of_equal_times() {
     let (server, crm) = serving(crm(10_250)).await;
-    let read: Vec<Value> = client(&server)
+    let client = client(&server);
+    let mut pager = client
         .query("AccountObj")
         .order_by("last_modified_time", true)
-        .pages()
-        .mode(PagingMode::Keyset)
-        .collect_all()
-        .await
-        .unwrap();
+        .pages::<Value>();
+    let mut read = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        read.extend(page);
+    }
     assert_each_once(&read, &sorted_by_time(rows(10_250), true));
+    assert_eq!(pager.rows_read(), 10_250);
+    assert!(pager.repeated_ids().is_empty());
     let crm = crm.lock().unwrap();
+    assert_eq!(pager.calls(), crm.offsets.len() as u64);
+    // Past row 10,000 without ever sending an offset.
     assert!(crm.offsets.iter().all(|o| *o == 0));
+    // The rows tied with the last row of a page come back and are dropped: 108 calls on this
+    // data (an independent model of the walk agrees).
+    assert_eq!(crm.offsets.len(), 108);
     // The 250 equal times are read by `_id` within the value.
     assert!(crm.filters_seen.iter().any(|f| f["operator"] == "EQ"));
 }
@@ -291,8 +301,10 @@ async fn without_an_order_the_pager_walks_by_id() {
         expected.sort_by(|a, b| compare(&a["_id"], &b["_id"]));
         assert_each_once(&read, &expected);
         let crm = crm.lock().unwrap();
-        // Exactly the pages needed, plus one (empty or short) that shows the end.
+        // Exactly the pages needed, plus one (empty or short) that shows the end: `_id GT`
+        // returns no row twice.
         assert_eq!(crm.offsets.len(), n / 100 + 1, "n = {n}");
+        assert!(crm.offsets.iter().all(|o| *o == 0));
         if n > 10_000 {
             assert!(
                 crm.filters_seen
@@ -304,7 +316,7 @@ async fn without_an_order_the_pager_walks_by_id() {
 }
 
 #[tokio::test]
-async fn rows_changing_time_between_pages_are_neither_skipped_nor_read_twice_by_keyset() {
+async fn rows_leaving_the_window_between_pages_skip_no_other_row() {
     // An incremental read of a fixed window while other writers touch rows: each call first
     // moves a few rows to a time past the window (as an edit would). Keyset paging reads every
     // row that stays in the window exactly once; the moved rows are read at most once (before
@@ -322,9 +334,7 @@ async fn rows_changing_time_between_pages_are_neither_skipped_nor_read_twice_by_
         .filter(Filter::between("last_modified_time", T0, LATER))
         .order_by("last_modified_time", true)
         .limit(100)
-        .pages()
-        .mode(PagingMode::Keyset)
-        .collect_all()
+        .all()
         .await
         .unwrap();
     let crm = crm.lock().unwrap();
@@ -350,6 +360,126 @@ async fn rows_changing_time_between_pages_are_neither_skipped_nor_read_twice_by_
             );
         }
     }
+}
+
+/// 1,000 rows with distinct times (`T0 + i s`), row `i` at position `i`. Before the 3rd call
+/// (two pages read) and before the 6th, other writers edit rows: some move to the end of the
+/// window (`LATER - …`, as an edit stamps a new `last_modified_time`), some leave it.
+fn edited_between_pages() -> Crm {
+    let mut c = crm(0);
+    c.rows = (0..1000)
+        .map(|i| Row {
+            id: id(i),
+            time: T0 + i64::try_from(i).unwrap() * 1000,
+        })
+        .collect();
+    c.on_call = Some(Box::new(|rows: &mut Vec<Row>, call: usize| {
+        let moves: &[(usize, i64)] = match call {
+            // 10 and 50 were read, 500 and 600 not: to the end. 20 (read) and 700 (not) leave.
+            2 => &[
+                (10, LATER - 10_000),
+                (50, LATER - 9_000),
+                (500, LATER - 8_000),
+                (600, LATER - 7_000),
+                (20, LATER + 1),
+                (700, LATER + 1),
+            ],
+            // 150 was read, 900 not, 500 moved once already (unread): to the end.
+            5 => &[
+                (150, LATER - 6_000),
+                (900, LATER - 5_000),
+                (500, LATER - 1_000),
+            ],
+            _ => &[],
+        };
+        for &(i, time) in moves {
+            rows[i].time = time;
+        }
+    }));
+    c
+}
+
+/// The `(index, last_modified_time)` of each row read, by the index of [`id`].
+fn indexed(read: &[Value]) -> Vec<(usize, i64)> {
+    let index: HashMap<String, usize> = (0..1000).map(|i| (id(i), i)).collect();
+    read.iter()
+        .map(|r| {
+            (
+                index[r["_id"].as_str().unwrap()],
+                r["last_modified_time"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_moving_to_the_end_between_pages_are_read_once_and_none_is_skipped() {
+    let (server, crm) = serving(edited_between_pages()).await;
+    let client = client(&server);
+    let mut pager = client
+        .query("AccountObj")
+        .filter(Filter::between("last_modified_time", T0, LATER))
+        .order_by("last_modified_time", true)
+        .pages::<Value>();
+    let mut read = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        read.extend(page);
+    }
+    let read = indexed(&read);
+    let at = |i: usize| T0 + i64::try_from(i).unwrap() * 1000;
+    // Every row that stayed put, once, in order; the rows read before their edit (10, 20, 50,
+    // 150) as read; the rows edited before being read (600, 900, 500) once, as their newer
+    // version at the end; 700, gone before it was reached, not at all.
+    let mut expected: Vec<(usize, i64)> = (0..1000)
+        .filter(|i| ![500, 600, 700, 900].contains(i))
+        .map(|i| (i, at(i)))
+        .collect();
+    expected.extend([
+        (600, LATER - 7_000),
+        (900, LATER - 5_000),
+        (500, LATER - 1_000),
+    ]);
+    assert_eq!(read, expected);
+    // The server returned 10, 50 and 150 again at the end: dropped, and reported.
+    assert_eq!(pager.repeated_ids(), [id(10), id(50), id(150)]);
+    assert_eq!(pager.rows_read(), 999);
+    // Pages start at rows 0, 99, 198, 297, 396, 495, 595, 695, 795, 894 and 994 (each page
+    // returns its predecessor's last row again, dropped; 500, 700 and 900 are no longer on
+    // the way): the 11th page is the short one.
+    let crm = crm.lock().unwrap();
+    assert_eq!(crm.offsets, [0; 11]);
+    assert_eq!(pager.calls(), 11);
+}
+
+#[tokio::test]
+async fn offset_paging_skips_rows_when_rows_behind_it_move_and_is_opt_in() {
+    // The documented caveat of `OffsetThenKeyset`, on the same edits: still no row twice, but
+    // every row that leaves the positions behind the walk shifts the rest one offset back.
+    let (server, crm) = serving(edited_between_pages()).await;
+    let client = client(&server);
+    let mut pager = client
+        .query("AccountObj")
+        .filter(Filter::between("last_modified_time", T0, LATER))
+        .order_by("last_modified_time", true)
+        .pages::<Value>()
+        .mode(PagingMode::OffsetThenKeyset);
+    let mut read = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        read.extend(page);
+    }
+    let read = indexed(&read);
+    let ids: Vec<usize> = read.iter().map(|(i, _)| *i).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no row twice");
+    let missed: Vec<usize> = (0..1000).filter(|i| !ids.contains(i)).collect();
+    // 10, 20 and 50 left the first page before offset 200 was read: 200–202 were never
+    // returned. 150 (and 500, 900 from ahead) left before offset 500: 504 too.
+    assert_eq!(missed, [200, 201, 202, 504, 700]);
+    assert_eq!(pager.repeated_ids(), [id(10), id(50), id(150)]);
+    let crm = crm.lock().unwrap();
+    assert_eq!(crm.offsets, (0..10).map(|p| p * 100).collect::<Vec<u64>>());
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use fxiaoke_sdk::{
-    CacheError, CorpToken, Error, MemoryTokenCache, TokenCache, TokenKey, TokioClock,
+    CacheError, Client, CorpToken, Error, MemoryTokenCache, RefreshGuard, TokenCache, TokenKey,
+    TokioClock,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::path;
@@ -258,10 +259,79 @@ async fn clients_sharing_a_cache_share_the_token() {
     assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 2);
 }
 
+/// 1,000 concurrent calls spread over `clients` (call `i` on client `i % 4`), all on a cold
+/// cache; every call must succeed with `token-1`.
+async fn thousand_calls_over(server: &MockServer, clients: &[Client]) {
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            tokio::spawn(async move { client.departments().send().await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap()[0].id, 1001);
+    }
+    let calls = requests_to(server, DEPARTMENTS).await;
+    assert_eq!(calls.len(), 1000);
+    assert!(calls.iter().all(|r| token_of(r) == "token-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_clients_sharing_a_cold_memory_cache_make_one_token_request_for_1000_calls() {
+    let server = MockServer::start().await;
+    mount_tokens(&server, 7200, Duration::from_millis(200)).await;
+    mount_departments(&server).await;
+    let cache = Arc::new(MemoryTokenCache::new());
+    let clients: Vec<Client> = (0..4)
+        .map(|_| builder(&server).token_cache(cache.clone()).build().unwrap())
+        .collect();
+    thousand_calls_over(&server, &clients).await;
+    assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 1);
+    let fetched: Vec<u64> = clients.iter().map(Client::token_requests).collect();
+    assert_eq!(fetched.iter().sum::<u64>(), 1, "{fetched:?}");
+}
+
+/// A cache of its own that implements only `get`, `put` and `invalidate`.
+#[derive(Debug, Default)]
+struct Minimal(MemoryTokenCache);
+
+#[async_trait::async_trait]
+impl TokenCache for Minimal {
+    async fn get(&self, key: &TokenKey) -> Result<Option<CorpToken>, CacheError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &TokenKey, token: &CorpToken) -> Result<(), CacheError> {
+        self.0.put(key, token).await
+    }
+    async fn invalidate(&self, key: &TokenKey) -> Result<(), CacheError> {
+        self.0.invalidate(key).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cache_without_its_own_lock_still_gets_one_token_request_across_clients() {
+    let server = MockServer::start().await;
+    mount_tokens(&server, 7200, Duration::from_millis(200)).await;
+    mount_departments(&server).await;
+    let cache = Arc::new(Minimal::default());
+    let clients: Vec<Client> = (0..4)
+        .map(|_| builder(&server).token_cache(cache.clone()).build().unwrap())
+        .collect();
+    thousand_calls_over(&server, &clients).await;
+    assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 1);
+    // Another cache value is another lock and another token.
+    let other = builder(&server)
+        .token_cache(Arc::new(Minimal::default()))
+        .build()
+        .unwrap();
+    other.departments().send().await.unwrap();
+    assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 2);
+}
+
 /// A cache that records what it is asked, like a Redis one would be.
 #[derive(Debug, Default)]
 struct Recording {
-    log: Mutex<Vec<String>>,
+    log: Arc<Mutex<Vec<String>>>,
     store: MemoryTokenCache,
 }
 
@@ -281,6 +351,28 @@ impl TokenCache for Recording {
     async fn invalidate(&self, key: &TokenKey) -> Result<(), CacheError> {
         self.log.lock().unwrap().push(format!("invalidate {key}"));
         self.store.invalidate(key).await
+    }
+    async fn lock_refresh(&self, key: &TokenKey) -> Result<Box<dyn RefreshGuard>, CacheError> {
+        self.log.lock().unwrap().push(format!("lock {key}"));
+        Ok(Box::new(RecordingGuard {
+            log: Arc::clone(&self.log),
+            held: self.store.lock_refresh(key).await?,
+        }))
+    }
+}
+
+/// Logs its release, as a Redis lock's `DEL` would be seen.
+#[derive(Debug)]
+struct RecordingGuard {
+    log: Arc<Mutex<Vec<String>>>,
+    held: Box<dyn RefreshGuard>,
+}
+
+#[async_trait::async_trait]
+impl RefreshGuard for RecordingGuard {
+    async fn release(self: Box<Self>) -> Result<(), CacheError> {
+        self.log.lock().unwrap().push("release".to_owned());
+        self.held.release().await
     }
 }
 
@@ -305,11 +397,19 @@ async fn a_custom_cache_is_consulted_only_when_the_token_is_due_or_refused() {
     assert_eq!(
         *cache.log.lock().unwrap(),
         [
+            // A miss, the lock, the miss again under it, the fetch stored, the lock let go.
+            format!("get {key}"),
+            format!("lock {key}"),
             format!("get {key}"),
             format!("put {key} token-1"),
+            "release".to_owned(),
+            // token-1 refused: the same, with the refused token forgotten before the fetch.
+            format!("get {key}"),
+            format!("lock {key}"),
             format!("get {key}"),
             format!("invalidate {key}"),
             format!("put {key} token-2"),
+            "release".to_owned(),
         ]
     );
     // A token another process stored is used without a fetch.

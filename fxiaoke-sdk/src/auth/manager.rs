@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::{CorpToken, TokenAnswer, TokenCache, TokenKey, TokenPolicy};
+use super::{CorpToken, RefreshGuard, TokenAnswer, TokenCache, TokenKey, TokenPolicy};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::retry::{self, Decision, Idempotency, RetryPolicy};
@@ -105,7 +105,14 @@ impl TokenManager {
         if let Some(token) = self.cached(None).await {
             return Ok(token);
         }
-        self.fetch_locked(&mut recent, fetch).await
+        let guard = self.lock_refresh().await;
+        // Another client sharing the cache may have stored a token while we waited.
+        let result = match self.cached(None).await {
+            Some(token) => Ok(token),
+            None => self.fetch_locked(&mut recent, fetch).await,
+        };
+        release(guard).await;
+        result
     }
 
     /// Replaces `rejected` (the server answered 20016 to it), unless another caller already
@@ -126,11 +133,30 @@ impl TokenManager {
         if let Some(token) = self.cached(Some(rejected)).await {
             return Ok(token);
         }
-        self.set(None);
-        if let Err(e) = self.cache.invalidate(&self.key).await {
-            tracing::warn!(error = %e, "token cache: invalidate failed");
+        let guard = self.lock_refresh().await;
+        // Another client sharing the cache may have replaced it while we waited.
+        let result = if let Some(token) = self.cached(Some(rejected)).await {
+            Ok(token)
+        } else {
+            self.set(None);
+            if let Err(e) = self.cache.invalidate(&self.key).await {
+                tracing::warn!(error = %e, "token cache: invalidate failed");
+            }
+            self.fetch_locked(&mut recent, fetch).await
+        };
+        release(guard).await;
+        result
+    }
+
+    /// The cache's refresh lock for our key, or `None` (logged) if the cache could not give it.
+    async fn lock_refresh(&self) -> Option<Box<dyn RefreshGuard>> {
+        match self.cache.lock_refresh(&self.key).await {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                tracing::warn!(error = %e, "token cache: refresh lock failed; fetching without it");
+                None
+            }
         }
-        self.fetch_locked(&mut recent, fetch).await
     }
 
     /// Forgets the token here and in the cache.
@@ -206,6 +232,15 @@ impl TokenManager {
             "fetched a corp access token"
         );
         Ok(token)
+    }
+}
+
+/// Releases a refresh lock, logging a failure (the lock's own expiry is then the fallback).
+async fn release(guard: Option<Box<dyn RefreshGuard>>) {
+    if let Some(guard) = guard
+        && let Err(e) = guard.release().await
+    {
+        tracing::warn!(error = %e, "token cache: releasing the refresh lock failed");
     }
 }
 
@@ -356,6 +391,12 @@ mod tests {
             Err("redis down".into())
         }
         async fn invalidate(&self, _: &TokenKey) -> Result<(), crate::CacheError> {
+            Err("redis down".into())
+        }
+        async fn lock_refresh(
+            &self,
+            _: &TokenKey,
+        ) -> Result<Box<dyn RefreshGuard>, crate::CacheError> {
             Err("redis down".into())
         }
     }

@@ -6,16 +6,19 @@
 //! **same** token (with its remaining `expiresIn`), a later fetch a new one while the old stays
 //! valid to its end; the endpoint allows **at most 10 calls a minute and no concurrent calls**.
 //!
-//! The client therefore fetches single-flight (one fetch at a time per client, every other
-//! caller waits for it), keeps at most 10 fetches in any rolling minute (a fetch over the budget
-//! **waits** for the oldest to be a minute old; it does not fail), and shares tokens through a
-//! [`TokenCache`] so that several clients or processes of one app and tenant use one token.
+//! The client therefore fetches single-flight (one fetch at a time, every other caller waits for
+//! it and then uses its token — across all clients that share a [`TokenCache`], through the
+//! cache's [`TokenCache::lock_refresh`]), keeps at most 10 fetches in any rolling minute (a
+//! fetch over the budget **waits** for the oldest to be a minute old; it does not fail), and
+//! shares tokens through the cache so that several clients or processes of one app and tenant
+//! use one token.
 
 mod manager;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -285,16 +288,19 @@ pub type CacheError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// The client consults the cache only when its own copy of the token is due for replacement,
 /// or was refused: a token another process put there is used as is (if still fresh) instead
-/// of fetching. A cache that fails never fails a call: the error is logged and the client
-/// fetches (still single-flight and within the fetch budget in this process). The vendor's
-/// "no concurrent token calls" rule holds across processes only if your cache serialises
-/// fetches (for example with a Redis lock around a miss); per process it always holds.
+/// of fetching. Before fetching, the client takes the cache's refresh lock for the key
+/// ([`TokenCache::lock_refresh`]) and reads the cache once more, so that of all the clients
+/// sharing the cache one fetches and the others use its token. A cache that fails never fails
+/// a call: the error is logged and the client fetches (still one fetch at a time per client,
+/// within the fetch budget).
 ///
-/// A Redis-backed cache, sketched:
+/// The default `lock_refresh` serialises the clients of this process that share this cache
+/// value. For the vendor's "no concurrent token calls" rule to hold across processes, a shared
+/// cache implements it with a lock of its own. A Redis-backed cache, sketched:
 ///
 /// ```no_run
 /// use chrono::{DateTime, Utc};
-/// use fxiaoke_sdk::{CacheError, CorpToken, TokenCache, TokenKey};
+/// use fxiaoke_sdk::{CacheError, CorpToken, RefreshGuard, TokenCache, TokenKey};
 ///
 /// #[derive(Debug)]
 /// struct RedisTokens { /* a connection pool */ }
@@ -316,6 +322,24 @@ pub type CacheError = Box<dyn std::error::Error + Send + Sync>;
 ///         # let _ = key;
 ///         Ok(())
 ///     }
+///     async fn lock_refresh(&self, key: &TokenKey) -> Result<Box<dyn RefreshGuard>, CacheError> {
+///         // SET <key>:lock <random> NX PX 120000, tried again every 100 ms until it is ours.
+///         // The expiry frees the lock of a process that died holding it; make it longer
+///         // than a fetch can take (timeout × attempts, plus up to a minute of fetch budget).
+///         # let _ = key;
+///         Ok(Box::new(RedisLock { /* the pool, the lock key, the random value */ }))
+///     }
+/// }
+///
+/// #[derive(Debug)]
+/// struct RedisLock { /* … */ }
+///
+/// #[async_trait::async_trait]
+/// impl RefreshGuard for RedisLock {
+///     async fn release(self: Box<Self>) -> Result<(), CacheError> {
+///         // DEL <key>:lock if it still holds our random value (one Lua script, atomic).
+///         Ok(())
+///     }
 /// }
 /// ```
 #[async_trait::async_trait]
@@ -328,13 +352,93 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
 
     /// Forgets the token under `key` (it was refused by the server).
     async fn invalidate(&self, key: &TokenKey) -> Result<(), CacheError>;
+
+    /// Waits until this caller may fetch the token of `key`, and holds that right until the
+    /// guard is released (or dropped). The client takes it after a cache miss, reads the cache
+    /// again, and fetches only if it still finds no fresh token; it stores the token with
+    /// [`TokenCache::put`] before releasing.
+    ///
+    /// The default serialises, within this process, the callers that use this same cache
+    /// value (clients given one `Arc` through
+    /// [`ClientBuilder::token_cache`](crate::ClientBuilder::token_cache)). Override it with a
+    /// lock in the shared store (see the Redis sketch above) to serialise processes too. An
+    /// error is logged and the client fetches without the lock.
+    async fn lock_refresh(&self, key: &TokenKey) -> Result<Box<dyn RefreshGuard>, CacheError> {
+        // The cache's address names it among the caches alive in this process; clients that
+        // share the cache share the `Arc` and so the address.
+        let cache = std::ptr::from_ref(self).cast::<()>().addr();
+        Ok(PROCESS_LOCKS.lock((cache, key.clone())).await)
+    }
 }
 
+/// The right to fetch one key's token, from [`TokenCache::lock_refresh`]. Dropping it releases
+/// it too; [`RefreshGuard::release`] is the way to release a lock that needs an async call
+/// (a Redis `DEL`).
+#[async_trait::async_trait]
+pub trait RefreshGuard: Send + Sync + fmt::Debug {
+    /// Releases the lock. The default does nothing beyond dropping the guard.
+    async fn release(self: Box<Self>) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
+
+/// In-process refresh locks, one per key while anyone holds or waits for it.
+struct LocalLocks<K> {
+    locks: Mutex<HashMap<K, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K> Default for LocalLocks<K> {
+    fn default() -> Self {
+        LocalLocks {
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash> LocalLocks<K> {
+    async fn lock(&self, key: K) -> Box<dyn RefreshGuard> {
+        let lock = {
+            // A map of weak handles updated in single statements: consistent even if poisoned.
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            // Entries nobody holds any more would otherwise pile up, one per key ever used.
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+                lock
+            } else {
+                let lock = Arc::new(tokio::sync::Mutex::new(()));
+                locks.insert(key, Arc::downgrade(&lock));
+                lock
+            }
+        };
+        Box::new(LocalGuard {
+            _held: lock.lock_owned().await,
+        })
+    }
+}
+
+/// The default locks of caches that keep none of their own, by cache address and key.
+static PROCESS_LOCKS: LazyLock<LocalLocks<(usize, TokenKey)>> = LazyLock::new(LocalLocks::default);
+
+/// Holds an in-process refresh lock.
+struct LocalGuard {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl fmt::Debug for LocalGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LocalGuard")
+    }
+}
+
+impl RefreshGuard for LocalGuard {}
+
 /// A [`TokenCache`] in this process's memory. Each client has its own unless you give several
-/// clients one (in an `Arc`) with [`ClientBuilder::token_cache`](crate::ClientBuilder::token_cache).
+/// clients one (in an `Arc`) with [`ClientBuilder::token_cache`](crate::ClientBuilder::token_cache);
+/// those then fetch one token between them.
 #[derive(Default)]
 pub struct MemoryTokenCache {
     tokens: Mutex<HashMap<TokenKey, CorpToken>>,
+    refresh: LocalLocks<TokenKey>,
 }
 
 impl MemoryTokenCache {
@@ -353,7 +457,7 @@ impl fmt::Debug for MemoryTokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryTokenCache")
             .field("tokens", &self.lock().len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -371,6 +475,10 @@ impl TokenCache for MemoryTokenCache {
     async fn invalidate(&self, key: &TokenKey) -> Result<(), CacheError> {
         self.lock().remove(key);
         Ok(())
+    }
+
+    async fn lock_refresh(&self, key: &TokenKey) -> Result<Box<dyn RefreshGuard>, CacheError> {
+        Ok(self.refresh.lock(key.clone()).await)
     }
 }
 

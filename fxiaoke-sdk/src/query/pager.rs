@@ -1,6 +1,7 @@
 //! Walking every matching row, past the 10,000-row offset cap.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
@@ -16,28 +17,50 @@ const ID: &str = "_id";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PagingMode {
+    /// A keyset jump on every page (`offset` always 0): each page continues from the last row
+    /// read, so where the walk is depends on row values, never on row counts. Every row that
+    /// matches for the whole walk and keeps its order value is yielded exactly once, however
+    /// other rows change, arrive or leave the filter meanwhile. The default. When ties on the
+    /// order field are common, the server returns the rows tied with the last row again and
+    /// they are dropped here: a few more calls than [`PagingMode::OffsetThenKeyset`].
+    #[default]
+    Keyset,
     /// Offset paging (`offset` 0, `limit`, 2·`limit`, …) while `offset + limit` stays within
     /// 10,000, then a keyset jump from the last row read, then offset paging again — the
-    /// vendor's documented way past the cap. Fewest calls. Rows that change their sort key or
-    /// leave the filter *while* the walk runs shift the offsets, which can skip a row: use it
-    /// on data that holds still, or use [`PagingMode::Keyset`].
-    #[default]
+    /// vendor's documented way past the cap, and the fewest calls. **It can skip rows**: a row
+    /// that leaves the filter or moves to the end (an edit, when ordered by
+    /// `last_modified_time`) behind the walk's position shifts every later row one offset back,
+    /// and the row at the page boundary is never returned. Use it only on data that holds
+    /// still during the walk.
     OffsetThenKeyset,
-    /// A keyset jump on every page (`offset` always 0). A row that exists for the whole walk
-    /// is read exactly once even while other rows change or leave the filter; a row whose sort
-    /// key moves past the position of the walk is read again as its new version. About one row
-    /// per page is read twice by the server and dropped here.
-    Keyset,
 }
 
-/// Walks every row of a [`Query`], page by page, whatever the count.
+/// Walks every row of a [`Query`], page by page, whatever the count, each row at most once.
 ///
 /// The order is made total: by the query's order field (at most one) and then `_id`, or by
-/// `_id` alone. Past the 10,000-row offset cap the pager continues from the last row read
-/// with a keyset condition on the order field (`GTE`, dropping the rows already read among
-/// equal values; or `_id GT` when ordered by `_id` alone). A run of more than a page of rows
-/// with equal order values is read by `_id` within the value. The walk ends on a page shorter
-/// than the limit; `total` is never trusted (it is 0 unless counted).
+/// `_id` alone. In the default [`PagingMode::Keyset`] every page continues from the last row
+/// read, with `offset` 0 (so the 10,000-row offset cap never applies): a keyset condition on
+/// the order field (`GTE`, dropping the rows already passed among equal values; or `_id GT id`
+/// when ordered by `_id` alone). A run of more than a page of rows with equal order values is
+/// read by `_id` within the value. The walk ends on a page shorter than the limit; `total` is
+/// never trusted (it is 0 unless counted).
+///
+/// What a walk guarantees while others edit the data:
+///
+/// - A row that matches the filter for the whole walk and keeps its order value is yielded
+///   **exactly once**, whatever other rows do meanwhile (change their order value, arrive,
+///   leave the filter).
+/// - **No row is yielded twice.** The pager remembers the `_id` of every row it yielded (some
+///   50 bytes a row). Ordered by `last_modified_time`, a row edited after it was read moves
+///   past the walk's position and the server returns it again: that copy is dropped and its
+///   `_id` listed in [`Pager::repeated_ids`]. Its newer version has a time later than the start
+///   of the walk, so the next incremental read from the walk's *start* time sees it (a
+///   checkpoint taken as the largest time yielded may be past it).
+/// - A row edited before it was read is yielded once, as its newer version, near the end.
+///   Ordered *descending* by a time that edits raise, an edited row moves behind the walk and
+///   is missed if it was not read yet: order ascending for incremental reads.
+///
+/// [`PagingMode::OffsetThenKeyset`] keeps the no-repeat rule but can skip rows (see there).
 ///
 /// The order field must have a value on every row (system times such as `last_modified_time`
 /// and `create_time` always do) and `_id` values compare as text, as the vendor's deep-paging
@@ -55,6 +78,10 @@ pub struct Pager<'c, T> {
     rows_read: u64,
     calls: u64,
     done: bool,
+    /// `_id`s yielded in this walk.
+    yielded: HashSet<Box<str>>,
+    /// `_id`s the server returned again after they were yielded.
+    repeated: Vec<String>,
     marker: PhantomData<fn() -> T>,
 }
 
@@ -108,11 +135,13 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             rows_read: 0,
             calls: 0,
             done: false,
+            yielded: HashSet::new(),
+            repeated: Vec::new(),
             marker: PhantomData,
         }
     }
 
-    /// How pages follow each other (default [`PagingMode::OffsetThenKeyset`]).
+    /// How pages follow each other (default [`PagingMode::Keyset`]).
     pub fn mode(mut self, mode: PagingMode) -> Self {
         self.mode = mode;
         self
@@ -126,6 +155,15 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
     /// Query calls made so far.
     pub fn calls(&self) -> u64 {
         self.calls
+    }
+
+    /// The `_id`s the server returned again after they had been yielded, in the order met:
+    /// those copies were dropped. In [`PagingMode::Keyset`] these are rows whose order value
+    /// moved past the walk's position after they were read (edited, when ordered by
+    /// `last_modified_time`); [`Client::get`](crate::Client::get) reads their newer version
+    /// if you need it before the next incremental read.
+    pub fn repeated_ids(&self) -> &[String] {
+        &self.repeated
     }
 
     /// The query for the current segment and offset.
@@ -193,8 +231,17 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             let mut kept = Vec::with_capacity(rows.len());
             let mut last_dropped = false;
             for (row, key) in rows.into_iter().zip(keys) {
+                // Rows behind the anchor are the walk's own overlap; a yielded id beyond it is
+                // a row that moved (or, with offsets, shifted) and came round again.
                 last_dropped = self.already_read(&key);
-                if !last_dropped {
+                if last_dropped {
+                    continue;
+                }
+                let id = key.1;
+                if self.yielded.contains(id.as_str()) {
+                    self.repeated.push(id);
+                } else {
+                    self.yielded.insert(id.into_boxed_str());
                     kept.push(row);
                 }
             }
