@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use super::{Base, WriteResult, check_id, check_object, data_path, to_object};
 use crate::client::Client;
+use crate::de;
 use crate::error::{Endpoint, Error, Result};
 use crate::query::{Filter, MAX_LIMIT};
-use crate::response::Data;
+use crate::response::{Answer, Data, Decoder};
 use crate::transport::Call;
 
 const OBJECT_KEY: &str = "dataObjectApiName";
@@ -87,13 +88,42 @@ async fn write(
     body: Map<String, Value>,
 ) -> Result<WriteResult> {
     let call = Call::new(operation, path, body).write().object(object);
-    let answer = client.transport.call(call).await?;
-    answer
-        .decode::<WriteResult>()
-        .map_err(|e| Error::OutcomeUnknown {
-            operation: operation.to_owned(),
-            source: Box::new(e),
-        })
+    client
+        .transport
+        .call_decoded(call, &WriteAnswer { operation })
+        .await
+}
+
+/// A write's answer, decoded in one pass when it is a plain success. A success that does not
+/// decode is an unknown outcome: the server did something, we cannot tell what.
+struct WriteAnswer {
+    operation: &'static str,
+}
+
+impl Decoder for WriteAnswer {
+    type Output = WriteResult;
+
+    fn fast(&self, status: u16, body: &[u8]) -> Option<(WriteResult, Option<String>)> {
+        if status != 200 {
+            return None;
+        }
+        let answer: Map<String, Value> = serde_json::from_slice(body).ok()?;
+        if de::value_to_i64(answer.get("errorCode")?)? != 0 {
+            return None;
+        }
+        let result = WriteResult::from_answer(answer).ok()?;
+        let trace_id = result.trace_id.clone();
+        Some((result, trace_id))
+    }
+
+    fn slow(&self, answer: Answer) -> Result<WriteResult> {
+        answer
+            .decode::<WriteResult>()
+            .map_err(|e| Error::OutcomeUnknown {
+                operation: self.operation.to_owned(),
+                source: Box::new(e),
+            })
+    }
 }
 
 fn object_data(object: &str, fields: Map<String, Value>) -> Result<Map<String, Value>> {
@@ -228,16 +258,18 @@ impl<'c> Create<'c> {
         self.data_param("needConvertLookup", on)
     }
 
-    fn body(&self) -> Result<Map<String, Value>> {
+    /// The request body; takes the record out of the builder (`send` consumes it anyway, and
+    /// a record may carry hundreds of fields).
+    fn body(&mut self) -> Result<Map<String, Value>> {
         check_object(&self.base.object)?;
-        let fields = match &self.fields {
+        let fields = match self.fields.take() {
             None => {
                 return Err(Error::InvalidInput(
                     "create needs object_data (the record, with its dataObjectApiName)".into(),
                 ));
             }
-            Some(Err(e)) => return Err(Error::InvalidInput(e.clone())),
-            Some(Ok(f)) => f.clone(),
+            Some(Err(e)) => return Err(Error::InvalidInput(e)),
+            Some(Ok(f)) => f,
         };
         if let Some(e) = &self.error {
             return Err(Error::InvalidInput(e.clone()));
@@ -248,18 +280,24 @@ impl<'c> Create<'c> {
             Value::Object(object_data(&self.base.object, fields)?),
         );
         if !self.details.is_empty() {
-            data.insert("details".into(), Value::Object(self.details.clone()));
+            data.insert(
+                "details".into(),
+                Value::Object(std::mem::take(&mut self.details)),
+            );
         }
         if !self.option_info.is_empty() {
-            data.insert("optionInfo".into(), Value::Object(self.option_info.clone()));
+            data.insert(
+                "optionInfo".into(),
+                Value::Object(std::mem::take(&mut self.option_info)),
+            );
         }
-        data.extend(self.data.clone());
+        data.extend(std::mem::take(&mut self.data));
         Ok(self.base.body(data))
     }
 
     /// Creates the record. A create sent without a readable answer is
     /// [`Error::OutcomeUnknown`] and is not resent.
-    pub async fn send(self) -> Result<WriteResult> {
+    pub async fn send(mut self) -> Result<WriteResult> {
         let body = self.body()?;
         let path = data_path(&self.base.object, "create");
         write(

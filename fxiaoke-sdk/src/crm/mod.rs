@@ -104,16 +104,15 @@ pub struct WriteResult {
     pub extra: Map<String, Value>,
 }
 
-impl<'de> Deserialize<'de> for WriteResult {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let mut extra = Map::<String, Value>::deserialize(d)?;
+impl WriteResult {
+    /// The answer object, envelope keys dropped; `Err` names a key that is not text.
+    pub(crate) fn from_answer(mut extra: Map<String, Value>) -> Result<Self, String> {
         let mut text = |key: &str| match extra.remove(key) {
             None => Ok(None),
             Some(v) if de::is_blank(&v) => Ok(None),
             Some(v) => de::scalar_to_string(&v)
                 .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("`{key}` is not text"))),
+                .ok_or_else(|| format!("`{key}` is not text")),
         };
         let data_id = text("dataId")?;
         let trace_id = text("traceId")?;
@@ -125,6 +124,13 @@ impl<'de> Deserialize<'de> for WriteResult {
             trace_id,
             extra,
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for WriteResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        WriteResult::from_answer(Map::<String, Value>::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 
