@@ -1,6 +1,6 @@
 //! The SDK against hand-written reqwest + serde_json doing the same requests, in the same run,
-//! on a local server: a query page of 100 records and a create. Prints the wall and client CPU time per call of
-//! each, their ratio (goal: SDK ≤ 1.05 × baseline), the floor (the same request and answer
+//! on a local server: a query page of 100 records and a create. Prints the wall and client CPU
+//! time per call of each, their ratio (goal: SDK ≤ 1.05 × baseline), the floor (the same request and answer
 //! bytes with no JSON work on the client) and the token requests the SDK made per 10,000 calls
 //! (goal: 1). `cargo bench -p fxiaoke-sdk --bench calls`; nothing is asserted.
 //!
