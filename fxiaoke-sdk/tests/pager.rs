@@ -519,3 +519,41 @@ async fn a_projection_gets_the_keys_the_pager_needs() {
         json!(["name", "_id", "last_modified_time"])
     );
 }
+
+#[tokio::test]
+async fn a_walk_resumes_after_a_row_and_says_when_it_is_done() {
+    let (server, crm) = serving(crm(1_000)).await;
+    let client = client(&server);
+    let all = sorted_by_time(rows(1_000), true);
+    // Resume inside a group of equal times: row 500 of the order, in the middle of its group.
+    let anchor = &all[500];
+    let mut pager = client
+        .query("AccountObj")
+        .order_by("last_modified_time", true)
+        .pages::<Value>()
+        .start_after(
+            anchor["last_modified_time"].clone(),
+            anchor["_id"].as_str().unwrap(),
+        );
+    assert!(!pager.is_done());
+    let mut read = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        read.extend(page);
+    }
+    assert!(pager.is_done());
+    assert_each_once(&read, &all[501..]);
+    assert!(crm.lock().unwrap().offsets.iter().all(|o| *o == 0));
+    assert_eq!(pager.next_page().await.unwrap(), None);
+
+    // Without an order field the walk resumes after the `_id`.
+    let mut by_id = rows(1_000);
+    by_id.sort_by(|a, b| compare(&a["_id"], &b["_id"]));
+    let rest = client
+        .query("AccountObj")
+        .pages::<Value>()
+        .start_after(Value::Null, by_id[899]["_id"].as_str().unwrap())
+        .collect_all()
+        .await
+        .unwrap();
+    assert_each_once(&rest, &by_id[900..]);
+}

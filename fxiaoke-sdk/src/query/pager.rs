@@ -147,6 +147,31 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
         self
     }
 
+    /// Starts the walk after the row `(order value, _id)`: rows up to and including it in the
+    /// pager's order are not read. This resumes a walk that stopped (a sync's cursor kept
+    /// between runs). Without an order field `value` is ignored and the walk resumes after
+    /// `_id`.
+    pub fn start_after(mut self, value: impl Into<Value>, id: impl Into<String>) -> Self {
+        // The rest of the row's value by `_id` first, then the values beyond it: no row
+        // before the position is fetched again.
+        let id = id.into();
+        self.segment = match self.order {
+            Some(_) => Segment::Ties {
+                value: value.into(),
+                id,
+            },
+            None => Segment::From { value: None, id },
+        };
+        self.offset = 0;
+        self
+    }
+
+    /// Whether every row has been read: the next [`Pager::next_page`] returns `None` without
+    /// a call. After a page this says whether there may be more.
+    pub fn is_done(&self) -> bool {
+        self.done || self.setup_error.is_some()
+    }
+
     /// Rows returned so far.
     pub fn rows_read(&self) -> u64 {
         self.rows_read

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use fxiaoke_sdk::{Client, Filter};
+use fxiaoke_sdk::{Client, Filter, Query};
 use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe};
@@ -115,10 +115,10 @@ impl ObjectSourceConfig {
 
 /// Reads changed records of a CRM object.
 ///
-/// Pages continue by keyset on `(last_modified_time, _id)`. Fxiaoke filters are joined with
-/// AND, so "after `(t, id)`" is two queries: the rest of instant `t` (`= t`, `_id > id`), then
-/// the instants after it (`> t`); offsets are never used, so records changing during a run do
-/// not shift the others, and the 10,000-row offset cap does not apply.
+/// Pages are read with the SDK's pager, resumed after the engine's position
+/// `(last_modified_time, _id)` ([`Pager::start_after`](fxiaoke_sdk::Pager::start_after)): keyset
+/// paging, offsets never used, so records changing during a run do not shift the others and
+/// the 10,000-row offset cap does not apply.
 #[derive(Debug, Clone)]
 pub struct ObjectSource {
     client: Client,
@@ -131,60 +131,28 @@ impl ObjectSource {
         Self { client, config }
     }
 
-    async fn query(
-        &self,
-        object: &str,
-        filters: Vec<Filter>,
-        orders: &[&str],
-        fields: &[String],
-        limit: usize,
-    ) -> Result<Vec<Map<String, Value>>, ConnectorError> {
-        let mut query = self
-            .client
-            .query(object)
-            .filters(filters)
-            .limit(u32::try_from(limit.min(MAX_LIMIT)).unwrap_or(100));
-        for order in orders {
-            query = query.order_by(*order, true);
-        }
+    /// A query of `object`: 100 rows a page, the projection when there is one.
+    fn query<'c>(&'c self, object: &str, filters: Vec<Filter>, fields: &[String]) -> Query<'c> {
+        let mut query = self.client.query(object).filters(filters).limit(100);
         if !fields.is_empty() {
             query = query.fields(fields.iter().cloned());
         }
         query
-            .send::<Map<String, Value>>()
-            .await
-            .map(|page| page.rows)
-            .map_err(|e| connector_error(&e))
     }
 
-    /// Every row of `object` matching `filters`, by `_id` (keyset, no offset cap).
+    /// Every row of `object` matching `filters`, through the SDK's pager (keyset on `_id`, no
+    /// offset cap).
     async fn all(
         &self,
         object: &str,
         filters: Vec<Filter>,
         fields: &[String],
     ) -> Result<Vec<Map<String, Value>>, ConnectorError> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut page_filters = filters.clone();
-            if let Some(id) = &after {
-                page_filters.push(Filter::gt(ID, id.clone()));
-            }
-            let rows = self
-                .query(object, page_filters, &[ID], fields, MAX_LIMIT)
-                .await?;
-            let full = rows.len() >= MAX_LIMIT;
-            after = rows
-                .last()
-                .and_then(|r| r.get(ID))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            out.extend(rows);
-            if !full || after.is_none() {
-                return Ok(out);
-            }
-        }
+        self.query(object, filters, fields)
+            .pages::<Map<String, Value>>()
+            .collect_all()
+            .await
+            .map_err(|e| connector_error(&e))
     }
 
     fn projection(&self) -> Vec<String> {
@@ -368,33 +336,24 @@ fn rows_at_mut<'a>(
 impl Source for ObjectSource {
     async fn read_page(&self, request: &PageRequest) -> Result<Page, ConnectorError> {
         let c = &self.config;
-        let limit = request.limit.clamp(1, MAX_LIMIT);
-        let fields = self.projection();
-        let high = Filter::lt(MODIFIED, request.window.high);
-        let mut rows = Vec::new();
+        let mut filters = c.filters.clone();
+        filters.push(Filter::gte(MODIFIED, request.window.low));
+        filters.push(Filter::lt(MODIFIED, request.window.high));
+        let limit = u32::try_from(request.limit.clamp(1, MAX_LIMIT)).unwrap_or(100);
+        let mut pager = self
+            .query(&c.object, filters, &self.projection())
+            .limit(limit)
+            .order_by(MODIFIED, true)
+            .pages::<Map<String, Value>>();
         if let Some(after) = &request.after {
-            // The rest of the instant the previous page ended in.
-            let mut filters = c.filters.clone();
-            filters.push(Filter::eq(MODIFIED, after.version));
-            filters.push(Filter::gt(ID, after.key.clone()));
-            rows = self
-                .query(&c.object, filters, &[ID], &fields, limit)
-                .await?;
+            pager = pager.start_after(after.version, after.key.clone());
         }
-        // Rows of the rest of an instant are followed by the later instants, whatever their count.
-        let more_after_these = !rows.is_empty();
-        if rows.is_empty() {
-            let mut filters = c.filters.clone();
-            filters.push(match &request.after {
-                Some(after) => Filter::gt(MODIFIED, after.version.max(request.window.low - 1)),
-                None => Filter::gte(MODIFIED, request.window.low),
-            });
-            filters.push(high);
-            rows = self
-                .query(&c.object, filters, &[MODIFIED, ID], &fields, limit)
-                .await?;
-        }
-        let has_more = more_after_these || rows.len() >= limit;
+        let rows = pager
+            .next_page()
+            .await
+            .map_err(|e| connector_error(&e))?
+            .unwrap_or_default();
+        let has_more = !pager.is_done();
         let mut records = self.records(rows).await?;
         // Keep the engine's contract even if the server's order or filters disagree with ours.
         records.retain(|r| {
@@ -413,32 +372,22 @@ impl Source for ObjectSource {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Record>, ConnectorError> {
-        let rows = self
-            .query(
-                &self.config.object,
-                vec![Filter::eq(ID, key)],
-                &[],
-                &self.projection(),
-                1,
-            )
-            .await?;
-        Ok(self.records(rows).await?.into_iter().next())
+        Ok(self.get_many(&[key.to_owned()]).await?.into_iter().next())
     }
 
     /// 100 keys per query, with their related records attached a page at a time (deferred
     /// orders and dead letters are re-read this way).
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
         let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
+        for chunk in keys.chunks(MAX_LIMIT) {
+            // At most 100 rows for 100 ids: one page, no walk.
+            let filter = Filter::is_in(ID, chunk.iter().map(String::as_str));
             let rows = self
-                .query(
-                    &self.config.object,
-                    vec![Filter::is_in(ID, chunk.iter().map(String::as_str))],
-                    &[],
-                    &self.projection(),
-                    100,
-                )
-                .await?;
+                .query(&self.config.object, vec![filter], &self.projection())
+                .send::<Map<String, Value>>()
+                .await
+                .map_err(|e| connector_error(&e))?
+                .rows;
             out.extend(self.records(rows).await?);
         }
         Ok(out)
