@@ -1093,3 +1093,66 @@ async fn query_business_info_describes_every_form_and_where_references_point() {
         .await;
     assert_eq!(status(&answer)["MsgCode"], 4, "{answer}");
 }
+
+#[tokio::test]
+async fn push_turns_an_audited_sales_order_into_an_outbound_with_linked_lines() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let saved = k3
+        .call("Save", Some("SAL_SaleOrder"), order("CUST0001"))
+        .await;
+    let number = saved["Result"]["Number"].as_str().unwrap().to_string();
+
+    // Not audited yet: refused with the real message, nothing created.
+    let refused = k3
+        .call(
+            "Push",
+            Some("SAL_SaleOrder"),
+            json!({"Numbers": [number], "TargetFormId": "SAL_OUTSTOCK"}),
+        )
+        .await;
+    assert_eq!(status(&refused)["IsSuccess"], false, "{refused}");
+    assert_eq!(
+        status(&refused)["Errors"][0]["Message"],
+        format!("单据编号为“{number}”的销售订单，单据未审核，不能下推！")
+    );
+    assert!(sandbox.k3cloud_records("SAL_OUTSTOCK").is_empty());
+
+    for method in ["Submit", "Audit"] {
+        let answer = k3
+            .call(method, Some("SAL_SaleOrder"), json!({"Numbers": [number]}))
+            .await;
+        assert_eq!(status(&answer)["IsSuccess"], true, "{method}: {answer}");
+    }
+    let pushed = k3
+        .call(
+            "Push",
+            Some("SAL_SaleOrder"),
+            json!({"Numbers": [number], "TargetFormId": "SAL_OUTSTOCK"}),
+        )
+        .await;
+    assert_eq!(status(&pushed)["IsSuccess"], true, "{pushed}");
+    let outbound = status(&pushed)["SuccessEntitys"][0]["Number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The outbound carries the order's customer, lines and quantities, and names its source.
+    let rows = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "SAL_OUTSTOCK",
+                   "FieldKeys": "FBillNo,FCustomerID.FNumber,FMaterialID.FNumber,FRealQty,FSoorDerno",
+                   "FilterString": format!("FBillNo = '{outbound}'"),
+                   "OrderString": "FEntity_FSeq ASC"}),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            [outbound, "CUST0001", "MAT0001", 2, number],
+            [outbound, "CUST0001", "MAT0001", 1, number]
+        ])
+    );
+}
