@@ -593,16 +593,22 @@ impl Crm {
         Ok(())
     }
 
-    /// Records of detail objects whose master is `(api, id)`.
-    fn children(&self, api: &str, id: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+    /// The records `ids` of `api` and the detail records whose master is one of them: what
+    /// invalid, recover and delete act on together.
+    fn family(&self, api: &str, ids: &[String]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> =
+            ids.iter().map(|id| (api.to_string(), id.clone())).collect();
         for (detail_api, table) in &self.objects {
             if let Some(link) = table.def.master_field(api) {
                 out.extend(
                     table
                         .records
                         .iter()
-                        .filter(|(_, r)| r.get(&link.api).and_then(text).as_deref() == Some(id))
+                        .filter(|(_, r)| {
+                            r.get(&link.api)
+                                .and_then(text)
+                                .is_some_and(|master| ids.contains(&master))
+                        })
                         .map(|(k, _)| (detail_api.clone(), k.clone())),
                 );
             }
@@ -655,19 +661,15 @@ impl Crm {
                 format!("数据[{}]已作废", self.label(api, id)),
             ));
         }
-        for id in ids {
-            let mut targets = vec![(api.to_string(), id.clone())];
-            targets.extend(self.children(api, id));
-            for (a, i) in targets {
-                if let Some(table) = self.objects.get_mut(&a)
-                    && let Some(r) = table.records.get_mut(&i)
-                {
-                    let prior = r.get("life_status").cloned().unwrap_or(json!("normal"));
-                    table.prior_status.insert(i.clone(), prior);
-                    r.insert("life_status".into(), json!("invalid"));
-                    r.insert("is_deleted".into(), json!(true));
-                    Self::touch(r, ctx);
-                }
+        for (a, i) in self.family(api, ids) {
+            if let Some(table) = self.objects.get_mut(&a)
+                && let Some(r) = table.records.get_mut(&i)
+            {
+                let prior = r.get("life_status").cloned().unwrap_or(json!("normal"));
+                table.prior_status.insert(i.clone(), prior);
+                r.insert("life_status".into(), json!("invalid"));
+                r.insert("is_deleted".into(), json!(true));
+                Self::touch(r, ctx);
             }
         }
         Ok(())
@@ -688,18 +690,14 @@ impl Crm {
                 format!("数据[{}]未作废，无需恢复", self.label(api, id)),
             ));
         }
-        for id in ids {
-            let mut targets = vec![(api.to_string(), id.clone())];
-            targets.extend(self.children(api, id));
-            for (a, i) in targets {
-                if let Some(table) = self.objects.get_mut(&a)
-                    && let Some(r) = table.records.get_mut(&i)
-                {
-                    let prior = table.prior_status.remove(&i).unwrap_or(json!("normal"));
-                    r.insert("life_status".into(), prior);
-                    r.insert("is_deleted".into(), json!(false));
-                    Self::touch(r, ctx);
-                }
+        for (a, i) in self.family(api, ids) {
+            if let Some(table) = self.objects.get_mut(&a)
+                && let Some(r) = table.records.get_mut(&i)
+            {
+                let prior = table.prior_status.remove(&i).unwrap_or(json!("normal"));
+                r.insert("life_status".into(), prior);
+                r.insert("is_deleted".into(), json!(false));
+                Self::touch(r, ctx);
             }
         }
         Ok(())
@@ -720,14 +718,10 @@ impl Crm {
                 format!("数据[{}]未作废，删除之前请先作废数据", self.label(api, id)),
             ));
         }
-        for id in ids {
-            let mut targets = vec![(api.to_string(), id.clone())];
-            targets.extend(self.children(api, id));
-            for (a, i) in targets {
-                if let Some(table) = self.objects.get_mut(&a) {
-                    table.records.remove(&i);
-                    table.prior_status.remove(&i);
-                }
+        for (a, i) in self.family(api, ids) {
+            if let Some(table) = self.objects.get_mut(&a) {
+                table.records.remove(&i);
+                table.prior_status.remove(&i);
             }
         }
         Ok(())
