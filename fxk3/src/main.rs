@@ -466,13 +466,13 @@ async fn watch(
     dry_run: bool,
     json: bool,
 ) -> Result<u8, AppError> {
-    let stop = stop_on_signals();
+    let (stop, mut stopped) = stop_and_notify_on_signals();
     let mut code = OK;
     while !stop.load(Ordering::SeqCst) {
         code = run_once(app, flows, dry_run, json, Some(stop.clone())).await?;
-        let deadline = tokio::time::Instant::now() + every;
-        while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|s| *s) => {}
         }
     }
     Ok(code)
@@ -481,18 +481,26 @@ async fn watch(
 /// A flag set by the first Ctrl-C or SIGTERM (what systemd and `docker stop` send): the run
 /// finishes the records in flight, commits its state and stops. A second signal exits at once.
 fn stop_on_signals() -> Arc<AtomicBool> {
+    stop_and_notify_on_signals().0
+}
+
+/// The engine's stop flag, set on Ctrl-C or SIGTERM, and a channel that says so at once (a
+/// waiting `watch` wakes instead of sleeping out its interval).
+fn stop_and_notify_on_signals() -> (Arc<AtomicBool>, tokio::sync::watch::Receiver<bool>) {
     let stop = Arc::new(AtomicBool::new(false));
+    let (notify, stopped) = tokio::sync::watch::channel(false);
     let flag = stop.clone();
     tokio::spawn(async move {
         if shutdown_signal().await {
             eprintln!("fxk3: stopping after the records in flight (Ctrl-C again to force)");
             flag.store(true, Ordering::SeqCst);
+            notify.send_replace(true);
             if shutdown_signal().await {
                 std::process::exit(130);
             }
         }
     });
-    stop
+    (stop, stopped)
 }
 
 /// Waits for Ctrl-C or SIGTERM; false when neither can be listened for.
