@@ -44,7 +44,8 @@ struct State {
     peak: AtomicUsize,
     /// The ALPN protocol of each TLS connection whose handshake succeeded.
     alpn: Mutex<Vec<Option<Vec<u8>>>>,
-    failed_handshakes: AtomicUsize,
+    /// Counted on a watch channel, so that a test can wait for the count without polling.
+    failed_handshakes: tokio::sync::watch::Sender<usize>,
 }
 
 /// A running server; it stops when the test's runtime does.
@@ -97,7 +98,7 @@ impl RawServer {
                                 }
                             }
                             Err(_) => {
-                                state.failed_handshakes.fetch_add(1, Ordering::SeqCst);
+                                state.failed_handshakes.send_modify(|n| *n += 1);
                             }
                         },
                     }
@@ -129,14 +130,10 @@ impl RawServer {
     /// TLS handshakes that failed, once at least `at_least` have (the client may report its
     /// failure before this server has read the alert); gives up after 5 s.
     pub async fn failed_handshakes(&self, at_least: usize) -> usize {
-        for _ in 0..5_000 {
-            let n = self.state.failed_handshakes.load(Ordering::SeqCst);
-            if n >= at_least {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        self.state.failed_handshakes.load(Ordering::SeqCst)
+        let mut count = self.state.failed_handshakes.subscribe();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), count.wait_for(|n| *n >= at_least)).await;
+        *count.borrow()
     }
 }
 
