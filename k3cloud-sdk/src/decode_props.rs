@@ -50,7 +50,7 @@ fn exercise(status: u16, body: &[u8]) {
             if let Ok(status) = status_of(&value, body) {
                 let _ = attribute(3, &status);
             }
-            let _ = parse_login(&value, body);
+            let _ = parse_login(&value);
         }
     }
 }

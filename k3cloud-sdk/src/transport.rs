@@ -311,7 +311,7 @@ impl Transport {
             }
         };
         let value = answer.clone().into_value()?;
-        let outcome = parse_login(&value, &answer.bytes).inspect_err(|e| {
+        let outcome = parse_login(&value).inspect_err(|e| {
             if let Error::AuthFailed {
                 message,
                 login_result_type,

@@ -101,3 +101,19 @@ async fn errors_show_no_secret() {
     let err = client.view("X").number("1").send().await.unwrap_err();
     assert_clean("connect error", &format!("{err} / {err:?}"));
 }
+
+#[tokio::test]
+async fn a_login_answer_that_does_not_decode_is_not_quoted() {
+    let server = MockServer::start().await;
+    // A success with a `Context` that is not an object: the session id next to it must not
+    // reach the decode error's snippet.
+    Mock::given(path(format!("{AUTH}.ValidateUser.common.kdsvc")))
+        .respond_with(json_response(
+            r#"{"LoginResultType":1,"KDSVCSessionId":"session-id-must-not-leak","Context":"odd"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let err = password_client(&server).login().await.unwrap_err();
+    assert!(matches!(err, k3cloud_sdk::Error::Decode { .. }), "{err:?}");
+    assert_clean("login decode error", &format!("{err} / {err:?}"));
+}

@@ -102,8 +102,8 @@ struct LoginContext {
     data_center_name: Option<String>,
 }
 
-/// A successful login: what it said, and the session id it named in its body, if any.
-#[derive(Debug)]
+/// A successful login: what it said, and the session id it named in its body, if any. No
+/// `Debug`: it holds the session id.
 pub(crate) struct LoginOutcome {
     pub(crate) info: LoginInfo,
     /// `KDSVCSessionId`, or else `Context.SessionId`. Servers that answer
@@ -114,8 +114,9 @@ pub(crate) struct LoginOutcome {
 
 /// Reads a `LoginResult`. Success is `LoginResultType` 1 or -5 (the interface spec allows -5,
 /// "administrator may need form handling"), or `IsSuccessByAPI` when the type is absent.
-pub(crate) fn parse_login(value: &Value, body: &[u8]) -> Result<LoginOutcome> {
-    let wire: LoginResultWire = crate::response::decode_value(value, body)?;
+/// A decode error quotes no part of the answer: a login answer carries the session id.
+pub(crate) fn parse_login(value: &Value) -> Result<LoginOutcome> {
+    let wire: LoginResultWire = crate::response::decode_value(value, &[])?;
     let accepted = match wire.result_type {
         Some(t) => t == 1 || t == -5,
         None => wire.is_success_by_api,
