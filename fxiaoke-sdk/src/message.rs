@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::client::Client;
-use crate::crm::WriteResult;
+use crate::crm::{WriteAnswer, WriteResult};
 use crate::error::{Error, Result};
 use crate::transport::{AuthFields, Call};
 
@@ -223,12 +223,14 @@ impl<'c> Message<'c> {
         let call = Call::new("message.send", "/cgi/message/send", body)
             .auth(AuthFields::Corp)
             .write();
-        let answer = self.client.transport.call(call).await?;
-        answer
-            .decode::<WriteResult>()
-            .map_err(|e| Error::OutcomeUnknown {
-                operation: "message.send".into(),
-                source: Box::new(e),
-            })
+        self.client
+            .transport
+            .call_decoded(
+                call,
+                &WriteAnswer {
+                    operation: "message.send",
+                },
+            )
+            .await
     }
 }

@@ -371,9 +371,10 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
     }
 }
 
-/// The right to fetch one key's token, from [`TokenCache::lock_refresh`]. Dropping it releases
-/// it too; [`RefreshGuard::release`] is the way to release a lock that needs an async call
-/// (a Redis `DEL`).
+/// The right to fetch one key's token, from [`TokenCache::lock_refresh`]. The client calls
+/// [`RefreshGuard::release`] after the fetch; an in-process lock is also released when the
+/// guard is dropped, but a lock that needs an async call to release (a Redis `DEL`) stays
+/// held when the caller's future is cancelled mid-fetch, so give such a lock an expiry.
 #[async_trait::async_trait]
 pub trait RefreshGuard: Send + Sync + fmt::Debug {
     /// Releases the lock. The default does nothing beyond dropping the guard.
@@ -438,7 +439,6 @@ impl RefreshGuard for LocalGuard {}
 #[derive(Default)]
 pub struct MemoryTokenCache {
     tokens: Mutex<HashMap<TokenKey, CorpToken>>,
-    refresh: LocalLocks<TokenKey>,
 }
 
 impl MemoryTokenCache {
@@ -475,10 +475,6 @@ impl TokenCache for MemoryTokenCache {
     async fn invalidate(&self, key: &TokenKey) -> Result<(), CacheError> {
         self.lock().remove(key);
         Ok(())
-    }
-
-    async fn lock_refresh(&self, key: &TokenKey) -> Result<Box<dyn RefreshGuard>, CacheError> {
-        Ok(self.refresh.lock(key.clone()).await)
     }
 }
 

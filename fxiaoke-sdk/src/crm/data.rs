@@ -96,8 +96,8 @@ async fn write(
 
 /// A write's answer, decoded in one pass when it is a plain success. A success that does not
 /// decode is an unknown outcome: the server did something, we cannot tell what.
-struct WriteAnswer {
-    operation: &'static str,
+pub(crate) struct WriteAnswer {
+    pub(crate) operation: &'static str,
 }
 
 impl Decoder for WriteAnswer {

@@ -3,6 +3,7 @@
 //! `__c`) to `/cgi/crm/custom/v2/data/*`.
 
 mod data;
+pub(crate) use data::WriteAnswer;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -75,7 +75,6 @@ pub struct Pager<'c, T> {
     segment: Segment,
     offset: u32,
     setup_error: Option<String>,
-    rows_read: u64,
     calls: u64,
     done: bool,
     /// `_id`s yielded in this walk.
@@ -132,7 +131,6 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             segment: Segment::Start,
             offset,
             setup_error,
-            rows_read: 0,
             calls: 0,
             done: false,
             yielded: HashSet::new(),
@@ -174,7 +172,7 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
 
     /// Rows returned so far.
     pub fn rows_read(&self) -> u64 {
-        self.rows_read
+        self.yielded.len() as u64
     }
 
     /// Query calls made so far.
@@ -278,7 +276,6 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             for row in kept {
                 page.push(decode_value(row)?);
             }
-            self.rows_read += page.len() as u64;
             return Ok(Some(page));
         }
     }
