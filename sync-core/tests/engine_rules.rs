@@ -273,6 +273,43 @@ async fn rule4_timeout_after_dispatch_is_reconciled_not_resent() {
 }
 
 #[tokio::test]
+async fn rule4_a_record_gone_from_the_source_is_settled_once_and_gets_no_follow_ups() {
+    let h = Harness::new();
+    h.seed(2);
+    h.source.write_back_into("erp_no");
+    h.sink.fault_next_write(CallFault::TimeoutAfterApply);
+    let flow = h.builder().write_back(h.source.clone()).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.unknown, 2);
+    // One record is deleted in the source before the next run; its document exists.
+    h.source.remove("c001");
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    // The gone record counts once, as gone, and nothing is written back into it.
+    assert_eq!(
+        (r.counts.gone, r.counts.reconciled, r.counts.written_back),
+        (1, 1, 1)
+    );
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    // Its ID map is repaired: should it come back, it is not created twice.
+    let ids = h
+        .store
+        .id_map_get_many(FLOW, &["c000".into(), "c001".into()])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(h.sink.duplicates(), 0);
+}
+
+#[tokio::test]
 async fn rule4_per_record_unknown_outcome_is_reconciled() {
     let h = Harness::new();
     h.seed(2);

@@ -91,7 +91,10 @@ impl Run<'_> {
             if let Some(intent) = state.intent.take() {
                 // Rule 4: an earlier write of this record may have happened; find out before
                 // anything is sent again.
-                if let Some(entry) = self.reconcile(intent, &mut changes, &mut written).await? {
+                if let Some(entry) = self
+                    .reconcile(intent, &mut changes, Some(&mut written))
+                    .await?
+                {
                     state.id_map = Some(entry);
                 }
             }

@@ -14,11 +14,15 @@ impl Run<'_> {
     /// again. An update is simply withdrawn: sending it again is harmless, and the stored hash
     /// (still the old one) makes sure it is sent. A failed lookup stops the run: without an
     /// answer, sending again could duplicate the document.
+    ///
+    /// `written` is `None` for a record gone from the source: its ID map is repaired (so that
+    /// it is not created again should it come back) but it is not reported as reconciled and
+    /// gets no follow-ups — there is no source record to write a number back into.
     pub(crate) async fn reconcile(
         &mut self,
         intent: Intent,
         changes: &mut Changes,
-        written: &mut Vec<Written>,
+        written: Option<&mut Vec<Written>>,
     ) -> Result<Option<IdMapEntry>> {
         changes.intents_clear.push(intent.source_key.clone());
         if intent.op == IntentOp::Update {
@@ -38,6 +42,9 @@ impl Run<'_> {
             updated_at: self.now(),
         };
         changes.id_map.push(entry.clone());
+        let Some(written) = written else {
+            return Ok(Some(entry));
+        };
         self.settled(
             &intent.source_key,
             RecordOutcome::Reconciled(target.clone()),
@@ -66,17 +73,14 @@ impl Run<'_> {
                 .map_err(|e| self.source_error(e))?;
             // Records gone from the source still need their intent settled.
             let mut changes = Changes::default();
-            let mut written = Vec::new();
             for intent in chunk
                 .iter()
                 .filter(|i| !records.iter().any(|r| r.key == i.source_key))
             {
                 let key = intent.source_key.clone();
-                self.reconcile(intent.clone(), &mut changes, &mut written)
-                    .await?;
+                self.reconcile(intent.clone(), &mut changes, None).await?;
                 self.settled(&key, RecordOutcome::Gone);
             }
-            self.follow_ups(written, &mut changes).await?;
             self.apply(&changes).await?;
             // The others are reconciled inside `process`, which sees their intent.
             self.process(records, None).await?;
