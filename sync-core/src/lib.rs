@@ -57,6 +57,8 @@ pub mod flow;
 #[cfg(feature = "fxiaoke")]
 pub mod fxiaoke;
 mod hash;
+#[cfg(any(feature = "fxiaoke", feature = "k3cloud"))]
+mod json;
 #[cfg(feature = "k3cloud")]
 pub mod k3cloud;
 pub mod mapping;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
+use crate::json::text;
 use crate::metadata::ObjectDescription;
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
@@ -288,15 +289,6 @@ impl ObjectSink {
                 reason: e.to_string(),
             },
         }
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Array(items) => items.first().map(text).unwrap_or_default(),
-        other => other.to_string(),
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
+use crate::json::{set_path, text};
 use crate::metadata::ObjectDescription;
 use crate::record::Record;
 use crate::source::{Page, PageRequest, Source};
@@ -244,42 +245,12 @@ impl ObjectSource {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        // Lookups may come back as one-element lists.
-        Value::Array(items) => items.first().map(text).unwrap_or_default(),
-        other => other.to_string(),
-    }
-}
-
 fn millis(v: &Value) -> Option<i64> {
     match v {
         #[allow(clippy::cast_possible_truncation)] // epoch ms fit an i64 by far
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-/// Sets a dotted path, creating objects on the way.
-fn set_path(map: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            map.insert(path.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            let slot = map
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                set_path(inner, rest, value);
-            }
-        }
     }
 }
 

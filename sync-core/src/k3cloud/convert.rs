@@ -35,8 +35,6 @@ pub(crate) fn row_reason(row: &RowResult) -> String {
     }
 }
 
-/// QueryBusinessInfo → the engine's object description (header fields at the top, entries
-/// under their key).
 /// QueryBusinessInfo of `form_id`, as the description a mapping is validated against.
 pub(crate) async fn describe_form(
     client: &k3cloud_sdk::Client,
@@ -49,6 +47,8 @@ pub(crate) async fn describe_form(
     Ok(describe(&meta))
 }
 
+/// QueryBusinessInfo → the engine's object description (header fields at the top, entries
+/// under their key).
 pub(crate) fn describe(meta: &FormMetadata) -> ObjectDescription {
     let mut object = ObjectDescription::new(meta.form_id.clone());
     for entry in &meta.entries {

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe_form, row_reason};
 use crate::error::ConnectorError;
+use crate::json::text;
 use crate::metadata::ObjectDescription;
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
@@ -222,7 +223,7 @@ impl FormSink {
             .map_err(|e| connector_error(&e))?;
         Ok(rows
             .into_iter()
-            .map(|(id, status)| (scalar(&id), status))
+            .map(|(id, status)| (text(&id), status))
             .collect())
     }
 }
@@ -231,14 +232,6 @@ impl FormSink {
 fn id_value(id: &str) -> Value {
     id.parse::<i64>()
         .map_or_else(|_| Value::String(id.to_owned()), Value::from)
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// Every field key a packet sets: top-level keys and the keys of entry rows (not the keys
@@ -278,8 +271,7 @@ impl Sink for FormSink {
             .map_err(|e| connector_error(&e))?;
         let mut targets: Vec<TargetRef> = Vec::new();
         for (id, number) in rows {
-            let target =
-                TargetRef::new(scalar(&id), Some(scalar(&number)).filter(|n| !n.is_empty()));
+            let target = TargetRef::new(text(&id), Some(text(&number)).filter(|n| !n.is_empty()));
             if !targets.contains(&target) {
                 targets.push(target);
             }
@@ -387,8 +379,8 @@ impl Sink for FormSink {
                 .map_err(|e| connector_error(&e))?;
             for (key, id, number) in rows {
                 let target =
-                    TargetRef::new(scalar(&id), Some(scalar(&number)).filter(|n| !n.is_empty()));
-                found.insert(scalar(&key), target);
+                    TargetRef::new(text(&id), Some(text(&number)).filter(|n| !n.is_empty()));
+                found.insert(text(&key), target);
             }
         }
         Ok(found)

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe_form};
 use crate::error::ConnectorError;
+use crate::json::{set_path, text};
 use crate::metadata::ObjectDescription;
 use crate::record::{Position, Record};
 use crate::source::{Page, PageRequest, Source};
@@ -200,12 +201,12 @@ impl FormSource {
         let header_len = keys.len() - self.config.entry.as_ref().map_or(0, |(_, f)| f.len());
         let mut docs: Vec<Document> = Vec::new();
         for row in rows {
-            let id = scalar(row.first().unwrap_or(&Value::Null));
+            let id = text(row.first().unwrap_or(&Value::Null));
             if docs.last().is_none_or(|d| d.id != id) {
                 let version = self.millis(row.get(1).unwrap_or(&Value::Null))?;
                 let mut body = Map::new();
                 for (key, cell) in keys.iter().zip(&row).take(header_len) {
-                    insert_path(&mut body, key, cell.clone());
+                    set_path(&mut body, key, cell.clone());
                 }
                 if let Some((entry_key, _)) = &self.config.entry {
                     body.insert(entry_key.clone(), Value::Array(Vec::new()));
@@ -224,7 +225,7 @@ impl FormSource {
                 if cells.iter().any(|c| !c.is_null()) {
                     let mut line = Map::new();
                     for (key, cell) in keys[header_len..].iter().zip(cells) {
-                        insert_path(&mut line, key, cell.clone());
+                        set_path(&mut line, key, cell.clone());
                     }
                     if let Some(Value::Array(lines)) = doc.body.get_mut(entry_key) {
                         lines.push(Value::Object(line));
@@ -255,34 +256,6 @@ fn unpad(key: &str) -> &str {
         "0"
     } else {
         trimmed
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// `FCustomerID.FNumber` → `{"FCustomerID": {"FNumber": value}}`.
-fn insert_path(map: &mut Map<String, Value>, key: &str, value: Value) {
-    match key.split_once('.') {
-        None => {
-            map.insert(key.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            let slot = map
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert_path(inner, rest, value);
-            }
-        }
     }
 }
 
@@ -415,9 +388,9 @@ mod tests {
     #[test]
     fn dotted_keys_nest() {
         let mut m = Map::new();
-        insert_path(&mut m, "FCustomerID.FNumber", Value::from("C1"));
-        insert_path(&mut m, "FCustomerID.FName", Value::from("客户"));
-        insert_path(&mut m, "FBillNo", Value::from("XSCKD1"));
+        set_path(&mut m, "FCustomerID.FNumber", Value::from("C1"));
+        set_path(&mut m, "FCustomerID.FName", Value::from("客户"));
+        set_path(&mut m, "FBillNo", Value::from("XSCKD1"));
         assert_eq!(
             Value::Object(m),
             serde_json::json!({"FCustomerID": {"FNumber": "C1", "FName": "客户"}, "FBillNo": "XSCKD1"})
