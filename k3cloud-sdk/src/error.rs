@@ -279,10 +279,7 @@ impl BusinessError {
 
     /// "Try later" codes: network-control conflict (13) and call limit (14).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.msg_code,
-            Some(MsgCode::NETWORK_CONTROL | MsgCode::CALL_LIMIT)
-        )
+        crate::response::is_transient_code(self.msg_code)
     }
 }
 

@@ -39,6 +39,23 @@ pub struct ResponseStatus {
     pub success_messages: Vec<ErrorEntry>,
 }
 
+impl ResponseStatus {
+    /// "Try later" codes: network-control conflict (13) and call limit (14). The server
+    /// refused the call before acting on it.
+    pub fn is_transient(&self) -> bool {
+        is_transient_code(self.msg_code)
+    }
+}
+
+/// MsgCode 13 or 14: the one rule for [`ResponseStatus`] and
+/// [`BusinessError`](crate::BusinessError).
+pub(crate) fn is_transient_code(msg_code: Option<i64>) -> bool {
+    matches!(
+        msg_code,
+        Some(crate::MsgCode::NETWORK_CONTROL | crate::MsgCode::CALL_LIMIT)
+    )
+}
+
 fn lenient_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -449,6 +466,24 @@ mod tests {
 
     fn err(status: u16, body: &str) -> Error {
         check(status, Bytes::from(body.to_owned())).unwrap_err()
+    }
+
+    #[test]
+    fn only_network_control_and_call_limit_are_transient() {
+        let status = |code: Option<i64>| ResponseStatus {
+            msg_code: code,
+            ..ResponseStatus::default()
+        };
+        for (code, transient) in [
+            (Some(13), true),
+            (Some(14), true),
+            (Some(0), false),
+            (Some(1), false),
+            (Some(11), false),
+            (None, false),
+        ] {
+            assert_eq!(status(code).is_transient(), transient, "MsgCode {code:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use k3cloud_sdk::{Client, Error as K3Error, Filter, MsgCode, RowResult};
+use k3cloud_sdk::{Client, Error as K3Error, Filter, RowResult};
 use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe_form, row_reason};
@@ -139,10 +139,7 @@ impl FormSink {
         }
         match call.send().await {
             Ok(result) => {
-                let retryable = matches!(
-                    result.status.msg_code,
-                    Some(MsgCode::NETWORK_CONTROL | MsgCode::CALL_LIMIT)
-                );
+                let retryable = result.status.is_transient();
                 for (row, &i) in result.rows.iter().zip(indices) {
                     out[i] = Some(match row {
                         RowResult::Succeeded(e) => {
