@@ -233,24 +233,19 @@ impl ObjectSource {
             .into_iter()
             .map(|body| {
                 let key = body.get(ID).map(text).unwrap_or_default();
-                let version = body.get(MODIFIED).and_then(millis).ok_or_else(|| {
-                    ConnectorError::permanent(format!(
-                        "{} {key} has no {MODIFIED}",
-                        self.config.object
-                    ))
-                })?;
+                let version = body
+                    .get(MODIFIED)
+                    .and_then(fxiaoke_sdk::de::value_to_time)
+                    .map(|t| t.timestamp_millis())
+                    .ok_or_else(|| {
+                        ConnectorError::permanent(format!(
+                            "{} {key} has no {MODIFIED} in epoch milliseconds",
+                            self.config.object
+                        ))
+                    })?;
                 Ok(Record::new(key, version, Value::Object(body)))
             })
             .collect()
-    }
-}
-
-fn millis(v: &Value) -> Option<i64> {
-    match v {
-        #[allow(clippy::cast_possible_truncation)] // epoch ms fit an i64 by far
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
