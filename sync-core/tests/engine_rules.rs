@@ -579,6 +579,54 @@ async fn rule6_order_waits_for_its_customer_then_syncs() {
 }
 
 #[tokio::test]
+async fn a_stop_signal_ends_the_retry_of_deferred_records_after_the_group_in_flight() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let h = Harness::new();
+    let o = Orders::new();
+    for i in 0..3 {
+        o.source
+            .upsert(order(&format!("o{i}"), T0 - 10_000, &format!("c{i:03}")));
+    }
+    let orders = || {
+        Flow::builder("orders", o.source.clone(), orders_mapping(), o.sink.clone())
+            .depends_on("customers")
+            .lookback_ms(0)
+            .settle_ms(1_000)
+            .batch_size(1)
+            .concurrency(1)
+            .build()
+            .unwrap()
+    };
+    let r = h.engine.run(&orders()).await.unwrap();
+    assert_eq!(r.counts.deferred, 3);
+    h.seed(3);
+    h.engine.run(&h.flow()).await.unwrap();
+    h.clock.advance(60_000);
+
+    // Stopped from the start: one group of deferred records (one order), then nothing more.
+    let stop = Arc::new(AtomicBool::new(true));
+    let engine = sync_core::Engine::new(h.store.clone())
+        .with_clock(h.clock.clone())
+        .with_stop_signal(stop.clone());
+    let first = engine.run(&orders()).await.unwrap();
+    assert!(first.interrupted);
+    // The one deferred order re-read; the window is not read at all.
+    assert_eq!((first.counts.created, first.counts.read), (1, 1));
+    assert_eq!(
+        h.store.deferrals("orders", None, 10).await.unwrap().len(),
+        2
+    );
+
+    stop.store(false, Ordering::SeqCst);
+    let second = h.engine.run(&orders()).await.unwrap();
+    assert!(!second.interrupted);
+    assert_eq!(second.counts.created, 2);
+    assert_eq!(o.sink.documents().len(), 3);
+    assert_eq!(o.sink.duplicates(), 0);
+}
+
+#[tokio::test]
 async fn rule6_deferral_is_bounded_then_dead_lettered() {
     let h = Harness::new();
     let o = Orders::new();

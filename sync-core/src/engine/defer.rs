@@ -61,12 +61,7 @@ impl Run<'_> {
 
     /// Tries the flow's deferred records again, fetching each from the source by key.
     pub(crate) async fn retry_deferred(&mut self) -> Result<()> {
-        let group = self
-            .flow
-            .options
-            .batch_size
-            .saturating_mul(self.flow.options.concurrency)
-            .max(1);
+        let group = self.group_size();
         let mut after: Option<String> = None;
         loop {
             let waiting = self
@@ -77,22 +72,11 @@ impl Run<'_> {
             let Some(last) = waiting.last() else { break };
             after = Some(last.source_key.clone());
             let keys: Vec<String> = waiting.into_iter().map(|d| d.source_key).collect();
-            let records = self
-                .flow
-                .source
-                .get_many(&keys)
-                .await
-                .map_err(|e| self.source_error(e))?;
-            let mut gone = Changes::default();
-            for key in keys
-                .iter()
-                .filter(|k| !records.iter().any(|r| &r.key == *k))
-            {
-                gone.deferrals_clear.push(key.clone());
-                self.settled(key, RecordOutcome::Gone);
+            self.reprocess(&keys, |c| &mut c.deferrals_clear).await?;
+            if self.engine.stopping() {
+                self.report.interrupted = true;
+                break;
             }
-            self.apply(&gone).await?;
-            self.process(records, None).await?;
         }
         Ok(())
     }

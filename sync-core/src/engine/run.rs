@@ -166,7 +166,32 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn group_size(&self) -> usize {
+    /// Reads `keys` again from the source and processes them. A key the source no longer has
+    /// is settled as gone and cleared from the list `list` names (deferrals, dead letters).
+    pub(crate) async fn reprocess(
+        &mut self,
+        keys: &[String],
+        list: fn(&mut Changes) -> &mut Vec<String>,
+    ) -> Result<()> {
+        let records = self
+            .flow
+            .source
+            .get_many(keys)
+            .await
+            .map_err(|e| self.source_error(e))?;
+        let mut gone = Changes::default();
+        for key in keys
+            .iter()
+            .filter(|k| !records.iter().any(|r| &r.key == *k))
+        {
+            list(&mut gone).push(key.clone());
+            self.settled(key, RecordOutcome::Gone);
+        }
+        self.apply(&gone).await?;
+        self.process(records, None).await
+    }
+
+    pub(crate) fn group_size(&self) -> usize {
         self.flow
             .options
             .batch_size
@@ -194,6 +219,9 @@ impl<'a> Run<'a> {
         if !self.dry() {
             self.reconcile_pending().await?;
             self.retry_deferred().await?;
+            if self.report.interrupted {
+                return Ok(());
+            }
         }
         if win.is_empty() {
             return Ok(());
@@ -289,22 +317,7 @@ impl<'a> Run<'a> {
                 continue;
             }
             let keys: Vec<String> = data.iter().map(|d| d.source_key.clone()).collect();
-            let records = self
-                .flow
-                .source
-                .get_many(&keys)
-                .await
-                .map_err(|e| self.source_error(e))?;
-            let mut gone = Changes::default();
-            for key in keys
-                .iter()
-                .filter(|k| !records.iter().any(|r| &r.key == *k))
-            {
-                gone.dead_letters_clear.push(key.clone());
-                self.settled(key, RecordOutcome::Gone);
-            }
-            self.apply(&gone).await?;
-            self.process(records, None).await?;
+            self.reprocess(&keys, |c| &mut c.dead_letters_clear).await?;
             if self.engine.stopping() {
                 self.report.interrupted = true;
                 break;
