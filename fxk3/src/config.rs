@@ -430,12 +430,9 @@ pub fn parse_start(text: &str) -> Result<i64, String> {
         return Ok(ms);
     }
     let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or("bad offset")?;
-    let local = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .map(|d| d.and_time(chrono::NaiveTime::MIN))
-        })
-        .map_err(|_| format!("`{text}` is not a date (2024-01-01) or epoch milliseconds"))?;
+    // The ERP's own local date formats, read by the SDK's parser.
+    let local = k3cloud_sdk::de::parse_datetime(t)
+        .ok_or_else(|| format!("`{text}` is not a date (2024-01-01) or epoch milliseconds"))?;
     china
         .from_local_datetime(&local)
         .single()
@@ -470,6 +467,10 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_start("1716000000000").unwrap(), 1_716_000_000_000);
         assert_eq!(parse_start("2024-05-18").unwrap(), 1_715_961_600_000);
+        assert_eq!(
+            parse_start("2024-05-18 08:30:00").unwrap(),
+            1_715_992_200_000
+        );
         assert!(parse_start("18/05/2024").is_err());
     }
 
