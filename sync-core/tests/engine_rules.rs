@@ -325,6 +325,34 @@ async fn rule4_per_record_unknown_outcome_is_reconciled() {
 }
 
 #[tokio::test]
+async fn rule4_an_unknown_update_is_sent_again_even_after_the_value_is_changed_back() {
+    let h = Harness::new();
+    h.seed(1);
+    let flow = h.flow();
+    h.engine.run(&flow).await.unwrap();
+    // Renamed in the CRM; the update reaches the ERP but its answer is lost.
+    h.clock.advance(10_000);
+    h.source.upsert(customer("c000", T0 + 5_000, "renamed"));
+    h.sink.unknown_record("c000");
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.unknown, 1);
+    assert_eq!(h.sink.documents_for("c000")[0].payload["FName"], "renamed");
+    // The rename is undone in the CRM before the next run: the ERP must follow, although the
+    // mapped payload equals the one last confirmed.
+    h.sink.heal();
+    h.clock.advance(10_000);
+    h.source.upsert(customer("c000", T0 + 15_000, "name 0"));
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.updated, 1);
+    assert_eq!(h.sink.documents_for("c000")[0].payload["FName"], "name 0");
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    // Confirmed now: the run after that sends nothing.
+    h.clock.advance(10_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.updated, r.counts.read), (0, 0));
+}
+
+#[tokio::test]
 async fn rule4_crash_between_write_and_settle_does_not_duplicate() {
     let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let h = Harness::with_store(Arc::new(CrashStore::new(inner.clone(), 2)));

@@ -11,9 +11,11 @@ impl Run<'_> {
     /// Settles one pending intent into `changes`. For a create, the sink is asked for the
     /// target by natural key: found, the ID map is repaired (and the follow-ups run, since
     /// they may not have); not found, the intent is withdrawn and the record may be sent
-    /// again. An update is simply withdrawn: sending it again is harmless, and the stored hash
-    /// (still the old one) makes sure it is sent. A failed lookup stops the run: without an
-    /// answer, sending again could duplicate the document.
+    /// again. An update is withdrawn and the stored payload hash forgotten: the target may
+    /// hold either payload now, so the record's next mapping is sent whatever it is — even
+    /// one equal to the hash from before the update, after the CRM value was changed back.
+    /// Sending an update again is harmless. A failed lookup stops the run: without an answer,
+    /// sending again could duplicate the document.
     ///
     /// `written` is `None` for a record gone from the source: its ID map is repaired (so that
     /// it is not created again should it come back) but it is not reported as reconciled and
@@ -26,7 +28,17 @@ impl Run<'_> {
     ) -> Result<Option<IdMapEntry>> {
         changes.intents_clear.push(intent.source_key.clone());
         if intent.op == IntentOp::Update {
-            return Ok(None);
+            let Some(target) = intent.target else {
+                return Ok(None);
+            };
+            let entry = IdMapEntry {
+                source_key: intent.source_key,
+                target,
+                payload_hash: None,
+                updated_at: self.now(),
+            };
+            changes.id_map.push(entry.clone());
+            return Ok(Some(entry));
         }
         let found = self
             .flow
