@@ -665,6 +665,10 @@ impl App {
         if let Some(v) = &c.settle {
             builder = builder.settle_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
         }
+        if let Some(v) = &c.quiet_period {
+            builder =
+                builder.quiet_period_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
+        }
         if let Some(v) = &c.start_from {
             builder = builder.start_from_ms(parse_start(v).map_err(ConfigError::Invalid)?);
         }

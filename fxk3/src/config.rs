@@ -226,6 +226,9 @@ pub struct FlowConfig {
     pub lookback: Option<String>,
     /// How recent changes are left to the next run (default `5s`).
     pub settle: Option<String>,
+    /// How long a write whose answer was lost is left alone before it is looked up (default
+    /// `10m`): it may still be running on the server.
+    pub quiet_period: Option<String>,
     /// Where a first run starts (`2024-01-01` or epoch ms; default: the beginning).
     pub start_from: Option<String>,
     /// Runs a record may wait for a reference before it is dead-lettered (default 10).
@@ -339,7 +342,10 @@ impl Config {
                     flow.name
                 )));
             }
-            for value in [&flow.lookback, &flow.settle].into_iter().flatten() {
+            for value in [&flow.lookback, &flow.settle, &flow.quiet_period]
+                .into_iter()
+                .flatten()
+            {
                 parse_duration(value)
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
             }

@@ -82,8 +82,9 @@ impl Setup {
             config.push_str(line);
             config.push('\n');
             if line.starts_with("mapping = ") {
-                // The simulators commit synchronously: nothing needs time to settle.
-                config.push_str("settle = \"0s\"\n");
+                // The simulators commit synchronously: nothing needs time to settle, and no
+                // write is still running once its answer is lost.
+                config.push_str("settle = \"0s\"\nquiet_period = \"0s\"\n");
             }
         }
         assert_eq!(
@@ -594,13 +595,13 @@ async fn json_reports_the_counts_of_every_flow() {
     assert_eq!(
         counts(0),
         &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
-                "unknown": 0, "reconciled": 0, "gone": 0, "written_back": 300, "actions_done": 0, "actions_unknown": 0, "rebuilt": 0,
+                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300, "actions_done": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 3})
     );
     assert_eq!(
         counts(1),
         &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
-                "unknown": 0, "reconciled": 0, "gone": 0, "written_back": 0, "actions_done": 400, "actions_unknown": 0, "rebuilt": 0,
+                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0, "actions_done": 400, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 2})
     );
     assert_eq!(counts(2)["read"], 0);

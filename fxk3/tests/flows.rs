@@ -35,7 +35,10 @@ impl World {
             fx.rate_limit = false;
         }
         for flow in &mut config.flows {
+            // The simulators commit synchronously: nothing needs time to settle, and no write
+            // is still running once its answer is lost.
             flow.settle = Some("0s".into());
+            flow.quiet_period = Some("0s".into());
         }
         config
     }

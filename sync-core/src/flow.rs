@@ -32,8 +32,15 @@ pub struct FlowOptions {
     pub actions: Vec<String>,
     /// Whether the actions also run on updated targets (default false).
     pub actions_on_update: bool,
-    /// Lease time-to-live, ms (default 10 minutes); renewed while the run goes on.
+    /// Lease time-to-live, ms (default 10 minutes); renewed while the run goes on and before
+    /// every write.
     pub lease_ttl_ms: i64,
+    /// How long a write whose outcome is unknown is left alone before it is reconciled, ms
+    /// (default 10 minutes). A request that timed out on the client may still be running on
+    /// the server (a K3Cloud `BatchSave` of 100 documents can take minutes): looking it up
+    /// before it ends finds nothing, and sending it again would duplicate it. Keep this well
+    /// above the sink client's request timeout (120 s by default in both SDKs).
+    pub quiet_period_ms: i64,
     /// How many failures and planned writes a report keeps (default 100).
     pub report_limit: usize,
 }
@@ -51,6 +58,7 @@ impl Default for FlowOptions {
             actions: Vec::new(),
             actions_on_update: false,
             lease_ttl_ms: 10 * 60 * 1000,
+            quiet_period_ms: 10 * 60 * 1000,
             report_limit: 100,
         }
     }
@@ -207,6 +215,11 @@ impl FlowBuilder {
         self.flow.options.max_defer_attempts = n;
         self
     }
+    /// See [`FlowOptions::quiet_period_ms`].
+    pub fn quiet_period_ms(mut self, ms: i64) -> Self {
+        self.flow.options.quiet_period_ms = ms;
+        self
+    }
     /// See [`FlowOptions::lease_ttl_ms`].
     pub fn lease_ttl_ms(mut self, ms: i64) -> Self {
         self.flow.options.lease_ttl_ms = ms;
@@ -235,8 +248,8 @@ impl FlowBuilder {
         if o.page_size == 0 || o.batch_size == 0 || o.concurrency == 0 {
             return bad("page_size, batch_size and concurrency must be at least 1");
         }
-        if o.lookback_ms < 0 || o.settle_ms < 0 || o.lease_ttl_ms <= 0 {
-            return bad("lookback and settle must be >= 0 and the lease ttl > 0");
+        if o.lookback_ms < 0 || o.settle_ms < 0 || o.quiet_period_ms < 0 || o.lease_ttl_ms <= 0 {
+            return bad("lookback, settle and quiet period must be >= 0 and the lease ttl > 0");
         }
         for used in f.mapping.referenced_flows() {
             if !f.depends_on.contains(&used) {

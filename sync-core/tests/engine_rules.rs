@@ -3,7 +3,7 @@
 mod common;
 
 use async_trait::async_trait;
-use common::{CrashStore, FLOW, Harness, NowMsExt as _, T0, customer};
+use common::{CrashStore, FLOW, Harness, NowMsExt as _, QUIET, T0, customer};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use sync_core::state::{MemoryStore, Stage, StateStore};
@@ -249,6 +249,63 @@ async fn rule3_crash_after_write_leaves_intent_and_no_half_entry() {
     assert!(inner.cursor(FLOW).await.unwrap().is_none());
 }
 
+/// A sink whose writes take the given times, during which a second process tries to take the
+/// flow over (as it would once the lease expired).
+struct SlowWrites {
+    inner: Arc<MemorySink>,
+    clock: Arc<sync_core::ManualClock>,
+    store: Arc<dyn StateStore>,
+    durations: Mutex<Vec<i64>>,
+    taken_over: Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl Sink for SlowWrites {
+    async fn find(&self, k: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.inner.find(k).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let took = self.durations.lock().unwrap().remove(0);
+        self.clock.advance(took);
+        let other = self
+            .store
+            .acquire_lease(FLOW, "other-process", self.clock.now_ms_(), 10_000)
+            .await;
+        self.taken_over.lock().unwrap().push(other.is_ok());
+        self.inner.write(items).await
+    }
+}
+
+#[tokio::test]
+async fn rule3_the_lease_is_renewed_before_every_write() {
+    let h = Harness::new();
+    h.seed(2);
+    // Lease 10 s. The first write takes 4.5 s (not half the lease: no renewal after it); the
+    // second takes 6 s and would outlive a lease that was not renewed just before it.
+    let sink = Arc::new(SlowWrites {
+        inner: h.sink.clone(),
+        clock: h.clock.clone(),
+        store: h.store.clone(),
+        durations: Mutex::new(vec![4_500, 6_000]),
+        taken_over: Mutex::new(vec![]),
+    });
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        sink.clone(),
+    )
+    .lookback_ms(0)
+    .settle_ms(1_000)
+    .batch_size(1)
+    .lease_ttl_ms(10_000)
+    .build()
+    .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 2);
+    assert_eq!(*sink.taken_over.lock().unwrap(), vec![false, false]);
+}
+
 // ---- Rule 4: no duplicates -----------------------------------------------------------------
 
 #[tokio::test]
@@ -270,6 +327,31 @@ async fn rule4_timeout_after_dispatch_is_reconciled_not_resent() {
     assert_eq!(h.sink.documents().len(), 3);
     assert_eq!(h.sink.documents_for("c001")[0].payload["FName"], "changed");
     assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rule4_a_write_that_may_still_be_running_is_left_alone_for_the_quiet_period() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.fault_next_write(CallFault::TimeoutAfterApply);
+    let flow = h.builder().lookback_ms(120_000).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.unknown, 2);
+    let written = h.sink.written();
+    // A run soon after (the server may still be saving): no lookup, no write; the records,
+    // read again by the look-back, stay unknown and their intents stay on record.
+    h.clock.advance(QUIET / 2);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.waiting, r.counts.unknown), (2, 2));
+    assert_eq!((h.sink.finds(), h.sink.written()), (0, written));
+    assert_eq!(h.store.intents(FLOW).await.unwrap().len(), 2);
+    // Past the quiet period they are looked up and found.
+    h.clock.advance(QUIET / 2);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.waiting, r.counts.reconciled), (0, 2));
+    assert_eq!((h.sink.finds(), h.sink.written()), (2, written));
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    assert_eq!(h.sink.duplicates(), 0);
 }
 
 #[tokio::test]
@@ -340,7 +422,7 @@ async fn rule4_an_unknown_update_is_sent_again_even_after_the_value_is_changed_b
     // The rename is undone in the CRM before the next run: the ERP must follow, although the
     // mapped payload equals the one last confirmed.
     h.sink.heal();
-    h.clock.advance(10_000);
+    h.clock.advance(QUIET);
     h.source.upsert(customer("c000", T0 + 15_000, "name 0"));
     let r = h.engine.run(&flow).await.unwrap();
     assert_eq!(r.counts.updated, 1);
@@ -360,6 +442,7 @@ async fn rule4_crash_between_write_and_settle_does_not_duplicate() {
     assert!(h.engine.run(&h.flow()).await.is_err());
     // A new process on the surviving state.
     let after = Harness::with_store(inner.clone());
+    after.clock.advance(QUIET);
     let flow = Flow::builder(
         FLOW,
         h.source.clone(),
@@ -367,6 +450,7 @@ async fn rule4_crash_between_write_and_settle_does_not_duplicate() {
         h.sink.clone(),
     )
     .settle_ms(1_000)
+    .quiet_period_ms(QUIET)
     .build()
     .unwrap();
     let r = after.engine.run(&flow).await.unwrap();
@@ -385,12 +469,14 @@ async fn rule4_intent_never_sent_is_sent_once() {
     assert!(h.engine.run(&h.flow()).await.is_err());
     assert_eq!(inner.intents(FLOW).await.unwrap().len(), 1);
     let after = Harness::with_store(inner.clone());
+    after.clock.advance(QUIET);
     let flow = Flow::builder(
         FLOW,
         h.source.clone(),
         common::customers_mapping(),
         h.sink.clone(),
     )
+    .quiet_period_ms(QUIET)
     .build()
     .unwrap();
     let r = after.engine.run(&flow).await.unwrap();
@@ -464,7 +550,7 @@ async fn rule5_crash_at_any_point_loses_nothing_and_duplicates_nothing() {
             .unwrap();
         let first = h.engine.run(&flow).await;
         let recovered = Harness::with_store(inner.clone());
-        recovered.clock.set(h.clock.now_ms_() + 10_000);
+        recovered.clock.set(h.clock.now_ms_() + QUIET + 10_000);
         let flow = Flow::builder(
             FLOW,
             h.source.clone(),
@@ -473,6 +559,7 @@ async fn rule5_crash_at_any_point_loses_nothing_and_duplicates_nothing() {
         )
         .lookback_ms(0)
         .settle_ms(1_000)
+        .quiet_period_ms(QUIET)
         .page_size(3)
         .batch_size(2)
         .write_back(h.source.clone())
@@ -990,7 +1077,7 @@ async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
             .unwrap();
         let first = h.engine.run(&flow).await;
         let recovered = Harness::with_store(inner.clone());
-        recovered.clock.set(h.clock.now_ms_() + 10_000);
+        recovered.clock.set(h.clock.now_ms_() + QUIET + 10_000);
         let flow = Flow::builder(
             FLOW,
             h.source.clone(),

@@ -89,6 +89,19 @@ impl Run<'_> {
 
         for (record, mut state) in records.into_iter().zip(states) {
             if let Some(intent) = state.intent.take() {
+                if self.may_be_running(&intent) {
+                    // The earlier write may still be running: a lookup could miss it and a
+                    // second write duplicate it. Its intent stays; a later run reconciles it.
+                    self.settled(
+                        &record.key,
+                        RecordOutcome::Unknown {
+                            reason: "an earlier write of this record may still be running; \
+                                     it is reconciled after the quiet period"
+                                .into(),
+                        },
+                    );
+                    continue;
+                }
                 // Rule 4: an earlier write of this record may have happened; find out before
                 // anything is sent again.
                 if let Some(entry) = self
@@ -170,7 +183,11 @@ impl Run<'_> {
                 .collect();
             self.apply(&changes).await?;
             changes = Changes::default();
+            self.renew_lease().await?;
             stop = self.write(pending, &mut changes, &mut written).await;
+        }
+        if !written.is_empty() {
+            self.renew_lease().await?;
         }
         self.follow_ups(written, &mut changes).await?;
         if stop.is_none() {

@@ -70,10 +70,24 @@ impl Run<'_> {
         Ok(Some(entry))
     }
 
-    /// Reconciles every pending intent of the flow (left by a crash or an unknown outcome),
-    /// then processes those records again from the source.
+    /// Whether the write an intent stands for may still be running on the server: it is
+    /// younger than the quiet period. Such an intent is neither looked up nor sent again.
+    pub(crate) fn may_be_running(&self, intent: &Intent) -> bool {
+        self.now().saturating_sub(intent.created_at) < self.flow.options.quiet_period_ms
+    }
+
+    /// Reconciles every pending intent of the flow (left by a crash or an unknown outcome)
+    /// that is older than the quiet period, then processes those records again from the
+    /// source.
     pub(crate) async fn reconcile_pending(&mut self) -> Result<()> {
-        let intents = self.engine.store.intents(&self.flow.name).await?;
+        let (waiting, intents): (Vec<Intent>, Vec<Intent>) = self
+            .engine
+            .store
+            .intents(&self.flow.name)
+            .await?
+            .into_iter()
+            .partition(|i| self.may_be_running(i));
+        self.report.counts.waiting += waiting.len() as u64;
         let group = self.flow.options.batch_size.max(1);
         for chunk in intents.chunks(group) {
             let keys: Vec<String> = chunk.iter().map(|i| i.source_key.clone()).collect();

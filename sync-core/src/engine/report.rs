@@ -65,6 +65,9 @@ pub struct Counts {
     pub unknown: u64,
     /// Pending intents reconciled to an existing target.
     pub reconciled: u64,
+    /// Pending intents left alone because their write may still be running on the server
+    /// (younger than the flow's quiet period); reconciled by a later run.
+    pub waiting: u64,
     /// Records that no longer exist in the source.
     pub gone: u64,
     /// Successful write-backs.

@@ -84,23 +84,39 @@ impl<'a> Run<'a> {
         if !changes.is_empty() {
             self.engine.store.apply(lease, changes).await?;
         }
-        let now = self.now();
         let ttl = self.flow.options.lease_ttl_ms;
-        if now >= lease.expires_at.saturating_sub(ttl / 2) {
-            let renewed = self
-                .engine
-                .store
-                .acquire_lease(&self.flow.name, &self.engine.owner, now, ttl)
-                .await
-                .map_err(|e| match e {
-                    Error::FlowLocked { flow, .. } => Error::LeaseLost { flow },
-                    other => other,
-                })?;
-            self.lease = Some(renewed);
+        if self.now() >= lease.expires_at.saturating_sub(ttl / 2) {
+            self.renew_lease().await?;
         }
         if let Some(c) = &changes.cursor {
             self.cursor = Some(c.version);
         }
+        Ok(())
+    }
+
+    /// Renews the lease for a whole time-to-live, failing with [`Error::LeaseLost`] when
+    /// another owner holds it. Called before every sink call that writes, so that a write
+    /// always starts with a full lease ahead of it: a second process cannot take the flow over
+    /// (and reconcile this one's intents) while a write shorter than the lease is running.
+    pub(crate) async fn renew_lease(&mut self) -> Result<()> {
+        if self.lease.is_none() {
+            return Ok(());
+        }
+        let renewed = self
+            .engine
+            .store
+            .acquire_lease(
+                &self.flow.name,
+                &self.engine.owner,
+                self.now(),
+                self.flow.options.lease_ttl_ms,
+            )
+            .await
+            .map_err(|e| match e {
+                Error::FlowLocked { flow, .. } => Error::LeaseLost { flow },
+                other => other,
+            })?;
+        self.lease = Some(renewed);
         Ok(())
     }
 

@@ -18,6 +18,9 @@ use sync_core::{
 pub const FLOW: &str = "customers";
 /// "Now" at the start of every test: 2024-05-18 10:40 +08:00.
 pub const T0: i64 = 1_716_000_000_000;
+/// The quiet period of the test flows: a write with an unknown outcome is reconciled once it
+/// is older than this.
+pub const QUIET: i64 = 30_000;
 
 pub fn customer(key: &str, version: i64, name: &str) -> Record {
     Record::new(
@@ -88,6 +91,7 @@ impl Harness {
         )
         .lookback_ms(0)
         .settle_ms(1_000)
+        .quiet_period_ms(QUIET)
     }
 
     pub fn flow(&self) -> Flow {

@@ -89,29 +89,6 @@ impl SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod durability_tests {
-    use super::SqliteStore;
-
-    #[test]
-    fn commits_are_synced_to_disk() {
-        let dir = std::env::temp_dir().join(format!("sync-core-sync-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(dir.join("state.sqlite3")).unwrap();
-        let conn = store.lock();
-        let journal: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        // 2 = FULL: the WAL is synced at every commit.
-        let synchronous: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        drop(conn);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!((journal.as_str(), synchronous), ("wal", 2));
-    }
-}
-
 fn in_list(n: usize) -> String {
     let mut s = String::with_capacity(n * 4);
     for i in 0..n {
@@ -565,5 +542,28 @@ impl StateStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod durability_tests {
+    use super::SqliteStore;
+
+    #[test]
+    fn commits_are_synced_to_disk() {
+        let dir = std::env::temp_dir().join(format!("sync-core-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(dir.join("state.sqlite3")).unwrap();
+        let conn = store.lock();
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        // 2 = FULL: the WAL is synced at every commit.
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((journal.as_str(), synchronous), ("wal", 2));
     }
 }
