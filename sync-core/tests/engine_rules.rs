@@ -1169,6 +1169,54 @@ async fn rule10_dry_run_reports_payloads_and_writes_nothing() {
 
 // ---- Leases, rebuild, run history, validation ----------------------------------------------
 
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_lease_of_a_killed_process_of_this_host_is_taken_over_at_once() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let h = Harness::new();
+    h.seed(1);
+    let flow = h.flow();
+    // A process of this host that still runs (this one) keeps its lease.
+    let alive = format!("{}:pid{}-ab-7", host.trim(), std::process::id());
+    h.store
+        .acquire_lease(FLOW, &alive, T0, 600_000)
+        .await
+        .unwrap();
+    let default_owner = sync_core::Engine::new(h.store.clone()).with_clock(h.clock.clone());
+    assert!(matches!(
+        default_owner.run(&flow).await,
+        Err(Error::FlowLocked { .. })
+    ));
+    h.store
+        .release_lease(&sync_core::state::Lease {
+            flow: FLOW.into(),
+            owner: alive,
+            expires_at: 0,
+        })
+        .await
+        .unwrap();
+    // One that was killed with its lease held is taken over without waiting 10 minutes.
+    let killed = format!("{}:pid{dead}-ab-0", host.trim());
+    h.store
+        .acquire_lease(FLOW, &killed, T0, 600_000)
+        .await
+        .unwrap();
+    let r = default_owner.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    // The same holder on another host is waited for.
+    h.store
+        .acquire_lease(FLOW, &format!("elsewhere:pid{dead}-ab-0"), T0, 600_000)
+        .await
+        .unwrap();
+    assert!(matches!(
+        default_owner.run(&flow).await,
+        Err(Error::FlowLocked { .. })
+    ));
+}
+
 #[tokio::test]
 async fn second_owner_is_refused_while_the_lease_is_held() {
     let h = Harness::new();

@@ -7,6 +7,7 @@
 mod defer;
 mod deps;
 mod follow_up;
+mod owner;
 mod process;
 mod rebuild;
 mod reconcile;
@@ -21,11 +22,10 @@ use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::mapping::ValidationIssue;
 use crate::observer::{NoopObserver, Observer};
-use crate::state::{RunKind, StateStore};
+use crate::state::{Lease, RunKind, StateStore};
 use run::Run;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Runs flows against a state store.
 ///
@@ -75,19 +75,6 @@ impl fmt::Debug for Engine {
     }
 }
 
-fn default_owner() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "pid{}-{nanos:x}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Engine {
     /// An engine on `store` with the system clock, no observer and a unique owner id.
     pub fn new(store: Arc<dyn StateStore>) -> Self {
@@ -95,7 +82,7 @@ impl Engine {
             store,
             clock: Arc::new(SystemClock),
             observer: Arc::new(NoopObserver),
-            owner: default_owner(),
+            owner: owner::default_owner(),
             stop: None,
         }
     }
@@ -124,7 +111,8 @@ impl Engine {
         self.observer = observer;
         self
     }
-    /// Sets the owner id written into leases (default: pid, time and a counter).
+    /// Sets the owner id written into leases (default: host, pid, time and a counter — the
+    /// form that lets a lease of a dead process of this host be taken over at once).
     #[must_use]
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
@@ -173,15 +161,7 @@ impl Engine {
     /// again when it changes, or when a run reads it again within its look-back. Returns the
     /// keys that were on the list.
     pub async fn drop_dead_letters(&self, flow: &Flow, keys: &[String]) -> Result<Vec<String>> {
-        let lease = self
-            .store
-            .acquire_lease(
-                &flow.name,
-                &self.owner,
-                self.clock.now_ms(),
-                flow.options.lease_ttl_ms,
-            )
-            .await?;
+        let lease = self.acquire_lease(flow).await?;
         let result: Result<Vec<String>> = async {
             let states = self.store.lookup(&flow.name, keys).await?;
             let dropped: Vec<String> = keys
@@ -216,6 +196,42 @@ impl Engine {
         let mut run = Run::start(self, flow, RunKind::Rebuild).await?;
         let result = run.rebuild().await;
         run.finish(result).await
+    }
+
+    /// Takes the flow's lease. A lease held by a process of this host that has ended (killed,
+    /// crashed) is taken over at once rather than waited out; its pending intents are then
+    /// reconciled like any others, after the quiet period.
+    pub(crate) async fn acquire_lease(&self, flow: &Flow) -> Result<Lease> {
+        let ttl = flow.options.lease_ttl_ms;
+        match self
+            .store
+            .acquire_lease(&flow.name, &self.owner, self.clock.now_ms(), ttl)
+            .await
+        {
+            Err(Error::FlowLocked {
+                owner,
+                expires_at_ms,
+                ..
+            }) if owner::is_dead_here(&owner) => {
+                tracing::warn!(
+                    flow = %flow.name, holder = %owner, expires_at_ms,
+                    "the process holding the lease has ended; taking the lease over"
+                );
+                // Released only if that owner still holds it: two processes taking over at
+                // once cannot both win, the second sees the first as the holder.
+                self.store
+                    .release_lease(&Lease {
+                        flow: flow.name.clone(),
+                        owner,
+                        expires_at: expires_at_ms,
+                    })
+                    .await?;
+                self.store
+                    .acquire_lease(&flow.name, &self.owner, self.clock.now_ms(), ttl)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// Runs flows in dependency order. A flow whose dependency failed is not run and reports

@@ -26,12 +26,7 @@ impl<'a> Run<'a> {
         let lease = if kind == RunKind::DryRun {
             None
         } else {
-            Some(
-                engine
-                    .store
-                    .acquire_lease(&flow.name, &engine.owner, now, flow.options.lease_ttl_ms)
-                    .await?,
-            )
+            Some(engine.acquire_lease(flow).await?)
         };
         Ok(Self {
             engine,
