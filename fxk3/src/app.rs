@@ -370,7 +370,8 @@ impl App {
         Ok(ordered)
     }
 
-    /// Runs flows in dependency order (a flow whose dependency failed is skipped), or dry-runs
+    /// Runs flows in dependency order (a flow whose dependency failed for good — not a
+    /// transient failure — is skipped), or dry-runs
     /// them (maps and reports the payloads, writes nothing).
     pub async fn run(
         &self,
@@ -434,7 +435,11 @@ impl App {
                     duration_ms,
                 }),
                 Err(e) => {
-                    failed.insert(flow.name().to_owned());
+                    // A failure that may go away by itself (an ERP briefly down) does not hold
+                    // back the flows after it: their records wait (deferral) if they must.
+                    if !e.is_retryable() {
+                        failed.insert(flow.name().to_owned());
+                    }
                     out.push(FlowOutcome {
                         flow: flow.name().to_owned(),
                         report: None,

@@ -41,6 +41,11 @@ pub struct FlowOptions {
     /// before it ends finds nothing, and sending it again would duplicate it. Keep this well
     /// above the sink client's request timeout (120 s by default in both SDKs).
     pub quiet_period_ms: i64,
+    /// How often a call that failed transiently and changed nothing (HTTP 5xx before dispatch,
+    /// rate limit, connection refused, a page read) is tried again within a run, after 1 s,
+    /// 4 s, 16 s (default 3). When they are used up the run stops where it is, the cursor
+    /// after the last settled record, and the next run goes on from there.
+    pub transient_retries: u32,
     /// How many failures and planned writes a report keeps (default 100).
     pub report_limit: usize,
 }
@@ -59,6 +64,7 @@ impl Default for FlowOptions {
             actions_on_update: false,
             lease_ttl_ms: 10 * 60 * 1000,
             quiet_period_ms: 10 * 60 * 1000,
+            transient_retries: 3,
             report_limit: 100,
         }
     }
@@ -213,6 +219,11 @@ impl FlowBuilder {
     /// See [`FlowOptions::max_defer_attempts`].
     pub fn max_defer_attempts(mut self, n: u32) -> Self {
         self.flow.options.max_defer_attempts = n;
+        self
+    }
+    /// See [`FlowOptions::transient_retries`].
+    pub fn transient_retries(mut self, n: u32) -> Self {
+        self.flow.options.transient_retries = n;
         self
     }
     /// See [`FlowOptions::quiet_period_ms`].

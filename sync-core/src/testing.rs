@@ -27,6 +27,7 @@ struct SourceState {
     by_pos: BTreeMap<(i64, String), Record>,
     version_of: HashMap<String, i64>,
     fail_reads: usize,
+    refuse_reads: bool,
     write_back_field: Option<String>,
     write_back_failures: HashSet<String>,
     description: Option<ObjectDescription>,
@@ -118,6 +119,17 @@ impl MemorySource {
         lock(&self.state).fail_reads = n;
     }
 
+    /// Every page read fails with a permanent error (permission refused) until
+    /// [`heal_reads`](Self::heal_reads).
+    pub fn refuse_reads(&self) {
+        lock(&self.state).refuse_reads = true;
+    }
+
+    /// Page reads succeed again.
+    pub fn heal_reads(&self) {
+        lock(&self.state).refuse_reads = false;
+    }
+
     /// Write-backs store the target number (or id) in `field` of the record body.
     pub fn write_back_into(&self, field: impl Into<String>) {
         lock(&self.state).write_back_field = Some(field.into());
@@ -144,6 +156,9 @@ impl Source for MemorySource {
     async fn read_page(&self, req: &PageRequest) -> Result<Page, ConnectorError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let mut st = lock(&self.state);
+        if st.refuse_reads {
+            return Err(ConnectorError::permanent("injected: permission refused"));
+        }
         if st.fail_reads > 0 {
             st.fail_reads -= 1;
             return Err(ConnectorError::transient("injected read failure"));
@@ -264,7 +279,7 @@ struct SinkState {
     docs: Vec<Document>,
     next_id: u64,
     call_faults: Vec<Option<CallFault>>,
-    record_failures: HashMap<String, String>,
+    record_failures: HashMap<String, (String, bool)>,
     record_unknown: HashSet<String>,
     action_failures: HashSet<(String, String)>,
     action_answers_lost: HashSet<(String, String)>,
@@ -381,7 +396,18 @@ impl MemorySink {
     pub fn fail_record(&self, source_key: impl Into<String>, reason: impl Into<String>) {
         lock(&self.state)
             .record_failures
-            .insert(source_key.into(), reason.into());
+            .insert(source_key.into(), (reason.into(), false));
+    }
+
+    /// Writes of `source_key` fail with a reason that looks transient (retryable) until healed.
+    pub fn fail_record_transiently(
+        &self,
+        source_key: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
+        lock(&self.state)
+            .record_failures
+            .insert(source_key.into(), (reason.into(), true));
     }
 
     /// Writes of `source_key` are applied but reported as unknown until healed.
@@ -431,10 +457,10 @@ impl MemorySink {
     }
 
     fn apply_item(st: &mut SinkState, item: &WriteItem) -> WriteOutcome {
-        if let Some(reason) = st.record_failures.get(&item.source_key) {
+        if let Some((reason, retryable)) = st.record_failures.get(&item.source_key) {
             return WriteOutcome::Failed {
                 reason: reason.clone(),
-                retryable: false,
+                retryable: *retryable,
             };
         }
         let existing = item

@@ -306,6 +306,85 @@ async fn rule3_the_lease_is_renewed_before_every_write() {
     assert_eq!(*sink.taken_over.lock().unwrap(), vec![false, false]);
 }
 
+// ---- Transient failures -------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_read_failure_is_retried_after_a_pause_and_the_run_goes_on() {
+    let h = Harness::new();
+    h.seed(2);
+    h.source.fail_next_reads(2);
+    let flow = h.builder().transient_retries(3).build().unwrap();
+    let started = tokio::time::Instant::now();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 2);
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(1 + 4));
+    // Used up: the run stops as before, the cursor where it was, after 1 + 4 + 16 s.
+    h.source.upsert(customer("c009", T0 - 500, "late"));
+    h.clock.advance(1_000);
+    h.source.fail_next_reads(4);
+    let cursor = h.store.cursor(FLOW).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let e = h.engine.run(&flow).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Source { .. }) && e.is_retryable(),
+        "{e:?}"
+    );
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(21));
+    assert_eq!(h.store.cursor(FLOW).await.unwrap(), cursor);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_refused_before_sending_is_sent_again_once_not_twice() {
+    let h = Harness::new();
+    h.seed(3);
+    h.sink.fault_next_write(CallFault::FailBeforeSend);
+    let flow = h.builder().transient_retries(3).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.batches), (3, 1));
+    // Two calls: the refused one and the one that went through.
+    assert_eq!(h.sink.batch_sizes(), vec![3, 3]);
+    assert_eq!((h.sink.documents().len(), h.sink.duplicates()), (3, 0));
+}
+
+#[tokio::test]
+async fn a_transient_record_failure_is_retried_by_later_runs_with_a_growing_pause() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink
+        .fail_record_transiently("c001", "MsgCode 13: network control");
+    h.sink.fail_record("c000", "违反字段唯一性要求");
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.dead_lettered, 2);
+    // Within a minute of the failure: not tried again.
+    h.clock.advance(59_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.read, 0);
+    // Due: tried again (and fails again: 2 attempts, next pause 2 minutes).
+    h.clock.advance(1_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.read, r.counts.dead_lettered), (1, 1));
+    let letters = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(
+        letters
+            .iter()
+            .map(|d| (d.source_key.as_str(), d.attempts))
+            .collect::<Vec<_>>(),
+        [("c000", 1), ("c001", 2)]
+    );
+    h.sink.heal();
+    h.clock.advance(119_000);
+    assert_eq!(h.engine.run(&flow).await.unwrap().counts.read, 0);
+    h.clock.advance(1_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    // The permanent failure waits for a person; the transient one is gone.
+    let letters = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].source_key, "c000");
+    assert_eq!(h.sink.documents_for("c001").len(), 1);
+}
+
 // ---- Rule 4: no duplicates -----------------------------------------------------------------
 
 #[tokio::test]
@@ -806,15 +885,24 @@ async fn rule6_dependency_problems_are_reported() {
 }
 
 #[tokio::test]
-async fn rule6_dependent_flow_is_skipped_when_its_dependency_fails() {
+async fn rule6_dependent_flow_is_skipped_when_its_dependency_fails_for_good() {
     let h = Harness::new();
     h.seed(1);
-    h.source.fail_next_reads(1);
+    h.source.refuse_reads();
     let o = Orders::new();
     let (orders, customers) = (o.flow(5), h.flow());
     let results = h.engine.run_all(&[&customers, &orders]).await.unwrap();
     assert!(results[0].1.is_err());
     assert!(matches!(results[1].1, Err(Error::DependencyFailed { .. })));
+    // A transient failure of the dependency does not hold the dependent flow back: its
+    // records wait for their customer (deferral) instead.
+    h.source.heal_reads();
+    h.source.fail_next_reads(1);
+    o.source.upsert(order("o1", T0 - 30_000, "c000"));
+    let results = h.engine.run_all(&[&customers, &orders]).await.unwrap();
+    assert!(results[0].1.as_ref().is_err_and(Error::is_retryable));
+    let report = results[1].1.as_ref().unwrap();
+    assert_eq!(report.counts.deferred, 1);
 }
 
 // ---- Rule 7: failures are per record -------------------------------------------------------

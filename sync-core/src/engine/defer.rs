@@ -36,7 +36,8 @@ impl Run<'_> {
                 Stage::Map,
                 reason,
                 Some(record.body.clone()),
-                true,
+                // A person should look: retried by `rerun_dead_letters`, not by itself.
+                false,
                 changes,
             );
             return;

@@ -4,6 +4,7 @@
 //! `window` (rule 1), `process` (rules 2, 3, 5, 7, 8, 10), `reconcile` (rule 4), `defer`
 //! (rule 6), `follow_up` (rule 9), `deps` (dependency order).
 
+mod backoff;
 mod defer;
 mod deps;
 mod follow_up;
@@ -234,17 +235,19 @@ impl Engine {
         }
     }
 
-    /// Runs flows in dependency order. A flow whose dependency failed is not run and reports
-    /// [`Error::DependencyFailed`]. Fails before running anything when a dependency is missing
+    /// Runs flows in dependency order. A flow whose dependency failed for good is not run and
+    /// reports [`Error::DependencyFailed`]; one whose dependency failed transiently
+    /// ([`Error::is_retryable`]) runs, and records that need what the dependency did not write
+    /// wait (rule 6). Fails before running anything when a dependency is missing
     /// from `flows` or the dependencies form a cycle.
     pub async fn run_all(&self, flows: &[&Flow]) -> Result<Vec<(String, Result<RunReport>)>> {
         let order = deps::order(flows)?;
         let mut out: Vec<(String, Result<RunReport>)> = Vec::with_capacity(order.len());
         for flow in order {
-            let failed = flow
-                .depends_on
-                .iter()
-                .find(|d| out.iter().any(|(name, r)| name == *d && r.is_err()));
+            let failed = flow.depends_on.iter().find(|d| {
+                out.iter()
+                    .any(|(name, r)| name == *d && r.as_ref().is_err_and(|e| !e.is_retryable()))
+            });
             let result = match failed {
                 Some(dep) => Err(Error::DependencyFailed {
                     flow: flow.name.clone(),

@@ -212,7 +212,13 @@ impl Run<'_> {
         let items: Vec<WriteItem> = pending.iter().map(|p| p.item.clone()).collect();
         let sink = &self.flow.sink;
         let started = Instant::now();
-        let results = join_all(items.chunks(batch_size).map(|batch| sink.write(batch))).await;
+        // A batch refused before it was sent (nothing written) is sent again after a pause.
+        let results = join_all(
+            items
+                .chunks(batch_size)
+                .map(|batch| self.retrying("write", || sink.write(batch))),
+        )
+        .await;
         let elapsed = started.elapsed();
         let mut stop = None;
         let mut pending = pending.into_iter();

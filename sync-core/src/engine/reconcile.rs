@@ -41,9 +41,7 @@ impl Run<'_> {
             return Ok(Some(entry));
         }
         let found = self
-            .flow
-            .sink
-            .find(&intent.natural_key)
+            .retrying("find", || self.flow.sink.find(&intent.natural_key))
             .await
             .map_err(|e| self.sink_error(e))?;
         let Some(target) = found else { return Ok(None) };
@@ -92,9 +90,7 @@ impl Run<'_> {
         for chunk in intents.chunks(group) {
             let keys: Vec<String> = chunk.iter().map(|i| i.source_key.clone()).collect();
             let records = self
-                .flow
-                .source
-                .get_many(&keys)
+                .retrying("get_many", || self.flow.source.get_many(&keys))
                 .await
                 .map_err(|e| self.source_error(e))?;
             // Records gone from the source still need their intent settled.

@@ -1,13 +1,14 @@
 //! One run of a flow: its lease, its report, and the phases in order.
 
 use super::Engine;
+use super::backoff;
 use super::report::{Failure, RecordOutcome, RunReport};
 use super::window::{check_page, window};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::record::{Position, Record};
 use crate::source::PageRequest;
-use crate::state::{Changes, Cursor, Lease, RunKind, RunRecord, Stage};
+use crate::state::{Changes, Cursor, DeadLetter, Lease, RunKind, RunRecord, Stage};
 
 pub(crate) struct Run<'a> {
     pub(crate) engine: &'a Engine,
@@ -163,6 +164,37 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Calls `call` again after a transient failure — one that changed nothing — with the
+    /// delays of [`backoff::call_delay`], unless the run is being stopped. Other failures and
+    /// the last transient one are returned.
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        mut call: F,
+    ) -> std::result::Result<T, crate::ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, crate::ConnectorError>>,
+    {
+        let mut retry = 0;
+        loop {
+            let error = match call().await {
+                Err(e) if e.kind() == crate::ConnectorErrorKind::Transient => e,
+                other => return other,
+            };
+            retry += 1;
+            let delay = backoff::call_delay(retry, self.flow.options.transient_retries);
+            let Some(delay) = delay.filter(|_| !self.engine.stopping()) else {
+                return Err(error);
+            };
+            tracing::warn!(
+                flow = %self.flow.name, call = what, retry, delay_s = delay.as_secs(),
+                error = %error, "transient failure; trying again"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     pub(crate) fn source_error(&self, error: crate::ConnectorError) -> Error {
         Error::Source {
             flow: self.flow.name.clone(),
@@ -185,9 +217,7 @@ impl<'a> Run<'a> {
         list: fn(&mut Changes) -> &mut Vec<String>,
     ) -> Result<()> {
         let records = self
-            .flow
-            .source
-            .get_many(keys)
+            .retrying("get_many", || self.flow.source.get_many(keys))
             .await
             .map_err(|e| self.source_error(e))?;
         let mut gone = Changes::default();
@@ -233,6 +263,14 @@ impl<'a> Run<'a> {
             if self.report.interrupted {
                 return Ok(());
             }
+            // Failures that looked transient are tried again by the runs after them, with a
+            // growing pause; the others wait for a person (`rerun_dead_letters`).
+            let now = self.now();
+            self.rerun_letters(|d| backoff::dead_letter_due(d, now))
+                .await?;
+            if self.report.interrupted {
+                return Ok(());
+            }
         }
         if win.is_empty() {
             return Ok(());
@@ -248,9 +286,7 @@ impl<'a> Run<'a> {
                 limit: self.flow.options.page_size,
             };
             let page = self
-                .flow
-                .source
-                .read_page(&request)
+                .retrying("read_page", || self.flow.source.read_page(&request))
                 .await
                 .map_err(|e| self.source_error(e))?;
             self.engine
@@ -308,6 +344,12 @@ impl<'a> Run<'a> {
             .observer
             .run_started(&self.flow.name, self.report.kind, None);
         self.reconcile_pending().await?;
+        self.rerun_letters(|_| true).await
+    }
+
+    /// Tries again the dead letters `pick` selects, a group at a time: records from the
+    /// source, follow-ups from the ID map's targets.
+    pub(crate) async fn rerun_letters(&mut self, pick: impl Fn(&DeadLetter) -> bool) -> Result<()> {
         let group = self.group_size();
         let mut after: Option<String> = None;
         loop {
@@ -320,6 +362,7 @@ impl<'a> Run<'a> {
             after = Some(last.source_key.clone());
             let (data, follow): (Vec<_>, Vec<_>) = letters
                 .into_iter()
+                .filter(|d| pick(d))
                 .partition(|d| matches!(d.stage, Stage::Map | Stage::Write));
             if !follow.is_empty() {
                 self.rerun_follow_ups(follow).await?;

@@ -92,6 +92,8 @@ impl Harness {
         .lookback_ms(0)
         .settle_ms(1_000)
         .quiet_period_ms(QUIET)
+        // Most rules are shown with a fault ending the run; retries have tests of their own.
+        .transient_retries(0)
     }
 
     pub fn flow(&self) -> Flow {
