@@ -105,6 +105,8 @@ impl App {
     /// that can be checked without sending: secrets present, mapping files loadable, flows
     /// consistent. The only call made is the operator lookup when `operator_mobile` is used.
     pub async fn build(config: Config, env: &SecretSource) -> Result<Self, AppError> {
+        let state_path = config.resolve(&config.state.path);
+        let sqlite = Arc::new(SqliteStore::open(&state_path)?);
         let fxiaoke = match &config.fxiaoke {
             None => None,
             Some(fx) => {
@@ -116,7 +118,10 @@ impl App {
                         .app_id(&fx.app_id)
                         .app_secret(app_secret.clone())
                         .permanent_code(permanent_code.clone())
-                        .timeout(Duration::from_secs(fx.timeout_secs.unwrap_or(60)));
+                        .timeout(Duration::from_secs(fx.timeout_secs.unwrap_or(60)))
+                        // The token outlives the process: restarts do not each fetch one (the
+                        // vendor allows ten token calls a minute).
+                        .token_cache(sqlite.clone());
                     if let Some(url) = &fx.base_url {
                         builder = builder.base_url(url);
                     }
@@ -207,8 +212,7 @@ impl App {
                 })?)
             }
         };
-        let state_path = config.resolve(&config.state.path);
-        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&state_path)?);
+        let store: Arc<dyn StateStore> = sqlite;
         let counter = {
             let (fx, k3) = (fxiaoke.clone(), k3cloud.clone());
             CallCounter::new(move || {
@@ -694,6 +698,27 @@ pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
     };
     // Customers and orders read the CRM and write the ERP; deliveries the other way round.
     let crm = at_source != (config.flow(flow)?.kind == FlowKind::Deliveries);
+    let system = if crm { "Fxiaoke" } else { "K3Cloud" };
+    let message = error.message();
+    // A rate limit or a server error is not an unreachable server: the address is fine.
+    let rate_limited = message.starts_with("rate limited")
+        || matches!(
+            error.code(),
+            Some("errorCode 30004" | "errorCode 14001" | "MsgCode 14")
+        );
+    if error.kind() == ConnectorErrorKind::Transient && rate_limited {
+        return Some(format!(
+            "{system} refused calls over its rate limit; nothing was lost, the next run goes on \
+             from here — if it keeps happening, run less often (watch --every) or give the flows \
+             smaller batches"
+        ));
+    }
+    if error.kind() == ConnectorErrorKind::Transient && !message.starts_with("could not connect") {
+        return Some(format!(
+            "{system} answered with a temporary error; nothing was lost, the next run goes on \
+             from the last settled record"
+        ));
+    }
     match (error.kind(), crm) {
         (ConnectorErrorKind::Transient, true) => {
             let fx = config.fxiaoke.as_ref()?;
@@ -748,4 +773,63 @@ fn causes(e: &dyn std::error::Error) -> String {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_core::ConnectorError;
+
+    #[test]
+    fn advice_fits_the_failure() {
+        let config =
+            Config::from_toml(crate::config::EXAMPLE, std::path::Path::new("/etc/fxk3")).unwrap();
+        let source = |error: ConnectorError| sync_core::Error::Source {
+            flow: "customers".into(),
+            error,
+        };
+        let sink = |error: ConnectorError| sync_core::Error::Sink {
+            flow: "customers".into(),
+            error,
+        };
+        let table: Vec<(sync_core::Error, &str)> = vec![
+            (
+                source(
+                    ConnectorError::transient("rate limited: 超过频率")
+                        .with_code("errorCode 30004"),
+                ),
+                "Fxiaoke refused calls over its rate limit",
+            ),
+            (
+                sink(ConnectorError::transient("network control").with_code("MsgCode 14")),
+                "K3Cloud refused calls over its rate limit",
+            ),
+            (
+                source(ConnectorError::transient(
+                    "Fxiaoke answered HTTP 502: bad gateway",
+                )),
+                "Fxiaoke answered with a temporary error",
+            ),
+            (
+                source(ConnectorError::transient(
+                    "could not connect to Fxiaoke: refused",
+                )),
+                "check [fxiaoke] base_url",
+            ),
+            (
+                sink(ConnectorError::transient(
+                    "could not connect to K3Cloud: refused",
+                )),
+                "check [k3cloud] server_url",
+            ),
+            (
+                source(ConnectorError::permanent("credentials refused: 20001")),
+                "check [fxiaoke] app_id",
+            ),
+        ];
+        for (error, expected) in table {
+            let advice = advice(&config, &error).unwrap();
+            assert!(advice.starts_with(expected), "{error}: {advice}");
+        }
+    }
 }

@@ -578,6 +578,27 @@ async fn run_syncs_customers_and_orders_and_a_second_run_writes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn restarts_reuse_the_fxiaoke_token_kept_in_the_state_file() {
+    let s = Setup::start().await;
+    // Fifteen starts within a minute used to fetch fifteen tokens (the vendor allows ten).
+    for _ in 0..12 {
+        let out = s.fxk3(&["run", "customers"]).await;
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    assert_eq!(s.sandbox.calls("fxiaoke:/cgi/corpAccessToken/get/V2"), 1);
+    // Readable by the owner only: it holds the token and customer data.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(s.path("fxk3-state.sqlite3"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn json_reports_the_counts_of_every_flow() {
     let s = Setup::start().await;
     let out = s.fxk3(&["--json", "run"]).await;

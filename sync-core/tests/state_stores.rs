@@ -254,8 +254,10 @@ fn sqlite_schema_is_versioned_and_newer_files_are_refused() {
     );
     // A file written by the first release (schema 1) is brought up to date.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("DROP INDEX id_map_by_number; UPDATE schema_version SET version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP INDEX id_map_by_number; DROP TABLE tokens; UPDATE schema_version SET version = 1;",
+    )
+    .unwrap();
     drop(conn);
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
@@ -270,6 +272,14 @@ fn sqlite_schema_is_versioned_and_newer_files_are_refused() {
         )
         .unwrap();
     assert_eq!(indexes, 1, "migration 2 ran");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tokens'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "migration 3 ran");
     drop(conn);
     // A file from a future build.
     let conn = rusqlite::Connection::open(&path).unwrap();

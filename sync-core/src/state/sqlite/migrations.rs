@@ -77,6 +77,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX id_map_by_number ON id_map (flow, target_number);
     ",
+    // 3: API tokens kept across process starts (the Fxiaoke corp access token).
+    r"
+    CREATE TABLE tokens (
+        key         TEXT PRIMARY KEY,
+        token       TEXT NOT NULL,
+        corp_id     TEXT NOT NULL,
+        issued_at   INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

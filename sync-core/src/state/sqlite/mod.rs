@@ -1,6 +1,8 @@
 //! The embedded default [`StateStore`]: one SQLite file (bundled SQLite, WAL).
 
 mod migrations;
+#[cfg(feature = "fxiaoke")]
+mod token_cache;
 
 use super::{
     Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease, RunKind,
@@ -50,7 +52,13 @@ impl SqliteStore {
     pub const SCHEMA_VERSION: i64 = migrations::LATEST;
 
     /// Opens (creating if needed) the state file at `path` and migrates it.
+    ///
+    /// On Unix the file is made readable and writable by its owner only (mode `0600`; SQLite
+    /// gives its `-wal` and `-shm` files the same mode): it holds customer data from both
+    /// systems and the cached Fxiaoke token.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        owner_only(path)?;
         Self::setup(Connection::open(path)?)
     }
 
@@ -87,6 +95,39 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Creates the file with mode `0600`, or takes group and other permissions off an existing one.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let failed = |e: std::io::Error| Error::State(format!("state file {}: {e}", path.display()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
+    let mode = std::fs::metadata(path)
+        .map_err(failed)?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format_args!("{mode:o}"),
+            "the state file was readable by others; it is now readable by its owner only");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 fn in_list(n: usize) -> String {
@@ -548,6 +589,31 @@ impl StateStore for SqliteStore {
 #[cfg(test)]
 mod durability_tests {
     use super::SqliteStore;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let path = dir.path().join("state.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            (mode("state.sqlite3"), mode("state.sqlite3-wal")),
+            (0o600, 0o600)
+        );
+        drop(store);
+        // A file someone made readable by all is closed again on the next open.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SqliteStore::open(&path).unwrap();
+        assert_eq!(mode("state.sqlite3"), 0o600);
+    }
 
     #[test]
     fn commits_are_synced_to_disk() {
