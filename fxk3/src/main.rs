@@ -648,19 +648,24 @@ async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, Ap
         }
         DeadLetters::Show { flow, key } => {
             app.select(std::slice::from_ref(flow))?;
-            let found = app
+            // A record has a dead letter per stage that failed (a refused update beside a
+            // refused Audit of the version before): each is shown.
+            let found: Vec<_> = app
                 .store()
                 .dead_letters(flow, None, 100_000)
                 .await?
                 .into_iter()
-                .find(|d| &d.source_key == key);
-            let Some(d) = found else {
+                .filter(|d| &d.source_key == key)
+                .collect();
+            if found.is_empty() {
                 eprintln!("fxk3: no dead letter `{key}` in flow `{flow}`");
                 return Ok(BAD_CONFIGURATION);
-            };
-            let v = serde_json::json!({"flow": flow, "key": d.source_key, "stage": d.stage,
-                "reason": d.reason, "attempts": d.attempts, "retryable": d.retryable, "payload": d.payload});
-            out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            for d in found {
+                let v = serde_json::json!({"flow": flow, "key": d.source_key, "stage": d.stage,
+                    "reason": d.reason, "attempts": d.attempts, "retryable": d.retryable, "payload": d.payload});
+                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
             Ok(OK)
         }
         DeadLetters::Retry { flow } => {

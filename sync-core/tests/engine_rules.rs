@@ -1068,6 +1068,47 @@ async fn rule9_number_is_written_back_and_actions_run_per_record() {
 }
 
 #[tokio::test]
+async fn rule9_a_failed_audit_waits_beside_a_later_failed_write_and_both_are_retried() {
+    let h = Harness::new();
+    h.seed(1);
+    h.sink.fail_action("Audit", "c000");
+    let flow = h.builder().actions(["Audit"]).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.dead_lettered), (1, 1));
+    // The record changes and its update is refused: a second letter, the first one stays.
+    h.clock.advance(10_000);
+    h.source.upsert(customer("c000", T0 + 5_000, "renamed"));
+    h.sink.fail_record("c000", "字段不合法");
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.dead_lettered, 1);
+    let stages: Vec<Stage> = h
+        .store
+        .dead_letters(FLOW, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.stage)
+        .collect();
+    assert_eq!(stages, [Stage::Action("Audit".into()), Stage::Write]);
+    // Fixed: both are done by one re-run, and nothing is left on the list.
+    h.sink.heal();
+    let r = h.engine.rerun_dead_letters(&flow).await.unwrap();
+    assert_eq!((r.counts.updated, r.counts.actions_done), (1, 1));
+    let doc = &h.sink.documents_for("c000")[0];
+    assert_eq!(
+        (doc.payload["FName"].as_str(), doc.actions.len()),
+        (Some("renamed"), 1)
+    );
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn rule9_failed_write_back_is_dead_lettered_and_retried() {
     let h = Harness::new();
     h.seed(1);

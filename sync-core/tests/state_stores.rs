@@ -132,7 +132,7 @@ async fn contract(store: &dyn StateStore) {
     let keys: Vec<String> = ["k1", "k2", "k3", "zz"].map(String::from).to_vec();
     let states = store.lookup(FLOW, &keys).await.unwrap();
     assert_eq!(states[0].id_map, Some(entry("k1", "100")));
-    assert_eq!(states[1].dead_letter, Some(dead));
+    assert_eq!(states[1].dead_letters, vec![dead.clone()]);
     assert_eq!(states[2].deferral, Some(deferral));
     assert_eq!(states[3], sync_core::state::KeyState::default());
     assert!(
@@ -140,6 +140,57 @@ async fn contract(store: &dyn StateStore) {
             .id_map
             .is_none(),
         "flows are separate"
+    );
+
+    // One dead letter per key and stage: a failed Audit does not replace a failed write, a
+    // page never splits the stages of a key, and clearing one stage keeps the others.
+    let write = DeadLetter {
+        stage: Stage::Write,
+        reason: "违反字段唯一性要求".into(),
+        ..dead.clone()
+    };
+    let other = DeadLetter {
+        source_key: "k4".into(),
+        ..dead.clone()
+    };
+    store
+        .apply(
+            &lease,
+            &Changes {
+                dead_letters_put: vec![write.clone(), other.clone()],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dead_letters(FLOW, None, 1).await.unwrap(),
+        vec![dead.clone(), write.clone()]
+    );
+    assert_eq!(
+        store.dead_letters(FLOW, Some("k2"), 1).await.unwrap(),
+        vec![other.clone()]
+    );
+    store
+        .apply(
+            &lease,
+            &Changes {
+                dead_letter_stages_clear: vec![
+                    ("k2".into(), Stage::Write),
+                    ("k4".into(), other.stage.clone()),
+                ],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.lookup(FLOW, &keys).await.unwrap()[1].dead_letters,
+        vec![dead.clone()]
+    );
+    assert_eq!(
+        store.dead_letters(FLOW, None, 10).await.unwrap(),
+        vec![dead.clone()]
     );
 
     // Removals run before insertions in one change set.

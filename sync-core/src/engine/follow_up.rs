@@ -15,8 +15,8 @@ pub(crate) struct Written {
     pub(crate) source_key: String,
     pub(crate) target: TargetRef,
     pub(crate) created: bool,
-    /// Its dead letter before this write, for attempt counts.
-    pub(crate) prior: Option<DeadLetter>,
+    /// Its dead letters before this write, for the attempt counts of its follow-up stages.
+    pub(crate) prior: Vec<DeadLetter>,
 }
 
 impl Run<'_> {
@@ -168,7 +168,7 @@ impl Run<'_> {
     /// retry repeats the follow-up, not the write.
     fn follow_up_failed(&mut self, w: &Written, at: Stage, reason: String, changes: &mut Changes) {
         let state = KeyState {
-            dead_letter: w.prior.clone(),
+            dead_letters: w.prior.clone(),
             ..KeyState::default()
         };
         let payload = serde_json::to_value(&w.target).ok();
@@ -208,7 +208,7 @@ impl Run<'_> {
                 source_key: letter.source_key.clone(),
                 target: entry.target.clone(),
                 created: true,
-                prior: Some(letter.clone()),
+                prior: vec![letter.clone()],
             };
             let ok = match &letter.stage {
                 Stage::WriteBack => self
@@ -220,7 +220,9 @@ impl Run<'_> {
                         if !self.flow.sink.action_repeatable(a) {
                             // At most once: off the list before it is sent again, so that a
                             // crash in flight cannot send it a third time.
-                            changes.dead_letters_clear.push(letter.source_key.clone());
+                            changes
+                                .dead_letter_stages_clear
+                                .push((letter.source_key.clone(), letter.stage.clone()));
                         }
                         self.actions(i, &[&w], &mut changes)
                             .await?
@@ -232,7 +234,9 @@ impl Run<'_> {
                 Stage::Map | Stage::Write => false,
             };
             if ok {
-                changes.dead_letters_clear.push(letter.source_key);
+                changes
+                    .dead_letter_stages_clear
+                    .push((letter.source_key, letter.stage));
             }
         }
         self.apply(&changes).await

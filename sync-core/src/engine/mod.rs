@@ -168,7 +168,7 @@ impl Engine {
             let dropped: Vec<String> = keys
                 .iter()
                 .zip(states)
-                .filter(|(_, s)| s.dead_letter.is_some())
+                .filter(|(_, s)| !s.dead_letters.is_empty())
                 .map(|(k, _)| k.clone())
                 .collect();
             let changes = crate::state::Changes {

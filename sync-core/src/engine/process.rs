@@ -54,18 +54,18 @@ impl Run<'_> {
         Ok(lookups)
     }
 
-    /// Clears what a successful outcome resolves: a deferral, and a dead letter of the
-    /// mapping or writing stage (follow-up dead letters wait for their own re-run).
+    /// Clears what a successful outcome resolves: a deferral, and the dead letters of the
+    /// mapping and writing stages (follow-up dead letters wait for their own re-run).
     pub(crate) fn clear_resolved(state: &KeyState, key: &str, changes: &mut Changes) {
         if state.deferral.is_some() {
             changes.deferrals_clear.push(key.to_owned());
         }
-        if state
-            .dead_letter
-            .as_ref()
-            .is_some_and(|d| matches!(d.stage, Stage::Map | Stage::Write))
-        {
-            changes.dead_letters_clear.push(key.to_owned());
+        for stage in [Stage::Map, Stage::Write] {
+            if state.dead_letter(&stage).is_some() {
+                changes
+                    .dead_letter_stages_clear
+                    .push((key.to_owned(), stage));
+            }
         }
     }
 
@@ -316,12 +316,13 @@ impl Run<'_> {
                 source_key: key,
                 target,
                 created,
-                prior: p.state.dead_letter,
+                prior: p.state.dead_letters,
             });
         }
     }
 
-    /// Rule 7: puts a record on the dead-letter list (one more attempt if it was there).
+    /// Rule 7: puts a record on the dead-letter list for stage `at` (one more attempt if it was
+    /// there for that stage; its letters of other stages stay).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn dead_letter(
         &mut self,
@@ -334,9 +335,20 @@ impl Run<'_> {
         changes: &mut Changes,
     ) {
         let now = self.now();
-        let prior = state.dead_letter.as_ref();
+        let prior = state.dead_letter(&at);
         if state.deferral.is_some() {
             changes.deferrals_clear.push(key.to_owned());
+        }
+        // Mapping and writing are one problem of the record's data: the latest stands.
+        for other in [Stage::Map, Stage::Write] {
+            if matches!(at, Stage::Map | Stage::Write)
+                && other != at
+                && state.dead_letter(&other).is_some()
+            {
+                changes
+                    .dead_letter_stages_clear
+                    .push((key.to_owned(), other));
+            }
         }
         changes.dead_letters_put.push(crate::state::DeadLetter {
             source_key: key.to_owned(),

@@ -63,7 +63,7 @@ impl Run<'_> {
             source_key: intent.source_key,
             target,
             created: true,
-            prior: None,
+            prior: Vec::new(),
         });
         Ok(Some(entry))
     }

@@ -370,7 +370,8 @@ impl<'a> Run<'a> {
             if data.is_empty() {
                 continue;
             }
-            let keys: Vec<String> = data.iter().map(|d| d.source_key.clone()).collect();
+            let mut keys: Vec<String> = data.iter().map(|d| d.source_key.clone()).collect();
+            keys.dedup();
             self.reprocess(&keys, |c| &mut c.dead_letters_clear).await?;
             if self.engine.stopping() {
                 self.report.interrupted = true;

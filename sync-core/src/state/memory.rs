@@ -15,7 +15,8 @@ struct FlowState {
     cursor: Option<Cursor>,
     id_map: HashMap<String, IdMapEntry>,
     intents: BTreeMap<String, Intent>,
-    dead: BTreeMap<String, DeadLetter>,
+    /// Keyed by source key, then stage text.
+    dead: BTreeMap<String, BTreeMap<String, DeadLetter>>,
     deferred: BTreeMap<String, Deferral>,
     runs: Vec<RunRecord>,
     lease: Option<(String, i64)>,
@@ -110,7 +111,11 @@ impl StateStore for MemoryStore {
             .map(|k| KeyState {
                 id_map: st.id_map.get(k).cloned(),
                 intent: st.intents.get(k).cloned(),
-                dead_letter: st.dead.get(k).cloned(),
+                dead_letters: st
+                    .dead
+                    .get(k)
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default(),
                 deferral: st.deferred.get(k).cloned(),
             })
             .collect())
@@ -174,6 +179,14 @@ impl StateStore for MemoryStore {
         for k in &changes.dead_letters_clear {
             st.dead.remove(k);
         }
+        for (k, stage) in &changes.dead_letter_stages_clear {
+            if let Some(stages) = st.dead.get_mut(k) {
+                stages.remove(&stage.to_string());
+                if stages.is_empty() {
+                    st.dead.remove(k);
+                }
+            }
+        }
         for k in &changes.deferrals_clear {
             st.deferred.remove(k);
         }
@@ -184,7 +197,10 @@ impl StateStore for MemoryStore {
             st.intents.insert(i.source_key.clone(), i.clone());
         }
         for d in &changes.dead_letters_put {
-            st.dead.insert(d.source_key.clone(), d.clone());
+            st.dead
+                .entry(d.source_key.clone())
+                .or_default()
+                .insert(d.stage.to_string(), d.clone());
         }
         for d in &changes.deferrals_put {
             st.deferred.insert(d.source_key.clone(), d.clone());
@@ -212,7 +228,12 @@ impl StateStore for MemoryStore {
         Ok(self
             .lock()
             .get(flow)
-            .map(|s| page(&s.dead, after, limit))
+            .map(|s| {
+                page(&s.dead, after, limit)
+                    .into_iter()
+                    .flat_map(BTreeMap::into_values)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

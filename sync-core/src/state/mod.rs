@@ -89,7 +89,8 @@ pub trait StateStore: Send + Sync {
     /// Pending intents: writes that were started and not settled.
     async fn intents(&self, flow: &str) -> Result<Vec<Intent>>;
 
-    /// Dead letters ordered by source key, starting after `after`.
+    /// The dead letters of at most `limit` source keys (all stages of each), ordered by source
+    /// key and stage, starting after the key `after`.
     async fn dead_letters(
         &self,
         flow: &str,

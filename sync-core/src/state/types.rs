@@ -144,7 +144,8 @@ impl Stage {
     }
 }
 
-/// A record that failed and waits for a fix and a re-run (rule 7).
+/// A record that failed and waits for a fix and a re-run (rule 7). A record has at most one
+/// per [`Stage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The source record's key.
@@ -189,10 +190,18 @@ pub struct KeyState {
     pub id_map: Option<IdMapEntry>,
     /// A pending intent.
     pub intent: Option<Intent>,
-    /// Its dead letter.
-    pub dead_letter: Option<DeadLetter>,
+    /// Its dead letters, one per stage that failed (a failed write and a failed `Audit` of an
+    /// earlier version wait side by side), ordered by stage text.
+    pub dead_letters: Vec<DeadLetter>,
     /// Its deferral.
     pub deferral: Option<Deferral>,
+}
+
+impl KeyState {
+    /// Its dead letter of `stage`, if any.
+    pub fn dead_letter(&self, stage: &Stage) -> Option<&DeadLetter> {
+        self.dead_letters.iter().find(|d| &d.stage == stage)
+    }
 }
 
 /// Changes to one flow's state, applied in one transaction by
@@ -207,8 +216,10 @@ pub struct Changes {
     pub intents_clear: Vec<String>,
     /// Dead letters to insert or replace.
     pub dead_letters_put: Vec<DeadLetter>,
-    /// Keys whose dead letters are resolved.
+    /// Keys whose dead letters, of every stage, are resolved (or given up).
     pub dead_letters_clear: Vec<String>,
+    /// Dead letters of one stage that are resolved: the other stages of the key stay.
+    pub dead_letter_stages_clear: Vec<(String, Stage)>,
     /// Deferrals to insert or replace.
     pub deferrals_put: Vec<Deferral>,
     /// Keys whose deferrals are resolved.
@@ -225,6 +236,7 @@ impl Changes {
             && self.intents_clear.is_empty()
             && self.dead_letters_put.is_empty()
             && self.dead_letters_clear.is_empty()
+            && self.dead_letter_stages_clear.is_empty()
             && self.deferrals_put.is_empty()
             && self.deferrals_clear.is_empty()
             && self.cursor.is_none()

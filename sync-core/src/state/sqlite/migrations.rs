@@ -87,6 +87,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         expires_at  INTEGER NOT NULL
     );
     ",
+    // 4: one dead letter per key and stage: a failed write no longer replaces a failed Audit.
+    r"
+    CREATE TABLE dead_letters_by_stage (
+        flow        TEXT NOT NULL,
+        source_key  TEXT NOT NULL,
+        stage       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        payload     TEXT,
+        attempts    INTEGER NOT NULL,
+        retryable   INTEGER NOT NULL,
+        first_at    INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL,
+        PRIMARY KEY (flow, source_key, stage)
+    ) WITHOUT ROWID;
+    INSERT INTO dead_letters_by_stage SELECT flow, source_key, stage, reason, payload, attempts,
+        retryable, first_at, last_at FROM dead_letters;
+    DROP TABLE dead_letters;
+    ALTER TABLE dead_letters_by_stage RENAME TO dead_letters;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -149,6 +149,22 @@ fn keyed_query<T>(
     read: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<HashMap<String, T>> {
     let mut out = HashMap::new();
+    keyed_rows(conn, select, flow, keys, |key, row| {
+        out.insert(key, read(row)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `each` with the key (column 0) and the row, for every row of `select` whose source
+/// key is one of `keys`.
+fn keyed_rows(
+    conn: &Connection,
+    select: &str,
+    flow: &str,
+    keys: &[String],
+    mut each: impl FnMut(String, &Row<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
     // Bounded IN lists: SQLite caps the number of parameters per statement.
     for chunk in keys.chunks(500) {
         let sql = format!(
@@ -163,11 +179,10 @@ fn keyed_query<T>(
         }
         let mut rows = stmt.query(params.as_slice())?;
         while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            out.insert(key, read(row)?);
+            each(row.get(0)?, row)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 const ID_MAP_COLS: &str =
@@ -322,14 +337,22 @@ impl StateStore for SqliteStore {
         let conn = self.lock();
         let mut ids = keyed_query(&conn, ID_MAP_COLS, flow, keys, read_id_map)?;
         let mut intents = keyed_query(&conn, INTENT_COLS, flow, keys, read_intent)?;
-        let mut dead = keyed_query(&conn, DEAD_COLS, flow, keys, read_dead)?;
+        let mut dead: HashMap<String, Vec<DeadLetter>> = HashMap::new();
+        keyed_rows(&conn, DEAD_COLS, flow, keys, |key, row| {
+            dead.entry(key).or_default().push(read_dead(row)?);
+            Ok(())
+        })?;
         let mut deferred = keyed_query(&conn, DEFERRAL_COLS, flow, keys, read_deferral)?;
         Ok(keys
             .iter()
             .map(|k| KeyState {
                 id_map: ids.remove(k),
                 intent: intents.remove(k),
-                dead_letter: dead.remove(k),
+                dead_letters: {
+                    let mut letters = dead.remove(k).unwrap_or_default();
+                    letters.sort_by_key(|d| d.stage.to_string());
+                    letters
+                },
                 deferral: deferred.remove(k),
             })
             .collect())
@@ -395,6 +418,14 @@ impl StateStore for SqliteStore {
             });
         }
         let flow = lease.flow.as_str();
+        if !changes.dead_letter_stages_clear.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2 AND stage = ?3",
+            )?;
+            for (k, stage) in &changes.dead_letter_stages_clear {
+                stmt.execute(params![flow, k, stage.to_string()])?;
+            }
+        }
         for (table, keys) in [
             ("intents", &changes.intents_clear),
             ("dead_letters", &changes.dead_letters_clear),
@@ -516,14 +547,18 @@ impl StateStore for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
-        Ok(paged(
-            &self.lock(),
-            DEAD_COLS,
-            flow,
-            after,
-            limit,
-            read_dead,
-        )?)
+        // The limit counts keys, so that a page never splits the stages of one key.
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{DEAD_COLS} WHERE flow = ?1 AND source_key IN (
+                 SELECT DISTINCT source_key FROM dead_letters
+                 WHERE flow = ?1 AND (?2 IS NULL OR source_key > ?2)
+                 ORDER BY source_key LIMIT ?3)
+             ORDER BY source_key, stage"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![flow, after, limit], read_dead)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn deferrals(
