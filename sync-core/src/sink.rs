@@ -156,6 +156,15 @@ pub trait Sink: Send + Sync {
         true
     }
 
+    /// Whether a write whose outcome is unknown may be looked up and sent again: true for
+    /// documents, false for a message, which cannot be looked up. For such a sink the engine
+    /// does not call [`find`](Self::find) when it reconciles: it reports the record as unknown
+    /// ("may have been sent"), records it as written so that it is never sent again, and
+    /// moves on. The default is true.
+    fn write_repeatable(&self) -> bool {
+        true
+    }
+
     /// Describes the target object's fields (K3Cloud `QueryBusinessInfo`), for
     /// [`Engine::check`](crate::Engine::check). The default has no description.
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {

@@ -433,6 +433,56 @@ async fn rule4_a_write_that_may_still_be_running_is_left_alone_for_the_quiet_per
     assert_eq!(h.sink.duplicates(), 0);
 }
 
+/// A sink of messages: what it wrote cannot be looked up.
+struct Messages(Arc<MemorySink>);
+
+#[async_trait]
+impl Sink for Messages {
+    async fn find(&self, _: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        panic!("a message is never looked up")
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        self.0.write(items).await
+    }
+    fn write_repeatable(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn rule4_a_message_whose_answer_was_lost_is_reported_unknown_and_never_sent_again() {
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.unknown_record("c001");
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        Arc::new(Messages(h.sink.clone())),
+    )
+    .lookback_ms(120_000)
+    .settle_ms(1_000)
+    .quiet_period_ms(QUIET)
+    .build()
+    .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.unknown), (1, 1));
+    h.sink.heal();
+    h.clock.advance(QUIET);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (r.counts.unknown, r.counts.reconciled, r.counts.created),
+        (1, 0, 0)
+    );
+    assert!(
+        matches!(&r.failures[0].outcome, RecordOutcome::Unknown { reason } if reason.contains("not sent again"))
+    );
+    assert_eq!(h.sink.documents().len(), 2, "sent once each");
+    assert!(h.store.intents(FLOW).await.unwrap().is_empty());
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.unknown, r.counts.created), (0, 0));
+}
+
 #[tokio::test]
 async fn rule4_a_record_gone_from_the_source_is_settled_once_and_gets_no_follow_ups() {
     let h = Harness::new();
@@ -1189,6 +1239,64 @@ async fn rule9_a_refused_action_that_must_not_repeat_is_retried_once_after_a_fix
     );
 }
 
+/// A sink whose `notify` never answers: the process is killed while it waits.
+struct DiesWhileNotifying(Arc<MemorySink>);
+
+#[async_trait]
+impl Sink for DiesWhileNotifying {
+    async fn find(&self, k: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.0.find(k).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        self.0.write(items).await
+    }
+    async fn action(
+        &self,
+        action: &str,
+        targets: &[TargetRef],
+    ) -> Result<Vec<sync_core::ActionOutcome>, ConnectorError> {
+        if action == "notify" {
+            std::future::pending::<()>().await;
+        }
+        self.0.action(action, targets).await
+    }
+    fn action_repeatable(&self, action: &str) -> bool {
+        action != "notify"
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rule9_a_message_interrupted_by_a_kill_is_reported_unknown_not_lost_silently() {
+    let h = Harness::new();
+    h.seed(2);
+    let dying = Arc::new(DiesWhileNotifying(h.sink.clone()));
+    let flow = Flow::builder(FLOW, h.source.clone(), common::customers_mapping(), dying)
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .actions(["notify"])
+        .build()
+        .unwrap();
+    // Killed while sending: the run's future is dropped mid-call.
+    let killed =
+        tokio::time::timeout(std::time::Duration::from_secs(60), h.engine.run(&flow)).await;
+    assert!(killed.is_err());
+    assert_eq!(h.store.sends(FLOW).await.unwrap().len(), 2);
+    // The next process cannot know whether the messages went out: it says so, once, and does
+    // not send them again.
+    let after = h.engine_named("restarted");
+    let healthy = h.builder().actions(["notify"]).build().unwrap();
+    h.sink.once_action("notify");
+    h.clock.advance(700_000);
+    let r = after.run(&healthy).await.unwrap();
+    assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (2, 0));
+    let keys: Vec<&str> = r.failures.iter().map(|f| f.source_key.as_str()).collect();
+    assert_eq!(keys, ["c000", "c001"]);
+    assert!(h.store.sends(FLOW).await.unwrap().is_empty());
+    assert!(h.sink.documents().iter().all(|d| d.actions.is_empty()));
+    let r = after.run(&healthy).await.unwrap();
+    assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (0, 0));
+}
+
 #[tokio::test]
 async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
     // Submit may be sent again after a crash (it reports "already done"); notify must not.
@@ -1215,12 +1323,21 @@ async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
         )
         .lookback_ms(0)
         .settle_ms(1_000)
+        .quiet_period_ms(QUIET)
         .page_size(3)
         .batch_size(2)
         .actions(["Submit", "notify"])
         .build()
         .unwrap();
-        recovered.engine.run(&flow).await.unwrap();
+        let report = recovered.engine.run(&flow).await.unwrap();
+        // A message the crash may have interrupted is reported, never silently taken as sent.
+        let reported: Vec<&str> = report
+            .failures
+            .iter()
+            .filter(|f| matches!(&f.outcome, RecordOutcome::Unknown { reason } if reason.contains("notify")))
+            .map(|f| f.source_key.as_str())
+            .collect();
+        assert!(recovered.store.sends(FLOW).await.unwrap().is_empty());
         assert_eq!(h.sink.duplicates(), 0, "crash at apply #{crash_at}");
         assert_eq!(h.sink.documents().len(), 5, "crash at apply #{crash_at}");
         for d in h.sink.documents() {
@@ -1235,6 +1352,12 @@ async fn rule9_a_crash_repeats_repeatable_actions_and_never_the_others() {
                 "crash at apply #{crash_at}: {} notified {} times",
                 d.source_key,
                 count("notify")
+            );
+            assert!(
+                count("notify") == 1 || reported.contains(&d.source_key.as_str()),
+                "crash at apply #{crash_at}: {} not notified and not reported ({first:?}, {:?})",
+                d.source_key,
+                report.failures
             );
         }
     }

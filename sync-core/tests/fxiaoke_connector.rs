@@ -467,9 +467,10 @@ async fn the_message_sink_sends_one_message_per_record() {
         }
     ));
     assert_eq!(sandbox.fxiaoke_messages().len(), 1);
-    // At most once: an unknown outcome counts as sent.
+    // A message cannot be looked up: the engine reports an unknown one and never resends it.
+    assert!(!sink.write_repeatable());
     assert_eq!(
-        sink.find("d9").await.unwrap(),
-        Some(TargetRef::new("d9", None))
+        sink.find("d9").await.unwrap_err().kind(),
+        sync_core::ConnectorErrorKind::Unsupported
     );
 }

@@ -306,7 +306,8 @@ fn sqlite_schema_is_versioned_and_newer_files_are_refused() {
     // A file written by the first release (schema 1) is brought up to date.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX id_map_by_number; DROP TABLE tokens; UPDATE schema_version SET version = 1;",
+        "DROP INDEX id_map_by_number; DROP TABLE tokens; DROP TABLE sends;
+         UPDATE schema_version SET version = 1;",
     )
     .unwrap();
     drop(conn);

@@ -6,7 +6,7 @@ use super::run::Run;
 use crate::error::Result;
 use crate::sink::{ActionOutcome, TargetRef};
 use crate::source::{WriteBackItem, WriteBackOutcome};
-use crate::state::{Changes, DeadLetter, KeyState, Stage};
+use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage};
 use std::collections::HashSet;
 
 /// A record that was written (or found by reconciliation) and may need follow-ups.
@@ -115,8 +115,25 @@ impl Run<'_> {
             }
             let repeatable = self.flow.sink.action_repeatable(&action);
             if !repeatable {
+                // At most once, and never silently: the write is committed and each send is on
+                // record before anything goes out; a process that dies while sending leaves
+                // the record, which the next run reports as unknown (`report_interrupted_sends`).
+                let now = self.now();
+                changes.sends_put = alive
+                    .iter()
+                    .map(|w| PendingSend {
+                        source_key: w.source_key.clone(),
+                        action: action.clone(),
+                        target: w.target.clone(),
+                        started_at: now,
+                    })
+                    .collect();
                 self.apply(changes).await?;
                 *changes = Changes::default();
+                changes.sends_clear = alive
+                    .iter()
+                    .map(|w| (w.source_key.clone(), action.clone()))
+                    .collect();
             }
             let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
             let outcomes = match self.flow.sink.action(&action, &targets).await {
@@ -189,6 +206,25 @@ impl Run<'_> {
                 outcome: RecordOutcome::Unknown { reason },
             });
         }
+    }
+
+    /// Reports the sends a dead process left on record: each may or may not have gone out, so
+    /// it is counted as unknown and taken off the record — not sent again.
+    pub(crate) async fn report_interrupted_sends(&mut self) -> Result<()> {
+        let sends = self.engine.store.sends(&self.flow.name).await?;
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let mut changes = Changes::default();
+        for s in sends {
+            self.action_unknown(
+                &s.source_key,
+                &s.action,
+                "the process stopped while it was being sent",
+            );
+            changes.sends_clear.push((s.source_key, s.action));
+        }
+        self.apply(&changes).await
     }
 
     /// Re-runs dead letters of the write-back and action stages from the ID map's targets.

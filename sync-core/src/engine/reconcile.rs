@@ -5,6 +5,7 @@ use super::follow_up::Written;
 use super::report::RecordOutcome;
 use super::run::Run;
 use crate::error::Result;
+use crate::sink::TargetRef;
 use crate::state::{Changes, IdMapEntry, Intent, IntentOp};
 
 impl Run<'_> {
@@ -40,6 +41,13 @@ impl Run<'_> {
             changes.id_map.push(entry.clone());
             return Ok(Some(entry));
         }
+        if !self.flow.sink.write_repeatable() {
+            return Ok(Some(self.unknown_for_good(
+                intent,
+                changes,
+                written.is_some(),
+            )));
+        }
         let found = self
             .retrying("find", || self.flow.sink.find(&intent.natural_key))
             .await
@@ -66,6 +74,34 @@ impl Run<'_> {
             prior: Vec::new(),
         });
         Ok(Some(entry))
+    }
+
+    /// Settles the intent of a write that cannot be looked up (a message): reported as
+    /// unknown, and recorded as written so that it is never sent again (at most once).
+    fn unknown_for_good(
+        &mut self,
+        intent: Intent,
+        changes: &mut Changes,
+        report: bool,
+    ) -> IdMapEntry {
+        let entry = IdMapEntry {
+            source_key: intent.source_key.clone(),
+            target: TargetRef::new(intent.natural_key, None),
+            payload_hash: Some(intent.payload_hash),
+            updated_at: self.now(),
+        };
+        changes.id_map.push(entry.clone());
+        if report {
+            self.settled(
+                &intent.source_key,
+                RecordOutcome::Unknown {
+                    reason: "it may have been sent before the answer was lost or the process \
+                             stopped; it cannot be looked up and is not sent again"
+                        .into(),
+                },
+            );
+        }
+        entry
     }
 
     /// Whether the write an intent stands for may still be running on the server: it is

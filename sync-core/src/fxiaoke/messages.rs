@@ -11,8 +11,9 @@ use crate::sink::{Sink, TargetRef, WriteItem, WriteOutcome};
 /// Sends each mapped record as a text message: the payload names the recipients in `to` (a
 /// list of `openUserId`s, or one) and the message in `text` (and an optional `title` line).
 ///
-/// Messages cannot be looked up afterwards, so a message whose answer was lost is taken as
-/// sent: messages go out at most once (never twice), which is what notifications want.
+/// Messages cannot be looked up afterwards, so a message whose answer was lost (or that a
+/// crash interrupted) is reported as unknown and never sent again: messages go out at most
+/// once (never twice), which is what notifications want.
 #[derive(Debug, Clone)]
 pub struct MessageSink {
     client: Client,
@@ -39,9 +40,14 @@ fn recipients(payload: &Value) -> Vec<String> {
 
 #[async_trait]
 impl Sink for MessageSink {
-    async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
-        // At most once: after an unknown outcome the message is taken as sent.
-        Ok(Some(TargetRef::new(natural_key, None)))
+    async fn find(&self, _natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        Err(ConnectorError::unsupported(
+            "a sent message cannot be looked up",
+        ))
+    }
+
+    fn write_repeatable(&self) -> bool {
+        false
     }
 
     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {

@@ -1,8 +1,8 @@
 //! An in-memory [`StateStore`] for tests and throw-away runs.
 
 use super::{
-    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, KeyState, Lease, RunRecord,
-    StateStore,
+    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, KeyState, Lease, PendingSend,
+    RunRecord, StateStore,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ struct FlowState {
     /// Keyed by source key, then stage text.
     dead: BTreeMap<String, BTreeMap<String, DeadLetter>>,
     deferred: BTreeMap<String, Deferral>,
+    sends: BTreeMap<(String, String), PendingSend>,
     runs: Vec<RunRecord>,
     lease: Option<(String, i64)>,
 }
@@ -205,6 +206,13 @@ impl StateStore for MemoryStore {
         for d in &changes.deferrals_put {
             st.deferred.insert(d.source_key.clone(), d.clone());
         }
+        for k in &changes.sends_clear {
+            st.sends.remove(k);
+        }
+        for s in &changes.sends_put {
+            st.sends
+                .insert((s.source_key.clone(), s.action.clone()), s.clone());
+        }
         if let Some(c) = &changes.cursor {
             st.cursor = Some(c.clone());
         }
@@ -216,6 +224,14 @@ impl StateStore for MemoryStore {
             .lock()
             .get(flow)
             .map(|s| s.intents.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn sends(&self, flow: &str) -> Result<Vec<PendingSend>> {
+        Ok(self
+            .lock()
+            .get(flow)
+            .map(|s| s.sends.values().cloned().collect())
             .unwrap_or_default())
     }
 

@@ -12,8 +12,8 @@ mod types;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease, RunKind,
-    RunRecord, Stage,
+    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease,
+    PendingSend, RunKind, RunRecord, Stage,
 };
 
 use crate::error::Result;
@@ -88,6 +88,9 @@ pub trait StateStore: Send + Sync {
 
     /// Pending intents: writes that were started and not settled.
     async fn intents(&self, flow: &str) -> Result<Vec<Intent>>;
+
+    /// Sends of actions that must not be repeated, started and not settled.
+    async fn sends(&self, flow: &str) -> Result<Vec<PendingSend>>;
 
     /// The dead letters of at most `limit` source keys (all stages of each), ordered by source
     /// key and stage, starting after the key `after`.

@@ -183,6 +183,22 @@ pub struct Deferral {
     pub last_at: i64,
 }
 
+/// An action that must not be repeated (a CRM message), recorded just before it is sent and
+/// cleared once its outcome is known. One still on record when a run starts was being sent
+/// when its process died: it may or may not have gone out, and it is reported as unknown —
+/// never sent again, never silently taken as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSend {
+    /// The source record's key.
+    pub source_key: String,
+    /// The action (`notify`).
+    pub action: String,
+    /// The target it was sent for.
+    pub target: TargetRef,
+    /// When it was recorded, epoch ms.
+    pub started_at: i64,
+}
+
 /// What a store knows about one key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyState {
@@ -224,6 +240,10 @@ pub struct Changes {
     pub deferrals_put: Vec<Deferral>,
     /// Keys whose deferrals are resolved.
     pub deferrals_clear: Vec<String>,
+    /// Actions about to be sent that must not be repeated.
+    pub sends_put: Vec<PendingSend>,
+    /// Sends whose outcome is known, by source key and action.
+    pub sends_clear: Vec<(String, String)>,
     /// The new cursor.
     pub cursor: Option<Cursor>,
 }
@@ -239,6 +259,8 @@ impl Changes {
             && self.dead_letter_stages_clear.is_empty()
             && self.deferrals_put.is_empty()
             && self.deferrals_clear.is_empty()
+            && self.sends_put.is_empty()
+            && self.sends_clear.is_empty()
             && self.cursor.is_none()
     }
 }

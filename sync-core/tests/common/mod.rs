@@ -172,6 +172,9 @@ impl StateStore for CrashStore {
     async fn intents(&self, flow: &str) -> Result<Vec<Intent>> {
         self.inner.intents(flow).await
     }
+    async fn sends(&self, flow: &str) -> Result<Vec<sync_core::state::PendingSend>> {
+        self.inner.sends(flow).await
+    }
     async fn dead_letters(
         &self,
         flow: &str,

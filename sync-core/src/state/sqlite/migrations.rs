@@ -106,6 +106,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE dead_letters;
     ALTER TABLE dead_letters_by_stage RENAME TO dead_letters;
     ",
+    // 5: sends of actions that must not be repeated (CRM messages), recorded before they go out.
+    r"
+    CREATE TABLE sends (
+        flow          TEXT NOT NULL,
+        source_key    TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        target_id     TEXT NOT NULL,
+        target_number TEXT,
+        started_at    INTEGER NOT NULL,
+        PRIMARY KEY (flow, source_key, action)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

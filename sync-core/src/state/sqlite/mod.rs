@@ -5,8 +5,8 @@ mod migrations;
 mod token_cache;
 
 use super::{
-    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease, RunKind,
-    RunRecord, Stage, StateStore,
+    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease,
+    PendingSend, RunKind, RunRecord, Stage, StateStore,
 };
 use crate::error::{Error, Result};
 use crate::sink::TargetRef;
@@ -513,6 +513,30 @@ impl StateStore for SqliteStore {
                 ])?;
             }
         }
+        if !changes.sends_clear.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM sends WHERE flow = ?1 AND source_key = ?2 AND action = ?3",
+            )?;
+            for (k, action) in &changes.sends_clear {
+                stmt.execute(params![flow, k, action])?;
+            }
+        }
+        if !changes.sends_put.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO sends (flow, source_key, action, target_id, target_number,
+                 started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for s in &changes.sends_put {
+                stmt.execute(params![
+                    flow,
+                    s.source_key,
+                    s.action,
+                    s.target.id,
+                    s.target.number,
+                    s.started_at
+                ])?;
+            }
+        }
         if let Some(c) = &changes.cursor {
             tx.execute(
                 "INSERT INTO cursors (flow, version, key, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -539,6 +563,26 @@ impl StateStore for SqliteStore {
             usize::MAX,
             read_intent,
         )?)
+    }
+
+    async fn sends(&self, flow: &str) -> Result<Vec<PendingSend>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT source_key, action, target_id, target_number, started_at FROM sends
+             WHERE flow = ?1 ORDER BY source_key, action",
+        )?;
+        let rows = stmt.query_map([flow], |r| {
+            Ok(PendingSend {
+                source_key: r.get(0)?,
+                action: r.get(1)?,
+                target: TargetRef {
+                    id: r.get(2)?,
+                    number: r.get(3)?,
+                },
+                started_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn dead_letters(
