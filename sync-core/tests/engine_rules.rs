@@ -1199,21 +1199,31 @@ async fn rule9_an_action_that_must_not_repeat_is_not_sent_again_when_its_answer_
     );
     assert!(matches!(&r.failures[..], [f] if f.source_key == "c001"
             && matches!(&f.outcome, RecordOutcome::Unknown { reason } if reason.contains("not sent again"))));
-    // Nothing to retry, and the next runs do not send it either.
+    // Kept for a person on the dead-letter list, so that no lost report can hide it; neither
+    // a re-run of the dead letters nor the next runs send it again.
+    let letters = h.store.dead_letters(FLOW, None, 10).await.unwrap();
     assert!(
-        h.store
-            .dead_letters(FLOW, None, 10)
-            .await
-            .unwrap()
-            .is_empty()
+        matches!(&letters[..], [d] if d.source_key == "c001"
+            && d.stage == Stage::Action("notify".into())
+            && !d.retryable
+            && d.reason.starts_with("outcome unknown: `notify` may have happened")),
+        "{letters:?}"
     );
     h.sink.heal();
     h.engine.rerun_dead_letters(&flow).await.unwrap();
-    h.clock.advance(60_000);
+    h.clock.advance(60 * 60_000);
     h.engine.run(&flow).await.unwrap();
     for d in h.sink.documents() {
         assert_eq!(d.actions, ["notify"], "{}", d.source_key);
     }
+    assert_eq!(h.store.dead_letters(FLOW, None, 10).await.unwrap().len(), 1);
+    // The person checked with the owner and drops it.
+    let dropped = h
+        .engine
+        .drop_dead_letters(&flow, &["c001".into()])
+        .await
+        .unwrap();
+    assert_eq!(dropped, ["c001"]);
 }
 
 #[tokio::test]
@@ -1239,8 +1249,9 @@ async fn rule9_a_refused_action_that_must_not_repeat_is_retried_once_after_a_fix
     );
 }
 
-/// A sink whose `notify` never answers: the process is killed while it waits.
-struct DiesWhileNotifying(Arc<MemorySink>);
+/// A sink whose `notify` never answers once `.1` messages have gone out: the process is
+/// killed while it waits.
+struct DiesWhileNotifying(Arc<MemorySink>, std::sync::atomic::AtomicUsize);
 
 #[async_trait]
 impl Sink for DiesWhileNotifying {
@@ -1255,7 +1266,7 @@ impl Sink for DiesWhileNotifying {
         action: &str,
         targets: &[TargetRef],
     ) -> Result<Vec<sync_core::ActionOutcome>, ConnectorError> {
-        if action == "notify" {
+        if action == "notify" && self.1.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             std::future::pending::<()>().await;
         }
         self.0.action(action, targets).await
@@ -1269,7 +1280,10 @@ impl Sink for DiesWhileNotifying {
 async fn rule9_a_message_interrupted_by_a_kill_is_reported_unknown_not_lost_silently() {
     let h = Harness::new();
     h.seed(2);
-    let dying = Arc::new(DiesWhileNotifying(h.sink.clone()));
+    let dying = Arc::new(DiesWhileNotifying(
+        h.sink.clone(),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
     let flow = Flow::builder(FLOW, h.source.clone(), common::customers_mapping(), dying)
         .lookback_ms(0)
         .settle_ms(1_000)
@@ -1281,20 +1295,73 @@ async fn rule9_a_message_interrupted_by_a_kill_is_reported_unknown_not_lost_sile
         tokio::time::timeout(std::time::Duration::from_secs(60), h.engine.run(&flow)).await;
     assert!(killed.is_err());
     assert_eq!(h.store.sends(FLOW).await.unwrap().len(), 2);
-    // The next process cannot know whether the messages went out: it says so, once, and does
-    // not send them again.
+    // The next process cannot know whether the message being sent went out: it says so, once,
+    // and does not send it again. The one still waiting its turn never left: it is sent.
     let after = h.engine_named("restarted");
     let healthy = h.builder().actions(["notify"]).build().unwrap();
     h.sink.once_action("notify");
     h.clock.advance(700_000);
     let r = after.run(&healthy).await.unwrap();
-    assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (2, 0));
+    assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (1, 1));
     let keys: Vec<&str> = r.failures.iter().map(|f| f.source_key.as_str()).collect();
-    assert_eq!(keys, ["c000", "c001"]);
+    assert_eq!(keys, ["c000"]);
     assert!(h.store.sends(FLOW).await.unwrap().is_empty());
-    assert!(h.sink.documents().iter().all(|d| d.actions.is_empty()));
+    let notified: Vec<(String, usize)> = h
+        .sink
+        .documents()
+        .iter()
+        .map(|d| (d.source_key.clone(), d.actions.len()))
+        .collect();
+    assert_eq!(notified, [("c000".into(), 0), ("c001".into(), 1)]);
     let r = after.run(&healthy).await.unwrap();
     assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rule9_messages_queued_behind_a_killed_one_are_sent_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(sync_core::SqliteStore::open(dir.path().join("s.sqlite3")).unwrap());
+    let h = Harness::with_store(store);
+    h.seed(5);
+    h.sink.once_action("notify");
+    let dying = Arc::new(DiesWhileNotifying(
+        h.sink.clone(),
+        std::sync::atomic::AtomicUsize::new(2),
+    ));
+    let flow = Flow::builder(FLOW, h.source.clone(), common::customers_mapping(), dying)
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .actions(["notify"])
+        .build()
+        .unwrap();
+    let killed =
+        tokio::time::timeout(std::time::Duration::from_secs(60), h.engine.run(&flow)).await;
+    assert!(killed.is_err());
+    let sends: Vec<(String, bool)> = h
+        .store
+        .sends(FLOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.source_key, s.started_at.is_some()))
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            ("c002".into(), true),
+            ("c003".into(), false),
+            ("c004".into(), false)
+        ]
+    );
+    let after = h.engine_named("restarted");
+    let healthy = h.builder().actions(["notify"]).build().unwrap();
+    h.clock.advance(700_000);
+    let r = after.run(&healthy).await.unwrap();
+    assert_eq!((r.counts.actions_unknown, r.counts.actions_done), (1, 2));
+    let notified: Vec<usize> = h.sink.documents().iter().map(|d| d.actions.len()).collect();
+    assert_eq!(notified, [1, 1, 0, 1, 1]);
+    assert!(h.store.sends(FLOW).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -9,6 +9,10 @@ use crate::source::{WriteBackItem, WriteBackOutcome};
 use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage};
 use std::collections::HashSet;
 
+/// How the reason of a dead letter for an action that may have happened begins: re-runs of
+/// dead letters leave such letters alone when the action must not repeat.
+pub(crate) const UNKNOWN_SEND: &str = "outcome unknown: ";
+
 /// A record that was written (or found by reconciliation) and may need follow-ups.
 #[derive(Debug, Clone)]
 pub(crate) struct Written {
@@ -114,50 +118,38 @@ impl Run<'_> {
                 break;
             }
             let repeatable = self.flow.sink.action_repeatable(&action);
-            if !repeatable {
-                // At most once, and never silently: the write is committed and each send is on
-                // record before anything goes out; a process that dies while sending leaves
-                // the record, which the next run reports as unknown (`report_interrupted_sends`).
-                let now = self.now();
-                changes.sends_put = alive
-                    .iter()
-                    .map(|w| PendingSend {
-                        source_key: w.source_key.clone(),
-                        action: action.clone(),
-                        target: w.target.clone(),
-                        started_at: now,
-                    })
-                    .collect();
-                self.apply(changes).await?;
-                *changes = Changes::default();
-                changes.sends_clear = alive
-                    .iter()
-                    .map(|w| (w.source_key.clone(), action.clone()))
-                    .collect();
-            }
             let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
-            let outcomes = match self.flow.sink.action(&action, &targets).await {
-                Ok(mut o) => {
-                    o.resize(
-                        targets.len(),
-                        ActionOutcome::Unknown {
-                            reason: "no outcome returned".into(),
-                        },
+            let outcomes = if repeatable {
+                self.call_action(&action, &targets).await
+            } else {
+                // At most once, and never silently: the write is committed with every message
+                // queued; then each is marked as being sent just before it goes out, one at a
+                // time (in the transaction that clears the one before). A process that dies
+                // leaves at most one message being sent, which the next run reports as unknown,
+                // and the queued ones, which it sends (`resume_sends`).
+                let queued_at = self.now();
+                let send = |w: &Written, started_at| PendingSend {
+                    source_key: w.source_key.clone(),
+                    action: action.clone(),
+                    target: w.target.clone(),
+                    queued_at,
+                    started_at,
+                };
+                changes.sends_put = alive.iter().map(|w| send(w, None)).collect();
+                let mut outcomes = Vec::with_capacity(targets.len());
+                for (w, target) in alive.iter().zip(&targets) {
+                    changes.sends_put.push(send(w, Some(self.now())));
+                    self.apply(changes).await?;
+                    *changes = Changes::default();
+                    changes
+                        .sends_clear
+                        .push((w.source_key.clone(), action.clone()));
+                    outcomes.extend(
+                        self.call_action(&action, std::slice::from_ref(target))
+                            .await,
                     );
-                    o
                 }
-                Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
-                    ActionOutcome::Unknown {
-                        reason: e.to_string()
-                    };
-                    targets.len()
-                ],
-                Err(e) => vec![
-                    ActionOutcome::Failed {
-                        reason: e.to_string()
-                    };
-                    targets.len()
-                ],
+                outcomes
             };
             let mut next = Vec::with_capacity(alive.len());
             for (w, outcome) in alive.into_iter().zip(outcomes) {
@@ -168,7 +160,7 @@ impl Run<'_> {
                         continue;
                     }
                     ActionOutcome::Unknown { reason } if !repeatable => {
-                        self.action_unknown(&w.source_key, &action, &reason);
+                        self.action_unknown(&w.source_key, &action, &reason, changes);
                         continue;
                     }
                     ActionOutcome::Unknown { reason } => format!("outcome unknown: {reason}"),
@@ -179,6 +171,33 @@ impl Run<'_> {
             alive = next;
         }
         Ok(alive.into_iter().map(|w| w.source_key.clone()).collect())
+    }
+
+    /// One action call, one outcome per target whatever the sink answered.
+    async fn call_action(&self, action: &str, targets: &[TargetRef]) -> Vec<ActionOutcome> {
+        match self.flow.sink.action(action, targets).await {
+            Ok(mut o) => {
+                o.resize(
+                    targets.len(),
+                    ActionOutcome::Unknown {
+                        reason: "no outcome returned".into(),
+                    },
+                );
+                o
+            }
+            Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
+                ActionOutcome::Unknown {
+                    reason: e.to_string()
+                };
+                targets.len()
+            ],
+            Err(e) => vec![
+                ActionOutcome::Failed {
+                    reason: e.to_string()
+                };
+                targets.len()
+            ],
+        }
     }
 
     /// A failed follow-up is a dead letter of its stage with the target as its payload; a
@@ -192,14 +211,28 @@ impl Run<'_> {
         self.dead_letter(&w.source_key, &state, at, reason, payload, false, changes);
     }
 
-    /// An action that is not sent again may or may not have happened: reported, not
-    /// dead-lettered (a retry would repeat it).
-    fn action_unknown(&mut self, key: &str, action: &str, reason: &str) {
+    /// An action that is not sent again may or may not have happened. It is reported, and
+    /// kept on the dead-letter list (in the same transaction that settles it) so that a report
+    /// lost with a killed process or an unread log cannot hide it; re-runs of dead letters
+    /// leave it alone (it would repeat it): a person checks with the recipient and drops it.
+    fn action_unknown(&mut self, key: &str, action: &str, reason: &str, changes: &mut Changes) {
         self.report.counts.actions_unknown += 1;
         let reason = format!(
-            "`{action}` may have happened ({reason}); it is not sent again, check the target"
+            "{UNKNOWN_SEND}`{action}` may have happened ({reason}); it is not sent again: check \
+             with the recipient, then drop this letter"
         );
         tracing::warn!(flow = %self.flow.name, key, %reason, "action outcome unknown");
+        let now = self.now();
+        changes.dead_letters_put.push(DeadLetter {
+            source_key: key.to_owned(),
+            stage: Stage::Action(action.to_owned()),
+            reason: reason.clone(),
+            payload: None,
+            attempts: 1,
+            retryable: false,
+            first_at: now,
+            last_at: now,
+        });
         if self.report.failures.len() < self.flow.options.report_limit {
             self.report.failures.push(Failure {
                 source_key: key.to_owned(),
@@ -208,21 +241,49 @@ impl Run<'_> {
         }
     }
 
-    /// Reports the sends a dead process left on record: each may or may not have gone out, so
-    /// it is counted as unknown and taken off the record — not sent again.
-    pub(crate) async fn report_interrupted_sends(&mut self) -> Result<()> {
+    /// Settles the sends a dead process left on record. One that was being sent may or may
+    /// not have gone out: it is reported as unknown (and kept as a dead letter for a person),
+    /// never sent again. One still queued never went out: it is sent now (with the actions
+    /// after it).
+    pub(crate) async fn resume_sends(&mut self) -> Result<()> {
         let sends = self.engine.store.sends(&self.flow.name).await?;
         if sends.is_empty() {
             return Ok(());
         }
         let mut changes = Changes::default();
+        // By the position of their action: each group goes through `actions` once, which
+        // clears each send only once it has gone out.
+        let mut queued = std::collections::BTreeMap::<usize, Vec<Written>>::new();
         for s in sends {
-            self.action_unknown(
-                &s.source_key,
-                &s.action,
-                "the process stopped while it was being sent",
-            );
-            changes.sends_clear.push((s.source_key, s.action));
+            let position = self
+                .flow
+                .options
+                .actions
+                .iter()
+                .position(|a| *a == s.action);
+            match (s.started_at, position) {
+                (None, Some(i)) => queued.entry(i).or_default().push(Written {
+                    source_key: s.source_key,
+                    target: s.target,
+                    created: true,
+                    prior: Vec::new(),
+                }),
+                (Some(_), _) => {
+                    self.action_unknown(
+                        &s.source_key,
+                        &s.action,
+                        "the process stopped while it was being sent",
+                        &mut changes,
+                    );
+                    changes.sends_clear.push((s.source_key, s.action));
+                }
+                // The action was removed from the flow: nothing is left to do.
+                (None, None) => changes.sends_clear.push((s.source_key, s.action)),
+            }
+        }
+        for (i, written) in &queued {
+            let items: Vec<&Written> = written.iter().collect();
+            self.actions(*i, &items, &mut changes).await?;
         }
         self.apply(&changes).await
     }
@@ -251,6 +312,13 @@ impl Run<'_> {
                     .write_back(&[&w], &mut changes)
                     .await
                     .contains(&w.source_key),
+                // A message that may have gone out is for a person to check, not to resend.
+                Stage::Action(a)
+                    if !self.flow.sink.action_repeatable(a)
+                        && letter.reason.starts_with(UNKNOWN_SEND) =>
+                {
+                    false
+                }
                 Stage::Action(a) => match self.flow.options.actions.iter().position(|x| x == a) {
                     Some(i) => {
                         if !self.flow.sink.action_repeatable(a) {

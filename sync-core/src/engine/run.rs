@@ -258,7 +258,7 @@ impl<'a> Run<'a> {
             .observer
             .run_started(&self.flow.name, self.report.kind, Some(&win));
         if !self.dry() {
-            self.report_interrupted_sends().await?;
+            self.resume_sends().await?;
             self.reconcile_pending().await?;
             self.retry_deferred().await?;
             if self.report.interrupted {
@@ -344,7 +344,7 @@ impl<'a> Run<'a> {
         self.engine
             .observer
             .run_started(&self.flow.name, self.report.kind, None);
-        self.report_interrupted_sends().await?;
+        self.resume_sends().await?;
         self.reconcile_pending().await?;
         self.rerun_letters(|_| true).await
     }

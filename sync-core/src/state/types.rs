@@ -183,10 +183,10 @@ pub struct Deferral {
     pub last_at: i64,
 }
 
-/// An action that must not be repeated (a CRM message), recorded just before it is sent and
-/// cleared once its outcome is known. One still on record when a run starts was being sent
-/// when its process died: it may or may not have gone out, and it is reported as unknown —
-/// never sent again, never silently taken as sent.
+/// An action that must not be repeated (a CRM message), on record from the moment its write is
+/// committed until its outcome is known. When a run starts and finds one, its process died:
+/// one never started is sent now; one that was being sent may or may not have gone out, and
+/// it is reported as unknown — never sent again, never silently taken as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingSend {
     /// The source record's key.
@@ -195,8 +195,10 @@ pub struct PendingSend {
     pub action: String,
     /// The target it was sent for.
     pub target: TargetRef,
-    /// When it was recorded, epoch ms.
-    pub started_at: i64,
+    /// When it was queued, epoch ms.
+    pub queued_at: i64,
+    /// When sending began, epoch ms; `None` while it waits its turn.
+    pub started_at: Option<i64>,
 }
 
 /// What a store knows about one key.

@@ -114,7 +114,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         action        TEXT NOT NULL,
         target_id     TEXT NOT NULL,
         target_number TEXT,
-        started_at    INTEGER NOT NULL,
+        queued_at     INTEGER NOT NULL,
+        started_at    INTEGER,
         PRIMARY KEY (flow, source_key, action)
     ) WITHOUT ROWID;
     ",

@@ -524,7 +524,7 @@ impl StateStore for SqliteStore {
         if !changes.sends_put.is_empty() {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO sends (flow, source_key, action, target_id, target_number,
-                 started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 queued_at, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for s in &changes.sends_put {
                 stmt.execute(params![
@@ -533,6 +533,7 @@ impl StateStore for SqliteStore {
                     s.action,
                     s.target.id,
                     s.target.number,
+                    s.queued_at,
                     s.started_at
                 ])?;
             }
@@ -568,8 +569,8 @@ impl StateStore for SqliteStore {
     async fn sends(&self, flow: &str) -> Result<Vec<PendingSend>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT source_key, action, target_id, target_number, started_at FROM sends
-             WHERE flow = ?1 ORDER BY source_key, action",
+            "SELECT source_key, action, target_id, target_number, queued_at, started_at
+             FROM sends WHERE flow = ?1 ORDER BY source_key, action",
         )?;
         let rows = stmt.query_map([flow], |r| {
             Ok(PendingSend {
@@ -579,7 +580,8 @@ impl StateStore for SqliteStore {
                     id: r.get(2)?,
                     number: r.get(3)?,
                 },
-                started_at: r.get(4)?,
+                queued_at: r.get(4)?,
+                started_at: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
