@@ -483,6 +483,61 @@ async fn rule4_a_message_whose_answer_was_lost_is_reported_unknown_and_never_sen
     assert_eq!((r.counts.unknown, r.counts.created), (0, 0));
 }
 
+/// A sink whose server answers "created" without a document id for `c001`.
+struct NoIdFor(Arc<MemorySink>);
+
+#[async_trait]
+impl Sink for NoIdFor {
+    async fn find(&self, k: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.0.find(k).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let mut out = self.0.write(items).await?;
+        for (item, o) in items.iter().zip(out.iter_mut()) {
+            if item.source_key == "c001" {
+                *o = WriteOutcome::Created(TargetRef::new("", None));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[tokio::test]
+async fn rule4_a_success_without_a_document_id_is_unknown_and_reconciled() {
+    let h = Harness::new();
+    h.seed(2);
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        Arc::new(NoIdFor(h.sink.clone())),
+    )
+    .lookback_ms(0)
+    .settle_ms(1_000)
+    .quiet_period_ms(QUIET)
+    .build()
+    .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.unknown), (1, 1));
+    let ids = h
+        .store
+        .id_map_get_many(FLOW, &["c001".into()])
+        .await
+        .unwrap();
+    assert!(ids.is_empty(), "no entry with an empty target: {ids:?}");
+    // Found by its natural key: the real id goes into the ID map, nothing is created twice.
+    h.clock.advance(QUIET);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.reconciled, 1);
+    let ids = h
+        .store
+        .id_map_get_many(FLOW, &["c001".into()])
+        .await
+        .unwrap();
+    assert_eq!(ids["c001"].target.id, h.sink.documents_for("c001")[0].id);
+    assert_eq!(h.sink.duplicates(), 0);
+}
+
 #[tokio::test]
 async fn rule4_a_record_gone_from_the_source_is_settled_once_and_gets_no_follow_ups() {
     let h = Harness::new();

@@ -274,6 +274,18 @@ impl Run<'_> {
         written: &mut Vec<Written>,
     ) {
         let key = p.item.source_key;
+        // A success that names no document cannot be told apart from a failure: stored as
+        // target "", the next change of the record would create a second document.
+        let outcome = match outcome {
+            WriteOutcome::Created(t) | WriteOutcome::Updated(t) | WriteOutcome::Unchanged(t)
+                if t.id.trim().is_empty() =>
+            {
+                WriteOutcome::Unknown {
+                    reason: "the server reported success but named no document id".into(),
+                }
+            }
+            other => other,
+        };
         let (target, created, outcome) = match outcome {
             WriteOutcome::Created(t) => (t.clone(), true, RecordOutcome::Created(t)),
             WriteOutcome::Updated(t) => (t.clone(), false, RecordOutcome::Updated(t)),
