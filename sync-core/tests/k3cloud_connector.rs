@@ -522,3 +522,41 @@ async fn the_engine_reads_every_delivery_once_through_the_form_source() {
     let again = engine.run(&flow).await.unwrap();
     assert_eq!(again.counts.created, 0);
 }
+
+#[tokio::test]
+async fn a_server_row_cap_below_the_page_size_skips_no_document() {
+    let now = now_ms();
+    let sandbox = Sandbox::builder()
+        .demo_data(false)
+        .clock(Clock::frozen_at_ms(now))
+        .k3cloud(sandbox::K3CloudConfig {
+            max_query_rows: 5,
+            ..sandbox::K3CloudConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    deliveries(&sandbox, 12, 2).await;
+    let mapping = DeclarativeMapping::from_toml(
+        "natural_key = \"bill\"\n[[fields]]\ntarget = \"bill\"\nsource = \"FBillNo\"",
+    )
+    .unwrap();
+    let crm = Arc::new(MemorySink::new());
+    // 100 rows asked for, 5 served: every page is short.
+    let flow = Flow::builder(
+        "deliveries",
+        Arc::new(outstock_source(&sandbox, 100)),
+        Arc::new(mapping),
+        crm.clone(),
+    )
+    .start_from_ms(now - 60_000)
+    .settle_ms(0)
+    .build()
+    .unwrap();
+    let engine = Engine::new(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(sync_core::ManualClock::new(now + 10_000)));
+    let report = engine.run(&flow).await.unwrap();
+    assert_eq!(report.counts.created, 12, "{report:?}");
+    assert_eq!(crm.documents().len(), 12);
+    assert_eq!(crm.duplicates(), 0);
+}

@@ -96,8 +96,8 @@ impl FormSourceConfig {
         self
     }
 
-    /// Rows per ExecuteBillQuery call (default 2000). Keep it at or below the server's row cap
-    /// (2000 before patch 23.11): a page shorter than this ends the read.
+    /// Rows per ExecuteBillQuery call (default 2000). A server that caps pages lower (2000
+    /// before patch 23.11) is no problem: only an empty page ends a read.
     pub fn rows_per_call(mut self, rows: u32) -> Self {
         self.rows_per_call = rows.clamp(1, k3cloud_sdk::MAX_LIMIT);
         self
@@ -285,23 +285,34 @@ impl Source for FormSource {
         let mut limit = c.rows_per_call;
         loop {
             let rows = self.fetch(filter.clone(), limit).await?;
+            // Only an empty page ends the read: a server may cap rows below the limit asked
+            // for (2000 before patch 23.11, or a site's own setting), so a short page proves
+            // nothing — taking it for the last one skipped the rest of the window.
+            if rows.is_empty() {
+                return Ok(Page {
+                    records: Vec::new(),
+                    has_more: false,
+                    token: None,
+                });
+            }
             let full = rows.len() >= limit as usize;
             let mut docs = self.group(rows)?;
-            if full {
-                if docs.len() > 1 {
-                    // The last document's rows may continue on the next page: read it again.
-                    docs.pop();
-                } else if limit < k3cloud_sdk::MAX_LIMIT {
-                    // One document has more rows than a page holds.
-                    limit = (limit * 2).min(k3cloud_sdk::MAX_LIMIT);
-                    continue;
-                } else {
-                    return Err(ConnectorError::permanent(format!(
-                        "a {} document has more than {limit} rows",
-                        c.form_id
-                    )));
-                }
+            if docs.len() > 1 {
+                // The last document's rows may continue on the next page (full, or cut by a
+                // server cap): read it again there.
+                docs.pop();
+            } else if full && limit < k3cloud_sdk::MAX_LIMIT {
+                // One document has more rows than a page holds.
+                limit = (limit * 2).min(k3cloud_sdk::MAX_LIMIT);
+                continue;
+            } else if full {
+                return Err(ConnectorError::permanent(format!(
+                    "a {} document has more than {limit} rows",
+                    c.form_id
+                )));
             }
+            // (One document on a short page is kept whole: a server cap below the rows of a
+            // single document cannot be told from its end.)
             // Times stored below the millisecond can bring back a document already read.
             let mut records: Vec<Record> = docs
                 .into_iter()
@@ -315,11 +326,10 @@ impl Source for FormSource {
                 })
                 .collect();
             records.sort_by(|a, b| (a.version, &a.key).cmp(&(b.version, &b.key)));
-            let page = request.limit.max(1);
-            let truncated = records.len() > page;
-            records.truncate(page);
-            let has_more = full || truncated;
-            if has_more && records.is_empty() {
+            records.truncate(request.limit.max(1));
+            // Rows came back: there may be more, whatever their number.
+            let has_more = true;
+            if records.is_empty() {
                 return Err(ConnectorError::permanent(format!(
                     "{} paging made no progress past {:?}",
                     c.form_id, request.after
