@@ -210,17 +210,19 @@ impl Error {
         !matches!(self, Error::InvalidInput(_) | Error::Connect { .. })
     }
 
-    /// Whether the server gave an answer that says what happened (a refusal, an exception, a
-    /// gateway rejection), as opposed to no answer or an unreadable one.
+    /// Whether the server gave an answer that says what happened (a refusal, a gateway
+    /// rejection), as opposed to no answer or an unreadable one. Not known: a gateway's 5xx
+    /// answer with a JSON body (502, 504: the call may have reached K3Cloud; the galaxy
+    /// gateway's own refusals come as 519 or 4xx), and a `response_error:` exception, which
+    /// K3Cloud raises wherever it fails, after a save too.
     pub(crate) fn outcome_known(&self) -> bool {
         match self {
             Error::InvalidInput(_)
             | Error::Connect { .. }
-            | Error::Gateway { .. }
             | Error::AuthFailed { .. }
             | Error::SessionExpired { .. }
-            | Error::ServerException { .. }
             | Error::Business(_) => true,
+            Error::Gateway { status, .. } => *status == 519 || (400..500).contains(status),
             Error::Http { status, .. } => (400..500).contains(status),
             _ => false,
         }

@@ -96,7 +96,14 @@ impl RowResult {
 /// Maps the entities and errors of `status` back to `rows` input rows by `DIndex`.
 pub(crate) fn attribute(rows: usize, status: &ResponseStatus) -> Vec<RowResult> {
     let mut out = vec![RowResult::Unconfirmed; rows];
-    let positional = status.success_entities.iter().all(|e| e.d_index.is_none());
+    // Without `DIndex` (older servers) a position is a guess. It is trusted only when every
+    // row came back saved and nothing failed — the entities of a full success in the order
+    // sent, as old servers answer. In a partial answer the saved rows cannot be told apart:
+    // all stay unconfirmed (their outcome unknown) rather than one record being bound to
+    // another's document. (The reference does not say whether a full success keeps the order
+    // with `BatchCount` > 1; this client never sets it.)
+    let positional = status.success_entities.iter().all(|e| e.d_index.is_none())
+        && (rows == 1 || (status.errors.is_empty() && status.success_entities.len() == rows));
     for (i, entity) in status.success_entities.iter().enumerate() {
         let row = if positional {
             Some(i)
@@ -634,5 +641,36 @@ mod tests {
             vec![RowResult::Failed(vec![entry("required", None)])]
         );
         assert!(is_whole_call_failure(&bad));
+    }
+
+    #[test]
+    fn a_partial_answer_without_dindex_leaves_every_row_unconfirmed() {
+        // Three models, two saved, one refused, no DIndex anywhere: which two were saved is
+        // not said. By position the third record would take the second one's document.
+        let partial = ResponseStatus {
+            is_success: false,
+            success_entities: vec![entity("1", "A", None), entity("3", "C", None)],
+            errors: vec![entry("违反字段唯一性要求", None)],
+            ..ResponseStatus::default()
+        };
+        assert_eq!(attribute(3, &partial), vec![RowResult::Unconfirmed; 3]);
+        assert!(!is_whole_call_failure(&partial));
+        // Fewer entities than rows and no error: the same.
+        let short = ResponseStatus {
+            is_success: true,
+            success_entities: vec![entity("1", "A", None)],
+            ..ResponseStatus::default()
+        };
+        assert_eq!(attribute(2, &short), vec![RowResult::Unconfirmed; 2]);
+        // One row: its entity is its own.
+        let one = ResponseStatus {
+            is_success: true,
+            success_entities: vec![entity("1", "A", None)],
+            ..ResponseStatus::default()
+        };
+        assert_eq!(
+            attribute(1, &one),
+            vec![RowResult::Succeeded(entity("1", "A", None))]
+        );
     }
 }

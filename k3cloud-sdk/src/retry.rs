@@ -309,14 +309,46 @@ mod tests {
                 D::Fail,
             ),
             (
-                "write, server exception",
+                "write, server exception (response_error:)",
                 Error::ServerException {
                     message: String::new(),
                     raw: String::new(),
                 },
                 Write,
                 1,
+                D::Unknown,
+            ),
+            (
+                "read, server exception",
+                Error::ServerException {
+                    message: String::new(),
+                    raw: String::new(),
+                },
+                Read,
+                1,
                 D::Fail,
+            ),
+            (
+                "write, 502 from a gateway with a JSON body",
+                Error::Gateway {
+                    status: 502,
+                    errcode: 502,
+                    description: "Bad Gateway".into(),
+                },
+                Write,
+                1,
+                D::Unknown,
+            ),
+            (
+                "write, 504 from a gateway with a JSON body",
+                Error::Gateway {
+                    status: 504,
+                    errcode: 504,
+                    description: "Gateway Timeout".into(),
+                },
+                Write,
+                1,
+                D::Unknown,
             ),
             (
                 "write, gateway refusal",
