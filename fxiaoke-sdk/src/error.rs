@@ -339,12 +339,19 @@ impl Error {
         !matches!(self, Error::InvalidInput(_) | Error::Connect { .. })
     }
 
-    /// Whether the answer says what happened: a refusal by the API (except a server-side
-    /// timeout, 50009) or a 4xx status, as opposed to no answer or an unreadable one.
+    /// Whether the answer says what happened: a refusal by the API or a 4xx status, as
+    /// opposed to no answer or an unreadable one. A server-side timeout (50009) and "system
+    /// error" (-2) say nothing of a write that reached the service. "System busy" (-1) is
+    /// taken as a refusal: a busy server turns calls away, and the reference's only write
+    /// answer with -1 is a business refusal (its code a placeholder, unconfirmed) — were it
+    /// unknown, a refused record would be looked up and sent again on every run instead of
+    /// reaching the dead-letter list with its reason.
     pub(crate) fn outcome_known(&self) -> bool {
         match self {
             Error::Http { status, .. } => (400..500).contains(status),
-            Error::Api(a) => a.code != ErrorCode::SERVICE_TIMEOUT,
+            Error::Api(a) => {
+                !matches!(a.code, ErrorCode::SERVICE_TIMEOUT | ErrorCode::SYSTEM_ERROR)
+            }
             Error::InvalidInput(_)
             | Error::Connect { .. }
             | Error::TokenInvalid(_)

@@ -320,6 +320,8 @@ mod tests {
                 D::Unknown,
             ),
             ("write, -1 system busy", api(-1), Write, 1, D::Fail),
+            ("write, -2 system error", api(-2), Write, 1, D::Unknown),
+            ("read, -2 system error", api(-2), Read, 1, D::Fail),
             ("write, 30002 daily quota", api(30002), Write, 1, D::Fail),
             (
                 "write, business refusal",

@@ -229,6 +229,12 @@ async fn quota_and_business_refusals_are_not_retried() {
             "bad_parameters",
         ),
         (r#"{"errorCode":-1,"errorMessage":"系统繁忙"}"#, "api"),
+        // "System error" after a create reached the service says nothing of whether it was
+        // saved: not resent, and reported as such.
+        (
+            r#"{"errorCode":-2,"errorMessage":"系统错误"}"#,
+            "outcome_unknown",
+        ),
     ] {
         let server = serving(CREATE, vec![json_response(body)]).await;
         let err = create(&server, retrying()).await.unwrap_err();
