@@ -347,7 +347,8 @@ fn redact_token_body(body: &[u8], ctx: &Context<'_>) -> String {
             walk(&mut v);
             ctx.scrub(v.to_string())
         }
-        Err(_) => ctx.scrub(snippet(body)),
+        // Truncated or malformed, the token cannot be found and taken out: quote nothing.
+        Err(_) => format!("[token answer of {} bytes not shown]", body.len()),
     }
 }
 
@@ -455,6 +456,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(!format!("{e:?}").contains("TOKEN123"));
+        // Truncated, at 200 and at 502: nothing of the body is quoted.
+        for status in [200, 502] {
+            let e = check(
+                status,
+                Bytes::from_static(br#"{"errorCode":0,"corpAccessToken":"TOKEN123","corpId":"FS"#),
+                &ctx,
+            )
+            .unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("TOKEN123"), "{shown}");
+            assert!(
+                shown.contains("[token answer of 56 bytes not shown]"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

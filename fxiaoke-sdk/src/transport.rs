@@ -330,11 +330,12 @@ impl Transport {
                 secrets: &secrets,
             };
             let answer = response::check(status, bytes, &ctx)?;
-            // A mismatch must not quote the body: it holds the token.
+            // A mismatch must not quote the body, nor serde's message, which quotes the value
+            // it could not take (a token sent as a number, say): only the path is kept.
             answer.decode::<TokenAnswer>().map_err(|e| match e {
-                Error::Decode { path, message, .. } => Error::Decode {
+                Error::Decode { path, .. } => Error::Decode {
+                    message: format!("unexpected value at `{path}` of the token answer"),
                     path,
-                    message,
                     snippet: "[token answer not shown]".into(),
                 },
                 other => other,

@@ -419,3 +419,30 @@ async fn a_custom_cache_is_consulted_only_when_the_token_is_due_or_refused() {
     let last: Value = body_json(requests_to(&server, DEPARTMENTS).await.last().unwrap());
     assert_eq!(last["corpAccessToken"], "token-2");
 }
+
+#[tokio::test]
+async fn a_malformed_token_answer_is_never_quoted_in_the_error() {
+    const TOKEN: &str = "9F86D081884C7D659A2FEAA0C55AD015";
+    for body in [
+        // Truncated in the middle of the answer.
+        format!(r#"{{"errorCode":0,"corpAccessToken":"{TOKEN}","corpId":"FSCID_1","expi"#),
+        // A field of the wrong type: serde's message would quote the value.
+        format!(r#"{{"errorCode":0,"corpAccessToken":"{TOKEN}","corpId":{{"id":"{TOKEN}"}}}}"#),
+        // The token itself of the wrong type.
+        r#"{"errorCode":0,"corpAccessToken":98608108,"corpId":"FSCID_1"}"#.to_owned(),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(path(TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json"))
+            .mount(&server)
+            .await;
+        mount_departments(&server).await;
+        let err = client(&server).departments().send().await.unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains(TOKEN) && !shown.contains("98608108"),
+            "{body}: {shown}"
+        );
+        assert!(requests_to(&server, DEPARTMENTS).await.is_empty());
+    }
+}
