@@ -293,7 +293,8 @@ impl Transport {
                 .send(&url, body.clone())
                 .instrument(span.clone())
                 .await
-                .and_then(|(status, bytes)| response::check(status, bytes));
+                .and_then(|(status, bytes)| response::check(status, bytes))
+                .map_err(hide_login_answer);
             match result {
                 Ok(answer) => break answer,
                 Err(e) => {
@@ -360,5 +361,32 @@ fn classify_send_error(e: reqwest::Error) -> Error {
             timed_out: e.is_timeout(),
             source: e,
         }
+    }
+}
+
+/// A login answer the client could not read is not quoted: truncated or malformed, it may
+/// still hold `KDSVCSessionId` (or echo the password), and nothing can be taken out of what
+/// does not parse.
+fn hide_login_answer(e: Error) -> Error {
+    let hidden = |snippet: &str| format!("[login answer of {} bytes not shown]", snippet.len());
+    match e {
+        Error::Http { status, snippet } => Error::Http {
+            status,
+            snippet: hidden(&snippet),
+        },
+        Error::NotJson { status, snippet } => Error::NotJson {
+            status,
+            snippet: hidden(&snippet),
+        },
+        Error::Decode { path, snippet, .. } => Error::Decode {
+            message: format!("unexpected value at `{path}` of the login answer"),
+            snippet: hidden(&snippet),
+            path,
+        },
+        Error::ServerException { message, raw } => Error::ServerException {
+            message: hidden(&message),
+            raw: hidden(&raw),
+        },
+        other => other,
     }
 }

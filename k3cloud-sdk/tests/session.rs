@@ -419,3 +419,37 @@ async fn clones_share_the_session() {
         "another client has its own jar"
     );
 }
+
+#[tokio::test]
+async fn a_login_answer_that_cannot_be_read_is_never_quoted() {
+    const SESSION: &str = "c7e5f1a2-9b3d-4e6f-8a1b-2c3d4e5f6a7b";
+    for (status, body) in [
+        (
+            200,
+            format!(r#"{{"Message":null,"LoginResultType":1,"KDSVCSessionId":"{SESSION}","Cont"#),
+        ),
+        (
+            502,
+            format!("<html>upstream sent KDSVCSessionId={SESSION}</html>"),
+        ),
+        (
+            200,
+            format!(r#"response_error:{{"Message":"session {SESSION} busy"}}"#),
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(path(login_path("ValidateUser")))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body.clone()))
+            .mount(&server)
+            .await;
+        let err = password_client(&server)
+            .view("X")
+            .number("1")
+            .send()
+            .await
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(SESSION), "{body}: {shown}");
+        assert!(shown.contains("login answer of"), "{shown}");
+    }
+}
