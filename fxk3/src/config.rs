@@ -372,7 +372,7 @@ impl Config {
             }
         }
         if let Some(every) = &self.schedule.every {
-            parse_duration(every)
+            parse_interval(every)
                 .map_err(|e| ConfigError::Invalid(format!("schedule.every: {e}")))?;
         }
         if let Some(k3) = &self.k3cloud
@@ -404,13 +404,16 @@ impl Config {
         self.schedule
             .every
             .as_deref()
-            .and_then(|e| parse_duration(e).ok())
+            .and_then(|e| parse_interval(e).ok())
             .unwrap_or(Duration::from_secs(300))
     }
 }
 
 /// `30s`, `5m`, `2h`, `1d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    // Ten years is more than any setting needs; beyond it the milliseconds of a window would
+    // no longer fit.
+    const MAX_SECS: u64 = 3_650 * 86_400;
     let t = text.trim();
     let (number, unit) = t
         .find(|c: char| !c.is_ascii_digit())
@@ -418,14 +421,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration (30s, 5m, 2h)"))?;
-    let secs = match unit {
-        "s" | "sec" | "secs" => n,
-        "m" | "min" | "mins" => n * 60,
-        "h" | "hour" | "hours" => n * 3_600,
-        "d" | "day" | "days" => n * 86_400,
+    let unit_secs = match unit {
+        "s" | "sec" | "secs" => 1,
+        "m" | "min" | "mins" => 60,
+        "h" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
         _ => return Err(format!("`{text}`: unknown unit `{unit}` (s, m, h, d)")),
     };
-    Ok(Duration::from_secs(secs))
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("`{text}` is too long (at most 3650d)")),
+    }
+}
+
+/// A pause between runs: a duration of at least one second (`0s` would run back to back,
+/// hammering both systems).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("`{text}`: the interval must be at least 1s"));
+    }
+    Ok(d)
 }
 
 /// `2024-01-01` (midnight at +08:00), `2024-01-01 08:30:00`, or epoch milliseconds.
@@ -471,6 +487,26 @@ mod tests {
         assert_eq!(parse_duration(" 2h ").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("soon").is_err());
+        // Overflow and absurd lengths are refused, not wrapped or panicked on.
+        for huge in ["99999999999999999999h", "18446744073709551615d", "3651d"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(
+                e.contains("too long") || e.contains("not a duration"),
+                "{huge}: {e}"
+            );
+        }
+        assert_eq!(
+            parse_duration("3650d").unwrap(),
+            Duration::from_secs(3_650 * 86_400)
+        );
+        // A pause of nothing between runs is refused.
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert!(parse_interval("0s").unwrap_err().contains("at least 1s"));
+        assert!(parse_interval("0").is_err());
+        assert_eq!(parse_interval("1s").unwrap(), Duration::from_secs(1));
+        let zero = EXAMPLE.replace("every = \"5m\"", "every = \"0s\"");
+        let e = Config::from_toml(&zero, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("schedule.every"), "{e}");
         assert_eq!(parse_start("1716000000000").unwrap(), 1_716_000_000_000);
         assert_eq!(parse_start("2024-05-18").unwrap(), 1_715_961_600_000);
         assert_eq!(

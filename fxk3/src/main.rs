@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use fxk3::config::{Config, EXAMPLE, parse_duration};
+use fxk3::config::{Config, EXAMPLE, parse_interval};
 use fxk3::observers::{DryRunTally, Fanout, Progress};
 use fxk3::{App, AppError, EXAMPLE_MAPPINGS, FlowOutcome, environment, report};
 use sync_core::Observer;
@@ -274,7 +274,7 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
             dry_run,
             every: Some(every),
         } => {
-            let every = parse_duration(every)
+            let every = parse_interval(every)
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
             // Checked once: later runs ride out an outage.
             let app = load_reachable(cli, flows).await?;
@@ -283,7 +283,7 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
         Command::Watch { flows, every } => {
             let every = every
                 .as_deref()
-                .map(parse_duration)
+                .map(parse_interval)
                 .transpose()
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
             let app = load_reachable(cli, flows).await?;
