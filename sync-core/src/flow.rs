@@ -262,6 +262,16 @@ impl FlowBuilder {
         if o.lookback_ms < 0 || o.settle_ms < 0 || o.quiet_period_ms < 0 || o.lease_ttl_ms <= 0 {
             return bad("lookback, settle and quiet period must be >= 0 and the lease ttl > 0");
         }
+        if let (Some(mapped), Some(found_by)) =
+            (f.mapping.natural_key_field(), f.sink.natural_key_field())
+            && mapped != found_by
+        {
+            return bad(&format!(
+                "the mapping's natural_key is `{mapped}`, but the sink finds documents by \
+                 `{found_by}`: a write whose answer was lost would be looked up by the wrong \
+                 field and sent again, making a duplicate; map the natural key to `{found_by}`"
+            ));
+        }
         for used in f.mapping.referenced_flows() {
             if !f.depends_on.contains(&used) {
                 return bad(&format!(

@@ -156,6 +156,20 @@ pub trait Sink: Send + Sync {
         true
     }
 
+    /// The target field [`find`](Self::find) looks documents up by, when the sink has one: a
+    /// flow refuses to be built when its mapping's natural key is another field, since
+    /// reconciliation would then look in the wrong place and create duplicates.
+    fn natural_key_field(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether the number a create answers with is the natural key (K3Cloud documents found
+    /// by `FNumber`/`FBillNo`). The engine then checks it: a form whose coding rule replaces
+    /// the number sent makes documents impossible to find again by it, and the flow stops.
+    fn natural_key_is_number(&self) -> bool {
+        false
+    }
+
     /// Whether a write whose outcome is unknown may be looked up and sent again: true for
     /// documents, false for a message, which cannot be looked up. For such a sink the engine
     /// does not call [`find`](Self::find) when it reconciles: it reports the record as unknown

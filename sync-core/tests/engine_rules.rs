@@ -538,6 +538,61 @@ async fn rule4_a_success_without_a_document_id_is_unknown_and_reconciled() {
     assert_eq!(h.sink.duplicates(), 0);
 }
 
+/// An ERP form whose coding rule numbers documents itself, ignoring the number sent.
+struct RenumberingForm(Arc<MemorySink>);
+
+#[async_trait]
+impl Sink for RenumberingForm {
+    async fn find(&self, k: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.0.find(k).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let out = self.0.write(items).await?;
+        Ok(out
+            .into_iter()
+            .map(|o| match o {
+                WriteOutcome::Created(t) => {
+                    WriteOutcome::Created(TargetRef::new(t.id.clone(), Some(format!("KH{}", t.id))))
+                }
+                other => other,
+            })
+            .collect())
+    }
+    fn natural_key_is_number(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn rule4_a_create_that_gets_another_number_than_its_key_stops_the_flow() {
+    let h = Harness::new();
+    h.seed(2);
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        common::customers_mapping(),
+        Arc::new(RenumberingForm(h.sink.clone())),
+    )
+    .lookback_ms(0)
+    .settle_ms(1_000)
+    .build()
+    .unwrap();
+    let e = h.engine.run(&flow).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Config(m) if m.contains("natural key `c000` got the number `KH")),
+        "{e}"
+    );
+    assert!(!e.is_retryable());
+    // The documents made are kept (no duplicate later); the window is not passed.
+    let ids = h
+        .store
+        .id_map_get_many(FLOW, &["c000".into(), "c001".into()])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(h.store.cursor(FLOW).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn rule4_a_record_gone_from_the_source_is_settled_once_and_gets_no_follow_ups() {
     let h = Harness::new();

@@ -560,3 +560,38 @@ async fn a_server_row_cap_below_the_page_size_skips_no_document() {
     assert_eq!(crm.documents().len(), 12);
     assert_eq!(crm.duplicates(), 0);
 }
+
+#[tokio::test]
+async fn a_flow_whose_natural_key_is_not_the_field_the_sink_finds_by_is_refused() {
+    let sandbox = start().await;
+    let mapping = |key: &str| {
+        Arc::new(
+            DeclarativeMapping::from_toml(&format!(
+                "natural_key = \"{key}\"\n[[fields]]\ntarget = \"FNumber\"\nsource = \"no\"\n\
+                 [[fields]]\ntarget = \"F_CrmId\"\nsource = \"_id\""
+            ))
+            .unwrap(),
+        )
+    };
+    let build = |key: &str| {
+        Flow::builder(
+            "customers",
+            Arc::new(MemorySource::new()),
+            mapping(key),
+            Arc::new(customers(
+                &sandbox,
+                UpdatePolicy::MappedFields {
+                    replace_entries: false,
+                },
+            )),
+        )
+        .build()
+    };
+    let e = build("F_CrmId").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("natural_key is `F_CrmId`, but the sink finds documents by `FNumber`"),
+        "{e}"
+    );
+    assert!(build("FNumber").is_ok());
+}

@@ -260,10 +260,34 @@ impl Run<'_> {
                 }
             };
             for (p, outcome) in pending.by_ref().take(batch.len()).zip(outcomes) {
+                if let Some(e) = self.number_replaced(&p.item, &outcome) {
+                    stop.get_or_insert(e);
+                }
                 self.settle_write(p, outcome, changes, written);
             }
         }
         stop
+    }
+
+    /// A create whose document got another number than the natural key it was sent with: the
+    /// form's coding rule replaced it, so no document of this flow can be found again by its
+    /// number, and a lost answer would end in a duplicate. The document is kept in the ID map;
+    /// the flow stops until the mapping names a key the ERP keeps.
+    fn number_replaced(&self, item: &WriteItem, outcome: &WriteOutcome) -> Option<crate::Error> {
+        let WriteOutcome::Created(t) = outcome else {
+            return None;
+        };
+        let number = t.number.as_deref()?;
+        if !self.flow.sink.natural_key_is_number() || number == item.natural_key {
+            return None;
+        }
+        Some(crate::Error::Config(format!(
+            "flow `{}`: the document created for natural key `{}` got the number `{number}`: \
+             the target form numbers documents itself, so they cannot be found again by the \
+             key sent; turn its coding rule off for documents sent with a number, or map the \
+             natural key to a field the ERP keeps (a custom field holding the CRM id)",
+            self.flow.name, item.natural_key
+        )))
     }
 
     fn settle_write(

@@ -316,6 +316,13 @@ fn render(template: &str, record: &Map<String, Value>) -> String {
 
 #[async_trait]
 impl Sink for ObjectSink {
+    fn natural_key_field(&self) -> Option<&str> {
+        match &self.config.mode {
+            SinkMode::Upsert { key_field } => Some(key_field),
+            SinkMode::UpdateExisting { id_field } => Some(id_field),
+        }
+    }
+
     async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
         let key_field = match &self.config.mode {
             SinkMode::Upsert { key_field } => key_field,

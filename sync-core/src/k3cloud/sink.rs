@@ -255,6 +255,14 @@ fn field_keys(packet: &Value, skip: &str) -> Vec<String> {
 
 #[async_trait]
 impl Sink for FormSink {
+    fn natural_key_field(&self) -> Option<&str> {
+        Some(&self.config.natural_key_field)
+    }
+
+    fn natural_key_is_number(&self) -> bool {
+        self.config.natural_key_field == self.config.number_field
+    }
+
     async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
         let c = &self.config;
         let rows: Vec<(Value, Value)> = self

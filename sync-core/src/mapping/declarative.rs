@@ -139,6 +139,11 @@ impl DeclarativeMapping {
         })
     }
 
+    /// The natural key's target field, as written in the file.
+    pub(crate) fn natural_key_text(&self) -> Option<String> {
+        self.natural_key.as_ref().map(ToString::to_string)
+    }
+
     fn natural_key_of(&self, record: &Record, payload: &Value) -> Result<String, MapError> {
         let Some(path) = &self.natural_key else {
             return Ok(record.key.clone());
@@ -565,6 +570,10 @@ fn collect_lookups(
 }
 
 impl Mapping for DeclarativeMapping {
+    fn natural_key_field(&self) -> Option<String> {
+        self.natural_key_text()
+    }
+
     fn lookups(&self, record: &Record) -> Vec<LookupKey> {
         let mut out = Vec::new();
         collect_lookups(

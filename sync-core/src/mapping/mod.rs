@@ -195,6 +195,12 @@ pub trait Mapping: Send + Sync {
         Vec::new()
     }
 
+    /// The target field whose value is the natural key (`FNumber`), when the mapping says:
+    /// a flow refuses to be built when the sink finds documents by another field.
+    fn natural_key_field(&self) -> Option<String> {
+        None
+    }
+
     /// Checks the mapping against descriptions of the source and target objects, when the
     /// connectors can describe them. The default finds nothing to report.
     fn validate(
