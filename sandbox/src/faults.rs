@@ -174,7 +174,8 @@ struct State {
     next_id: u64,
 }
 
-/// The fault rules in force, in the order they were set (the first that fires wins).
+/// The fault rules in force, in the order they were set (latency rules add up; of the others,
+/// the first that fires wins).
 #[derive(Debug)]
 pub(crate) struct FaultRegistry {
     state: Mutex<State>,
@@ -222,16 +223,23 @@ impl FaultRegistry {
             .collect()
     }
 
-    /// The fault that fires for this call, if any (consumes `Next` budgets and RNG draws).
-    pub(crate) fn pick(&self, api: Api, endpoint: &str) -> Option<FaultKind> {
+    /// What fires for this call (consumes `Next` budgets and RNG draws).
+    ///
+    /// Latency composes with everything else: every latency rule that fires adds its delay, and
+    /// the first other rule that fires is the call's fault. Were latency just one more rule where
+    /// the first wins, a latency set on every call would hide every other fault.
+    pub(crate) fn pick(&self, api: Api, endpoint: &str) -> Picked {
         let mut state = self.state.lock();
+        let mut picked = Picked::default();
         if state.entries.is_empty() {
-            return None;
+            return picked;
         }
         let State { entries, rng, .. } = &mut *state;
-        let mut fired = None;
-        for (i, entry) in entries.iter_mut().enumerate() {
-            if !entry.fault.matches(api, endpoint) {
+        for entry in entries.iter_mut() {
+            let is_latency = matches!(entry.fault.kind, FaultKind::Latency { .. });
+            // Once a fault is chosen, later non-latency rules are not consulted at all, so
+            // their `Next` budgets and RNG draws are left as they were.
+            if !entry.fault.matches(api, endpoint) || (!is_latency && picked.kind.is_some()) {
                 continue;
             }
             let fire = match &mut entry.fault.trigger {
@@ -246,17 +254,27 @@ impl FaultRegistry {
                     }
                 }
             };
-            if fire {
-                fired = Some((i, entry.fault.kind.clone()));
-                break;
+            if !fire {
+                continue;
+            }
+            match entry.fault.kind {
+                FaultKind::Latency { ms } => picked.delay_ms = picked.delay_ms.saturating_add(ms),
+                ref kind => picked.kind = Some(kind.clone()),
             }
         }
-        let (i, kind) = fired?;
-        if entries[i].fault.trigger == Trigger::Next(0) {
-            entries.remove(i);
-        }
-        Some(kind)
+        entries.retain(|e| e.fault.trigger != Trigger::Next(0));
+        picked
     }
+}
+
+/// What fires for one call: the summed delay of the latency rules that fired, then at most one
+/// other fault.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Picked {
+    /// Milliseconds to wait before anything else happens (0: none).
+    pub(crate) delay_ms: u64,
+    /// The fault that then applies; never [`FaultKind::Latency`].
+    pub(crate) kind: Option<FaultKind>,
 }
 
 #[cfg(test)]
@@ -267,11 +285,11 @@ mod tests {
     fn next_n_fires_n_times_then_goes() {
         let reg = FaultRegistry::new(1);
         reg.add(Fault::new(Api::K3cloud, "Save", FaultKind::Hang).next(2));
-        assert_eq!(reg.pick(Api::K3cloud, "View"), None);
-        assert_eq!(reg.pick(Api::Fxiaoke, "Save"), None);
-        assert_eq!(reg.pick(Api::K3cloud, "save"), Some(FaultKind::Hang));
-        assert_eq!(reg.pick(Api::K3cloud, "Save"), Some(FaultKind::Hang));
-        assert_eq!(reg.pick(Api::K3cloud, "Save"), None);
+        assert_eq!(reg.pick(Api::K3cloud, "View").kind, None);
+        assert_eq!(reg.pick(Api::Fxiaoke, "Save").kind, None);
+        assert_eq!(reg.pick(Api::K3cloud, "save").kind, Some(FaultKind::Hang));
+        assert_eq!(reg.pick(Api::K3cloud, "Save").kind, Some(FaultKind::Hang));
+        assert_eq!(reg.pick(Api::K3cloud, "Save").kind, None);
         assert!(reg.list().is_empty());
     }
 
@@ -281,7 +299,7 @@ mod tests {
             let reg = FaultRegistry::new(seed);
             reg.add(Fault::any_endpoint(Api::Fxiaoke, FaultKind::RateLimited).probability(0.5));
             (0..64)
-                .map(|_| reg.pick(Api::Fxiaoke, "/x").is_some())
+                .map(|_| reg.pick(Api::Fxiaoke, "/x").kind.is_some())
                 .collect::<Vec<_>>()
         };
         assert_eq!(draws(9), draws(9));
@@ -291,19 +309,42 @@ mod tests {
     }
 
     #[test]
-    fn first_matching_fault_wins_and_can_be_removed() {
+    fn latency_composes_and_the_first_other_fault_wins() {
         let reg = FaultRegistry::new(1);
         let a = reg.add(Fault::any_endpoint(
             Api::K3cloud,
             FaultKind::Latency { ms: 5 },
         ));
-        reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::Hang));
+        reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::Hang).next(1));
+        reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::SessionLoss).next(1));
+        reg.add(Fault::any_endpoint(
+            Api::K3cloud,
+            FaultKind::Latency { ms: 7 },
+        ));
+        // Both delays add up; the first other fault wins and the second keeps its budget.
         assert_eq!(
             reg.pick(Api::K3cloud, "Save"),
-            Some(FaultKind::Latency { ms: 5 })
+            Picked {
+                delay_ms: 12,
+                kind: Some(FaultKind::Hang)
+            }
+        );
+        assert_eq!(
+            reg.pick(Api::K3cloud, "Save"),
+            Picked {
+                delay_ms: 12,
+                kind: Some(FaultKind::SessionLoss)
+            }
         );
         assert!(reg.remove(a));
-        assert_eq!(reg.pick(Api::K3cloud, "Save"), Some(FaultKind::Hang));
+        assert_eq!(
+            reg.pick(Api::K3cloud, "Save"),
+            Picked {
+                delay_ms: 7,
+                kind: None
+            }
+        );
+        assert_eq!(reg.list().len(), 1);
     }
 
     #[test]

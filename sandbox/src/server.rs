@@ -116,15 +116,25 @@ pub(crate) async fn handle(
     work: impl FnOnce() -> Reply,
 ) -> Response {
     shared.calls.hit(api, endpoint);
-    let Some(kind) = shared.faults.pick(api, endpoint) else {
+    let picked = shared.faults.pick(api, endpoint);
+    // The round trip is slow first; whatever else fires happens after it, as it would behind a
+    // slow network.
+    if picked.delay_ms > 0 {
+        tracing::debug!(
+            api = api.as_str(),
+            endpoint,
+            ms = picked.delay_ms,
+            "latency"
+        );
+        tokio::time::sleep(Duration::from_millis(picked.delay_ms)).await;
+    }
+    let Some(kind) = picked.kind else {
         return work().into_response();
     };
     tracing::debug!(api = api.as_str(), endpoint, ?kind, "fault fires");
     let reply = match kind {
-        FaultKind::Latency { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            work()
-        }
+        // `pick` folds every latency into `delay_ms`; kept for exhaustiveness.
+        FaultKind::Latency { .. } => work(),
         FaultKind::ServerError { status } => error_page(api, status),
         FaultKind::Hang => return std::future::pending().await,
         FaultKind::DropAfterWrite => {

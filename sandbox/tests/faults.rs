@@ -583,3 +583,52 @@ async fn the_fault_control_api_lists_removes_and_clears() {
     assert_eq!(list, json!([]));
     assert!(sandbox.faults().is_empty());
 }
+
+/// A latency on every call no longer hides the other faults: the Save is late AND answers its
+/// 502, the Fxiaoke create is late AND applied-then-dropped. Both set over the control API.
+#[tokio::test]
+async fn latency_composes_with_the_other_faults() {
+    let sandbox = sandbox(1).await;
+    let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
+    let http = reqwest::Client::new();
+    let faults = format!("{}/__sandbox/faults", sandbox.base_url());
+    for fault in [
+        json!({"api": null, "endpoint": "*", "kind": {"type": "latency", "ms": 120}}),
+        json!({"api": "k3cloud", "endpoint": "Save", "kind": {"type": "server_error", "status": 502}, "trigger": {"next": 1}}),
+        json!({"api": "fxiaoke", "endpoint": "/cgi/crm/v2/data/create", "kind": {"type": "drop_after_write"}, "trigger": {"next": 1}}),
+    ] {
+        let (code, answer) =
+            control(&http, reqwest::Method::POST, faults.clone(), Some(fault)).await;
+        assert_eq!(code, 200, "{answer}");
+    }
+
+    let started = Instant::now();
+    let (code, body) = send(k3.request("Save", &customer("C1"))).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(120));
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        sandbox.k3cloud_record("BD_Customer", "C1").is_none(),
+        "nothing written"
+    );
+
+    let started = Instant::now();
+    let err = send(fx_request(&fx, "/cgi/crm/v2/data/create", &account("乙")))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(120));
+    assert!(!err.is_timeout(), "{err:?}");
+    assert_eq!(
+        sandbox.fxiaoke_records("AccountObj").len(),
+        1,
+        "the write happened"
+    );
+
+    // The one-shot faults are spent; the latency stays and the next Save succeeds, late.
+    let started = Instant::now();
+    let (code, body) = send(k3.request("Save", &customer("C1"))).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(120));
+    assert_eq!(code, 200);
+    assert!(body.contains("\"IsSuccess\":true"), "{body}");
+    assert_eq!(sandbox.calls("k3cloud:Save"), 2);
+    assert_eq!(sandbox.faults().len(), 1);
+}
