@@ -190,7 +190,12 @@ pub(crate) fn parse_k3_date(s: &str) -> Option<i64> {
     let y: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
     let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    // Years beyond 9999 (SQL Server's last) would overflow the key arithmetic below: refused.
+    if parts.next().is_some()
+        || !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
         return None;
     }
     let mut hms = [0i64; 3];
@@ -199,6 +204,9 @@ pub(crate) fn parse_k3_date(s: &str) -> Option<i64> {
         let (clock, frac) = time.split_once('.').unwrap_or((time, ""));
         for (slot, part) in hms.iter_mut().zip(clock.split(':')) {
             *slot = part.parse().ok()?;
+        }
+        if hms[0] > 23 || hms[1] > 59 || hms[2] > 59 || hms.iter().any(|v| *v < 0) {
+            return None;
         }
         if !frac.is_empty() {
             if !frac.bytes().all(|b| b.is_ascii_digit()) {
@@ -246,6 +254,18 @@ mod tests {
         assert_eq!(
             parse_k3_date(&k3_datetime(1_700_000_000_050)),
             Some(k3_date_key(1_700_000_000_050))
+        );
+    }
+
+    #[test]
+    fn huge_years_and_times_are_refused_without_overflow() {
+        assert_eq!(parse_k3_date("9999999999-01-01"), None);
+        assert_eq!(parse_k3_date("99999999999999999999-01-01"), None);
+        assert_eq!(parse_k3_date("2024-01-01 99999999999999:00:00"), None);
+        assert_eq!(parse_k3_date("0-01-01"), None);
+        assert_eq!(
+            parse_k3_date("9999-12-31 23:59:59"),
+            Some(99_991_231_235_959_000)
         );
     }
 

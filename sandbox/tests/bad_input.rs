@@ -167,6 +167,8 @@ async fn k3cloud_answers_every_odd_request_in_its_envelope() {
                 json!({"FormId": "BD_Customer", "FieldKeys": "FNumber,", "FilterString": "FNumber = '", "StartRow": -5, "Limit": "x"}),
                 json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "FilterString": [{"FieldName": 1}], "OrderString": "FNumber sideways"}),
                 json!({"FormId": "SAL_SaleOrder", "FieldKeys": "FBillNo", "FilterString": "((((FBillNo", "TopRowCount": 1e300}),
+                // A year that overflowed the date key arithmetic (a panic) before it was refused.
+                json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "FilterString": "FModifyDate >= '9999999999-01-01'"}),
                 json!({"Numbers": {"a": 1}, "Ids": [[]]}),
             ]) {
                 let body = json!({"formid": form, "data": data, "opNumber": "Forbid"});
