@@ -595,3 +595,64 @@ async fn a_flow_whose_natural_key_is_not_the_field_the_sink_finds_by_is_refused(
     );
     assert!(build("FNumber").is_ok());
 }
+
+/// An ERP where customer C001 was allocated from organisation 100 to 200: two rows, two ids,
+/// one number (the simulator keeps numbers unique, so a scripted server stands in).
+async fn allocated_customer() -> wiremock::MockServer {
+    use wiremock::matchers::path_regex;
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(path_regex("ExecuteBillQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"[["C001",100,"C001","100","100"],["C001",200,"C001","200","100"]]"#,
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("ExecuteBillQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_customer_allocated_to_several_organisations_is_found_once() {
+    let erp = |server: &wiremock::MockServer, config: FormSinkConfig| {
+        FormSink::new(
+            k3cloud_sdk::Client::builder(server.uri())
+                .account("acct")
+                .user("webapi")
+                .auth(k3cloud_sdk::Auth::signed("app", "secret-of-the-app"))
+                .build()
+                .unwrap(),
+            config,
+        )
+    };
+    // The row of the organisation that created it; the copy is not a second document.
+    let server = allocated_customer().await;
+    let sink = erp(
+        &server,
+        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber"),
+    );
+    assert_eq!(
+        sink.find("C001").await.unwrap(),
+        Some(TargetRef::new("100", Some("C001".into())))
+    );
+    let asked = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&asked[0].body).into_owned();
+    assert!(
+        body.contains("FUseOrgId.FNumber") && body.contains("FCreateOrgId.FNumber"),
+        "{body}"
+    );
+    // With the flow's use organisation, the lookup is within it.
+    let server = allocated_customer().await;
+    let sink = erp(
+        &server,
+        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber").use_org("200"),
+    );
+    sink.find("C001").await.unwrap();
+    let asked = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&asked[0].body).into_owned();
+    assert!(body.contains(r"FUseOrgId.FNumber = '200'"), "{body}");
+}

@@ -39,6 +39,7 @@ pub struct FormSinkConfig {
     natural_key_field: String,
     update_policy: UpdatePolicy,
     params: Vec<(String, Value)>,
+    use_org: Option<String>,
 }
 
 impl FormSinkConfig {
@@ -60,7 +61,17 @@ impl FormSinkConfig {
                 replace_entries: false,
             },
             params: Vec::new(),
+            use_org: None,
         }
+    }
+
+    /// The use organisation (`FUseOrgId` number) documents are looked up in. Base data
+    /// allocated (分配) to other organisations has one row per organisation under the same
+    /// number; without this, the row whose use organisation is the one that created it is
+    /// taken, and the others are its allocated copies.
+    pub fn use_org(mut self, org_number: impl Into<String>) -> Self {
+        self.use_org = Some(org_number.into());
+        self
     }
 
     /// The field holding the mapping's natural key (for example a custom field that keeps the
@@ -84,6 +95,10 @@ impl FormSinkConfig {
         self
     }
 }
+
+/// Where base data is used, and where it was created.
+const USE_ORG: &str = "FUseOrgId.FNumber";
+const CREATE_ORG: &str = "FCreateOrgId.FNumber";
 
 /// Writes mapped records to a K3Cloud form with BatchSave.
 ///
@@ -264,31 +279,10 @@ impl Sink for FormSink {
     }
 
     async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
-        let c = &self.config;
-        let rows: Vec<(Value, Value)> = self
-            .client
-            .query(&c.form_id)
-            .fields([c.id_field.as_str(), c.number_field.as_str()])
-            .filter(Filter::eq(&c.natural_key_field, natural_key))
-            .limit(10)
-            .send()
-            .await
-            .map_err(|e| connector_error(&e))?;
-        let mut targets: Vec<TargetRef> = Vec::new();
-        for (id, number) in rows {
-            let target = TargetRef::new(text(&id), Some(text(&number)).filter(|n| !n.is_empty()));
-            if !targets.contains(&target) {
-                targets.push(target);
-            }
-        }
-        match targets.len() {
-            0 => Ok(None),
-            1 => Ok(targets.pop()),
-            n => Err(ConnectorError::permanent(format!(
-                "{n} {} documents have {} = {natural_key}; the natural key must be unique",
-                c.form_id, c.natural_key_field
-            ))),
-        }
+        let found = self
+            .existing_targets(std::slice::from_ref(&natural_key.to_owned()))
+            .await?;
+        Ok(found.get(natural_key).cloned())
     }
 
     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
@@ -366,26 +360,61 @@ impl Sink for FormSink {
         let c = &self.config;
         let mut found = HashMap::with_capacity(natural_keys.len());
         for chunk in natural_keys.chunks(100) {
-            let rows: Vec<(Value, Value, Value)> = self
+            let mut filter = Filter::is_in(&c.natural_key_field, chunk.iter().map(String::as_str));
+            if let Some(org) = &c.use_org {
+                filter = filter.and(Filter::eq(USE_ORG, org.as_str()));
+            }
+            let mut fields = vec![
+                c.natural_key_field.as_str(),
+                c.id_field.as_str(),
+                c.number_field.as_str(),
+            ];
+            // Base data (BD_…) is what gets allocated to organisations; bills have no such
+            // fields, and a query naming them would be refused.
+            let orgs = c.use_org.is_some() || c.form_id.starts_with("BD_");
+            if orgs {
+                fields.extend([USE_ORG, CREATE_ORG]);
+            }
+            let rows: Vec<Vec<Value>> = self
                 .client
                 .query(&c.form_id)
-                .fields([
-                    c.natural_key_field.as_str(),
-                    c.id_field.as_str(),
-                    c.number_field.as_str(),
-                ])
-                .filter(Filter::is_in(
-                    &c.natural_key_field,
-                    chunk.iter().map(String::as_str),
-                ))
+                .fields(fields)
+                .filter(filter)
                 .pages()
                 .collect_all()
                 .await
                 .map_err(|e| connector_error(&e))?;
-            for (key, id, number) in rows {
-                let target =
-                    TargetRef::new(text(&id), Some(text(&number)).filter(|n| !n.is_empty()));
-                found.insert(text(&key), target);
+            let mut by_key: HashMap<String, Vec<(TargetRef, bool)>> = HashMap::new();
+            for row in rows {
+                let cell = |i: usize| row.get(i).map(text).unwrap_or_default();
+                let number = cell(2);
+                let target = TargetRef::new(cell(1), Some(number).filter(|n| !n.is_empty()));
+                let original = !orgs || cell(3) == cell(4);
+                let key = cell(0);
+                let rows = by_key.entry(key).or_default();
+                if !rows.iter().any(|(t, _)| *t == target) {
+                    rows.push((target, original));
+                }
+            }
+            for (key, mut rows) in by_key {
+                if rows.len() > 1 {
+                    // Allocated copies share the number: the one its creator uses is the one.
+                    rows.retain(|(_, original)| *original);
+                }
+                match rows.len() {
+                    0 => {}
+                    1 => {
+                        found.insert(key, rows.remove(0).0);
+                    }
+                    n => {
+                        return Err(ConnectorError::permanent(format!(
+                            "{n} {} documents have {} = {key}; the natural key must be unique \
+                             (set the flow's use organisation if they are one document \
+                             allocated to several organisations)",
+                            c.form_id, c.natural_key_field
+                        )));
+                    }
+                }
             }
         }
         Ok(found)
