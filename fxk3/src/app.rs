@@ -674,6 +674,10 @@ impl App {
         if let Some(v) = &c.settle {
             builder = builder.settle_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
         }
+        if let Some(v) = &c.retry_after {
+            builder = builder
+                .dead_letter_retry_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
+        }
         if let Some(v) = &c.quiet_period {
             builder =
                 builder.quiet_period_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));

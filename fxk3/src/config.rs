@@ -229,6 +229,9 @@ pub struct FlowConfig {
     /// How long a write whose answer was lost is left alone before it is looked up (default
     /// `10m`): it may still be running on the server.
     pub quiet_period: Option<String>,
+    /// How long after a transient failure a record is tried again (default `1m`, doubling up
+    /// to 60 times that).
+    pub retry_after: Option<String>,
     /// Where a first run starts (`2024-01-01` or epoch ms; default: the beginning).
     pub start_from: Option<String>,
     /// Runs a record may wait for a reference before it is dead-lettered (default 10).
@@ -342,9 +345,14 @@ impl Config {
                     flow.name
                 )));
             }
-            for value in [&flow.lookback, &flow.settle, &flow.quiet_period]
-                .into_iter()
-                .flatten()
+            for value in [
+                &flow.lookback,
+                &flow.settle,
+                &flow.quiet_period,
+                &flow.retry_after,
+            ]
+            .into_iter()
+            .flatten()
             {
                 parse_duration(value)
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;

@@ -46,6 +46,10 @@ pub struct FlowOptions {
     /// 4 s, 16 s (default 3). When they are used up the run stops where it is, the cursor
     /// after the last settled record, and the next run goes on from there.
     pub transient_retries: u32,
+    /// How long after a transient failure a record's dead letter is tried again by the runs
+    /// that follow, ms (default 1 minute); the pause doubles with each further failure, up to
+    /// 60 times this.
+    pub dead_letter_retry_ms: i64,
     /// How many failures and planned writes a report keeps (default 100).
     pub report_limit: usize,
 }
@@ -65,6 +69,7 @@ impl Default for FlowOptions {
             lease_ttl_ms: 10 * 60 * 1000,
             quiet_period_ms: 10 * 60 * 1000,
             transient_retries: 3,
+            dead_letter_retry_ms: 60 * 1000,
             report_limit: 100,
         }
     }
@@ -221,6 +226,11 @@ impl FlowBuilder {
         self.flow.options.max_defer_attempts = n;
         self
     }
+    /// See [`FlowOptions::dead_letter_retry_ms`].
+    pub fn dead_letter_retry_ms(mut self, ms: i64) -> Self {
+        self.flow.options.dead_letter_retry_ms = ms;
+        self
+    }
     /// See [`FlowOptions::transient_retries`].
     pub fn transient_retries(mut self, n: u32) -> Self {
         self.flow.options.transient_retries = n;
@@ -259,7 +269,12 @@ impl FlowBuilder {
         if o.page_size == 0 || o.batch_size == 0 || o.concurrency == 0 {
             return bad("page_size, batch_size and concurrency must be at least 1");
         }
-        if o.lookback_ms < 0 || o.settle_ms < 0 || o.quiet_period_ms < 0 || o.lease_ttl_ms <= 0 {
+        if o.lookback_ms < 0
+            || o.settle_ms < 0
+            || o.quiet_period_ms < 0
+            || o.dead_letter_retry_ms < 0
+            || o.lease_ttl_ms <= 0
+        {
             return bad("lookback, settle and quiet period must be >= 0 and the lease ttl > 0");
         }
         if let (Some(mapped), Some(found_by)) =

@@ -15,22 +15,25 @@ pub(crate) fn call_delay(retry: u32, max_retries: u32) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// How long after its latest failure a retryable dead letter is due again: 1 minute after the
-/// first failure, doubling with each further one, at most 1 hour.
-pub(crate) fn dead_letter_delay_ms(attempts: u32) -> i64 {
-    const MINUTE: i64 = 60_000;
+/// How long after its latest failure a retryable dead letter is due again: `first_ms` (1
+/// minute by default) after the first failure, doubling with each further one, at most 60
+/// times `first_ms` (1 hour).
+pub(crate) fn dead_letter_delay_ms(attempts: u32, first_ms: i64) -> i64 {
+    let first = first_ms.max(0);
     let doublings = attempts.saturating_sub(1).min(6);
-    (MINUTE << doublings).min(60 * MINUTE)
+    first
+        .saturating_mul(1 << doublings)
+        .min(first.saturating_mul(60))
 }
 
 /// Whether an incremental run at `now_ms` tries a dead letter again by itself: only failures
 /// that looked transient, once their delay has passed. The others wait for a person.
-pub(crate) fn dead_letter_due(letter: &DeadLetter, now_ms: i64) -> bool {
+pub(crate) fn dead_letter_due(letter: &DeadLetter, now_ms: i64, first_ms: i64) -> bool {
     letter.retryable
         && now_ms
             >= letter
                 .last_at
-                .saturating_add(dead_letter_delay_ms(letter.attempts))
+                .saturating_add(dead_letter_delay_ms(letter.attempts, first_ms))
 }
 
 #[cfg(test)]
@@ -75,10 +78,11 @@ mod tests {
         ];
         for &(attempts, minutes) in table {
             assert_eq!(
-                dead_letter_delay_ms(attempts),
+                dead_letter_delay_ms(attempts, 60_000),
                 minutes * 60_000,
                 "{attempts}"
             );
+            assert_eq!(dead_letter_delay_ms(attempts, 1_000), minutes * 1_000);
         }
     }
 
@@ -104,7 +108,7 @@ mod tests {
         ];
         for &(retryable, attempts, now, due) in table {
             assert_eq!(
-                dead_letter_due(&letter(retryable, attempts), now),
+                dead_letter_due(&letter(retryable, attempts), now, 60_000),
                 due,
                 "{retryable} {attempts} {now}"
             );

@@ -267,7 +267,8 @@ impl<'a> Run<'a> {
             // Failures that looked transient are tried again by the runs after them, with a
             // growing pause; the others wait for a person (`rerun_dead_letters`).
             let now = self.now();
-            self.rerun_letters(|d| backoff::dead_letter_due(d, now))
+            let first = self.flow.options.dead_letter_retry_ms;
+            self.rerun_letters(|d| backoff::dead_letter_due(d, now, first))
                 .await?;
             if self.report.interrupted {
                 return Ok(());
