@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k3cloud_sdk::Auth;
-use sandbox::{GenerateSpec, Sandbox};
+use sandbox::{Api, Fault, FaultKind, GenerateSpec, Sandbox};
 
 use serde_json::{Value, json};
 
@@ -270,7 +270,12 @@ async fn world() -> World {
         }
         config.push_str(line);
         config.push('\n');
+        if line == "[fxiaoke]" || line == "[k3cloud]" {
+            // A hung call is given up quickly (the soak makes some hang).
+            config.push_str("timeout_secs = 3\n");
+        }
         if line.starts_with("mapping = ") {
+            config.push_str("retry_after = \"1s\"\n");
             // The simulators commit at once; a write cut off by a kill has finished on the
             // server well within 2 s, which is what the quiet period waits for.
             config.push_str("settle = \"0s\"\nquiet_period = \"2s\"\n");
@@ -419,6 +424,32 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
             outbounds.insert(id.parse().unwrap(), carriage);
         }
     }
+    let header = || {
+        format!(
+            "crash test ({:.0} s, seed {}): {} kills (customers {}, orders {}, deliveries {}), \
+             {kills_mid_write} of them after the run had begun writing, {finished_first} runs \
+             finished before their kill",
+            started.elapsed().as_secs_f64(),
+            env_number("FXK3_CRASH_SEED", 11),
+            kills.values().sum::<u64>(),
+            kills["customers"],
+            kills["orders"],
+            kills["deliveries"],
+        )
+    };
+    assert_eq!(outbounds.len(), ship_total);
+    settle_and_check(&w, &outbounds, reported, header).await;
+}
+
+/// Runs `fxk3 run` until everything has settled, then counts from the simulators' state and
+/// asserts: every record exactly once in the other system, every outbound applied, every
+/// message at most once and every missing one reported, nothing pending.
+async fn settle_and_check(
+    w: &World,
+    outbounds: &HashMap<i64, String>,
+    mut reported: BTreeSet<i64>,
+    header: impl Fn() -> String,
+) {
     let mut settle_runs = 0;
     loop {
         settle_runs += 1;
@@ -452,7 +483,7 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
         if code != Some(2) && pending == 0 && !busy {
             break;
         }
-        eprintln!("settle run {settle_runs}: exit {code:?}, pending {pending}: {status}");
+        eprintln!("settle run {settle_runs}: exit {code:?}, pending {pending}");
         tokio::time::sleep(Duration::from_millis(2_100)).await;
     }
 
@@ -541,20 +572,13 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
     }
     let reported_count = reported.len();
     println!(
-        "crash test ({:.0} s, seed {}): {} kills (customers {}, orders {}, deliveries {}), \
-         {kills_mid_write} of them after the run had begun writing, {finished_first} runs \
-         finished before their kill, {settle_runs} runs to settle\n\
+        "{}, {settle_runs} runs to settle\n\
          | what | records | missing | duplicate |\n|---|---|---|---|\n\
          | CRM accounts → ERP customers | {} | {customers_missing} | {customers_twice} |\n\
          | CRM orders → ERP orders | {} | {orders_missing} | {orders_twice} |\n\
-         | audited outbounds → CRM order updates | {} | {not_applied} | — ({repeated_updates} resent after a kill, same values) |\n\
+         | audited outbounds → CRM order updates | {} | {not_applied} | — ({repeated_updates} sent again, same values) |\n\
          | messages: sent once {sent}, twice {sent_twice}, reported unknown {reported_count} (kept for a person to check), not sent and not reported {lost_unreported} | | | |",
-        started.elapsed().as_secs_f64(),
-        env_number("FXK3_CRASH_SEED", 11),
-        kills.values().sum::<u64>(),
-        kills["customers"],
-        kills["orders"],
-        kills["deliveries"],
+        header(),
         accounts.len(),
         crm_orders.len(),
         outbounds.len(),
@@ -564,7 +588,6 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
         (0, 0, customers.len())
     );
     assert_eq!((orders_missing, orders_twice), (0, 0));
-    assert_eq!(outbounds.len(), ship_total);
     assert_eq!((not_applied, sent_twice, lost_unreported), (0, 0, 0));
     let store = sync_core::SqliteStore::open(w.dir.path().join("fxk3-state.sqlite3")).unwrap();
     for flow in FLOWS {
@@ -573,4 +596,83 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
             .unwrap();
         assert!(sends.is_empty(), "{flow}: {sends:?}");
     }
+}
+
+/// Faults drawn at rates on both simulators, as a bad hour of the network would bring them.
+fn bad_network(sandbox: &Sandbox, scale: f64) {
+    let k3 = |endpoint: &str, kind: FaultKind, p: f64| {
+        let _ = sandbox.set_fault(Fault::new(Api::K3cloud, endpoint, kind).probability(p * scale));
+    };
+    let fx = |endpoint: &str, kind: FaultKind, p: f64| {
+        let _ = sandbox.set_fault(Fault::new(Api::Fxiaoke, endpoint, kind).probability(p * scale));
+    };
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::K3cloud, FaultKind::ServerError { status: 502 })
+            .probability(0.10 * scale),
+    );
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::Fxiaoke, FaultKind::ServerError { status: 502 })
+            .probability(0.10 * scale),
+    );
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::K3cloud, FaultKind::RateLimited).probability(0.02 * scale),
+    );
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::Fxiaoke, FaultKind::RateLimited).probability(0.02 * scale),
+    );
+    for write in ["BatchSave", "Submit", "Audit"] {
+        k3(write, FaultKind::DropAfterWrite, 0.02);
+        k3(write, FaultKind::MalformedJson, 0.01);
+        k3(write, FaultKind::TruncatedJson, 0.01);
+    }
+    k3("BatchSave", FaultKind::Hang, 0.005);
+    fx("/cgi/crm/v2/data/update", FaultKind::DropAfterWrite, 0.02);
+    fx("/cgi/crm/v2/data/update", FaultKind::TruncatedJson, 0.01);
+    fx("/cgi/message/send", FaultKind::DropAfterWrite, 0.02);
+    fx("/cgi/crm/v2/data/query", FaultKind::MalformedJson, 0.01);
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::Fxiaoke, FaultKind::SessionLoss).probability(0.005 * scale),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_at_rates_settle_with_the_faults_still_on() {
+    let w = world().await;
+    let ship_total = usize::try_from(env_number("FXK3_SOAK_SHIP", 60)).unwrap();
+    let started = Instant::now();
+    let mut reported = BTreeSet::new();
+    let mut outbounds: HashMap<i64, String> = HashMap::new();
+    let mut shipped_orders = BTreeSet::new();
+    let mut runs = 0;
+    bad_network(&w.sandbox, 1.0);
+    // Customers and orders through the faults; then the warehouse ships (its own calls need a
+    // working network: the faults are lifted for it, and put back).
+    while outbounds.len() < ship_total {
+        runs += 1;
+        assert!(
+            runs <= 40,
+            "the orders do not reach the ERP through the faults"
+        );
+        let (code, report) = w.run_json(&["run"]).await;
+        assert_ne!(code, Some(2), "a fault stopped the command: {report}");
+        unknown_messages(&report, &mut reported);
+        w.sandbox.clear_faults();
+        for (id, carriage) in w
+            .ship(&mut shipped_orders, ship_total - outbounds.len())
+            .await
+        {
+            outbounds.insert(id.parse().unwrap(), carriage);
+        }
+        bad_network(&w.sandbox, 1.0);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    let faults_hit: u64 = w.sandbox.all_calls().values().sum();
+    let header = || {
+        format!(
+            "fault soak ({:.0} s): {runs} runs with the faults on before the settling runs \
+             (still on), {faults_hit} calls",
+            started.elapsed().as_secs_f64()
+        )
+    };
+    settle_and_check(&w, &outbounds, reported, header).await;
 }

@@ -83,8 +83,10 @@ impl Run<'_> {
                     self.report.counts.written_back += 1;
                     done.insert(w.source_key.clone());
                 }
+                // Writing a number into a field again is harmless: a failed write-back is tried
+                // again by later runs by itself (a lost answer or a 502 heals without a person).
                 WriteBackOutcome::Failed { reason } => {
-                    self.follow_up_failed(w, Stage::WriteBack, reason, changes);
+                    self.follow_up_failed(w, Stage::WriteBack, reason, true, changes);
                 }
             }
         }
@@ -153,7 +155,9 @@ impl Run<'_> {
             };
             let mut next = Vec::with_capacity(alive.len());
             for (w, outcome) in alive.into_iter().zip(outcomes) {
-                let reason = match outcome {
+                // A repeatable action whose answer was lost is tried again by later runs by
+                // itself (a second Submit reports "already done"); its refusal waits for a fix.
+                let (reason, retryable) = match outcome {
                     ActionOutcome::Done => {
                         self.report.counts.actions_done += 1;
                         next.push(w);
@@ -163,10 +167,16 @@ impl Run<'_> {
                         self.action_unknown(&w.source_key, &action, &reason, changes);
                         continue;
                     }
-                    ActionOutcome::Unknown { reason } => format!("outcome unknown: {reason}"),
-                    ActionOutcome::Failed { reason } => reason,
+                    ActionOutcome::Unknown { reason } => {
+                        (format!("outcome unknown: {reason}"), true)
+                    }
+                    // A message the sink says it did not send cannot go out twice by being
+                    // tried again: later runs do so by themselves (a 502 on the read before
+                    // it heals); a refusal comes back, at most hourly, and stays listed.
+                    ActionOutcome::Failed { reason } => (reason, !repeatable),
                 };
-                self.follow_up_failed(w, Stage::Action(action.clone()), reason, changes);
+                let at = Stage::Action(action.clone());
+                self.follow_up_failed(w, at, reason, retryable, changes);
             }
             alive = next;
         }
@@ -202,13 +212,28 @@ impl Run<'_> {
 
     /// A failed follow-up is a dead letter of its stage with the target as its payload; a
     /// retry repeats the follow-up, not the write.
-    fn follow_up_failed(&mut self, w: &Written, at: Stage, reason: String, changes: &mut Changes) {
+    fn follow_up_failed(
+        &mut self,
+        w: &Written,
+        at: Stage,
+        reason: String,
+        retryable: bool,
+        changes: &mut Changes,
+    ) {
         let state = KeyState {
             dead_letters: w.prior.clone(),
             ..KeyState::default()
         };
         let payload = serde_json::to_value(&w.target).ok();
-        self.dead_letter(&w.source_key, &state, at, reason, payload, false, changes);
+        self.dead_letter(
+            &w.source_key,
+            &state,
+            at,
+            reason,
+            payload,
+            retryable,
+            changes,
+        );
     }
 
     /// An action that is not sent again may or may not have happened. It is reported, and
