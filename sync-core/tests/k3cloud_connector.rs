@@ -656,3 +656,37 @@ async fn a_customer_allocated_to_several_organisations_is_found_once() {
     let body = String::from_utf8_lossy(&asked[0].body).into_owned();
     assert!(body.contains(r"FUseOrgId.FNumber = '200'"), "{body}");
 }
+
+#[tokio::test]
+async fn a_create_refused_because_its_number_is_taken_is_found_not_dead_lettered() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    // The document exists already (an earlier create whose answer and intent were lost).
+    let existing = sink
+        .write(&[item("crm-1", customer("C001", "甲公司"), None)])
+        .await
+        .unwrap();
+    let WriteOutcome::Created(made) = &existing[0] else {
+        panic!("{existing:?}")
+    };
+    let again = sink
+        .write(&[
+            item("crm-1", customer("C001", "甲公司"), None),
+            item("crm-2", customer("C002", "乙公司"), None),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again[0], WriteOutcome::Unknown { reason } if reason.contains("违反字段唯一性要求")),
+        "{again:?}"
+    );
+    assert!(matches!(&again[1], WriteOutcome::Created(_)), "{again:?}");
+    // The engine then finds it by its number: the ID map points at the one document.
+    assert_eq!(sink.find("C001").await.unwrap().as_ref(), Some(made));
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 2);
+}

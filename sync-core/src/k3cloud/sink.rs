@@ -133,6 +133,15 @@ impl FormSink {
         Value::Object(packet)
     }
 
+    /// Whether a row error says the document's number is already used (违反字段唯一性要求 on the
+    /// number field, as `reference/k3cloud.md` §4.1 shows it).
+    fn number_taken(&self, e: &k3cloud_sdk::ErrorEntry) -> bool {
+        e.message.contains("违反字段唯一性要求")
+            && e.field_name
+                .as_deref()
+                .is_none_or(|f| f.is_empty() || f.eq_ignore_ascii_case(&self.config.number_field))
+    }
+
     /// One BatchSave; `None` entries of `out` at `indices` are filled.
     async fn save(
         &self,
@@ -178,6 +187,23 @@ impl FormSink {
                         RowResult::Unconfirmed => WriteOutcome::Unknown {
                             reason: row_reason(row),
                         },
+                        // A create refused because its number is taken: the document is most
+                        // likely the one an earlier create made before its answer was lost.
+                        // Unknown, it is found by that number and the ID map repaired — not
+                        // a dead letter that would need a person.
+                        RowResult::Failed(errors)
+                            if update.is_none()
+                                && self.natural_key_is_number()
+                                && errors.iter().any(|e| self.number_taken(e)) =>
+                        {
+                            WriteOutcome::Unknown {
+                                reason: format!(
+                                    "the number is already used, most likely by this record's \
+                                     earlier create: it is looked up by its number ({})",
+                                    row_reason(row)
+                                ),
+                            }
+                        }
                         failed => WriteOutcome::Failed {
                             reason: row_reason(failed),
                             retryable,
