@@ -104,6 +104,13 @@ impl Client {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The server's time now, estimated from the `Date` header of the last answer that had
+    /// one (to the second); `None` before any. A sync reads "changed since" by the server's
+    /// times, so it should measure its windows with this clock rather than the local one.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.transport.server_clock.now()
+    }
+
     /// Requests this client (and its clones) sent to the token endpoint so far.
     pub fn token_requests(&self) -> u64 {
         self.transport.tokens.fetch_count()
@@ -468,6 +475,7 @@ impl ClientBuilder {
                 user_agent,
                 third_trace_id: self.third_trace_id,
                 requests: std::sync::atomic::AtomicU64::new(0),
+                server_clock: crate::server_clock::ServerClock::default(),
             }),
         })
     }

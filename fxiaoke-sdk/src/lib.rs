@@ -71,6 +71,7 @@ mod query;
 mod raw;
 mod response;
 pub mod retry;
+mod server_clock;
 mod transport;
 pub mod types;
 

@@ -50,6 +50,8 @@ pub(crate) struct Transport {
     pub(crate) third_trace_id: bool,
     /// HTTP requests sent, token requests included.
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// The server's clock, from the `Date` of its answers.
+    pub(crate) server_clock: crate::server_clock::ServerClock,
 }
 
 impl fmt::Debug for Transport {
@@ -384,6 +386,7 @@ impl Transport {
             .send()
             .await
             .map_err(classify_send_error)?;
+        self.server_clock.observe(response.headers());
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| Error::NoAnswer {
             timed_out: e.is_timeout(),

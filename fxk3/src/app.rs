@@ -293,6 +293,12 @@ impl App {
         Ok(self.engine(None).drop_dead_letters(flow, keys).await?)
     }
 
+    /// Sets a flow's cursor (see [`sync_core::Engine::set_cursor`]).
+    pub async fn set_cursor(&self, name: &str, version: i64) -> Result<(), AppError> {
+        let flow = self.flow(name)?;
+        Ok(self.engine(None).set_cursor(flow, version).await?)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -637,7 +643,8 @@ impl App {
                             "FSoorDerno",
                         ],
                     )
-                    .filter("FDocumentStatus = 'C'"),
+                    .filter("FDocumentStatus = 'C'")
+                    .utc_offset(self.config.time_zone()?),
                 );
                 let sink = ObjectSink::new(
                     fx()?,
@@ -683,7 +690,9 @@ impl App {
                 builder.quiet_period_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
         }
         if let Some(v) = &c.start_from {
-            builder = builder.start_from_ms(parse_start(v).map_err(ConfigError::Invalid)?);
+            builder = builder.start_from_ms(
+                parse_start(v, self.config.time_zone()?).map_err(ConfigError::Invalid)?,
+            );
         }
         if let Some(n) = c.max_defer_attempts {
             builder = builder.max_defer_attempts(n);
@@ -692,10 +701,16 @@ impl App {
     }
 }
 
-/// What to do about a flow that stopped on a call to one of the systems: the settings to
-/// check, with the URL tried. `None` for other errors.
+/// What to do about a flow that stopped on a call to one of the systems (the settings to
+/// check, with the URL tried) or on a cursor a fast clock set. `None` for other errors.
 pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
     let (flow, at_source, error) = match error {
+        sync_core::Error::CursorAhead { flow, .. } => {
+            return Some(format!(
+                "set the clocks right (NTP), then `fxk3 set-cursor {flow} TIME` with a time \
+                 before the clock went wrong; records that did not change are not written again"
+            ));
+        }
         sync_core::Error::Source { flow, error } => (flow, true, error),
         sync_core::Error::Sink { flow, error } => (flow, false, error),
         _ => return None,

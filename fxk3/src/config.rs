@@ -152,6 +152,9 @@ pub struct K3cloudConfig {
     /// Accept a self-signed certificate (off by default).
     #[serde(default)]
     pub accept_invalid_certs: bool,
+    /// The ERP server's time zone, as an offset (`+08:00` by default): K3Cloud's dates carry
+    /// no zone, so the document times a flow reads are in this one.
+    pub time_zone: Option<String>,
 }
 
 fn default_k3_auth() -> K3Auth {
@@ -333,7 +336,19 @@ impl Config {
         }
     }
 
+    /// The ERP's time zone (`k3cloud.time_zone`, `+08:00` by default); also the zone of the
+    /// times an operator types and reads (`start_from`, `set-cursor`, `status`).
+    pub fn time_zone(&self) -> Result<chrono::FixedOffset, ConfigError> {
+        match self.k3cloud.as_ref().and_then(|k| k.time_zone.as_deref()) {
+            None => Ok(CHINA),
+            Some(z) => {
+                parse_time_zone(z).map_err(|e| ConfigError::Invalid(format!("k3cloud: {e}")))
+            }
+        }
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        self.time_zone()?;
         let mut names = BTreeSet::new();
         for flow in &self.flows {
             if flow.name.trim().is_empty() {
@@ -358,7 +373,7 @@ impl Config {
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
             }
             if let Some(start) = &flow.start_from {
-                parse_start(start)
+                parse_start(start, self.time_zone()?)
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
             }
             flow.check_keys_apply()?;
@@ -452,19 +467,43 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// `2024-01-01` (midnight at +08:00), `2024-01-01 08:30:00`, or epoch milliseconds.
-pub fn parse_start(text: &str) -> Result<i64, String> {
+/// China's zone, K3Cloud's usual one: the default of `k3cloud.time_zone`.
+pub const CHINA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
+    Some(o) => o,
+    None => panic!("+08:00 is a valid offset"),
+};
+
+/// `+08:00`, `-05:30`, `Z` (or `UTC`) as an offset.
+pub fn parse_time_zone(text: &str) -> Result<chrono::FixedOffset, String> {
+    let t = text.trim();
+    let bad = || format!("time zone `{text}`: expected an offset like `+08:00`");
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
+        return chrono::FixedOffset::east_opt(0).ok_or_else(bad);
+    }
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+/// `2024-01-01` (midnight in `zone`), `2024-01-01 08:30:00`, or epoch milliseconds.
+pub fn parse_start(text: &str, zone: chrono::FixedOffset) -> Result<i64, String> {
     use chrono::TimeZone as _;
     let t = text.trim();
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or("bad offset")?;
     // The ERP's own local date formats, read by the SDK's parser.
     let local = k3cloud_sdk::de::parse_datetime(t)
         .ok_or_else(|| format!("`{text}` is not a date (2024-01-01) or epoch milliseconds"))?;
-    china
-        .from_local_datetime(&local)
+    zone.from_local_datetime(&local)
         .single()
         .map(|t| t.timestamp_millis())
         .ok_or_else(|| format!("`{text}` is not a valid local time"))
@@ -515,13 +554,26 @@ mod tests {
         let zero = EXAMPLE.replace("every = \"5m\"", "every = \"0s\"");
         let e = Config::from_toml(&zero, Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("schedule.every"), "{e}");
-        assert_eq!(parse_start("1716000000000").unwrap(), 1_716_000_000_000);
-        assert_eq!(parse_start("2024-05-18").unwrap(), 1_715_961_600_000);
         assert_eq!(
-            parse_start("2024-05-18 08:30:00").unwrap(),
+            parse_start("1716000000000", CHINA).unwrap(),
+            1_716_000_000_000
+        );
+        assert_eq!(parse_start("2024-05-18", CHINA).unwrap(), 1_715_961_600_000);
+        assert_eq!(
+            parse_start("2024-05-18 08:30:00", CHINA).unwrap(),
             1_715_992_200_000
         );
-        assert!(parse_start("18/05/2024").is_err());
+        assert!(parse_start("18/05/2024", CHINA).is_err());
+        assert_eq!(parse_time_zone("+08:00").unwrap(), CHINA);
+        assert_eq!(
+            parse_time_zone("-05:30").unwrap().local_minus_utc(),
+            -(5 * 3600 + 30 * 60)
+        );
+        for bad in ["8", "+8", "+15:00", "+08:60", "GMT+8", ""] {
+            assert!(parse_time_zone(bad).is_err(), "{bad}");
+        }
+        let utc = parse_time_zone("Z").unwrap();
+        assert_eq!(parse_start("2024-05-18", utc).unwrap(), 1_715_990_400_000);
     }
 
     #[test]

@@ -107,6 +107,15 @@ enum Command {
         /// Flows to rebuild, in dependency order; default all.
         flows: Vec<String>,
     },
+    /// Set a flow's cursor: the next run reads what changed from this time on (less the
+    /// look-back). For a cursor a fast clock put in the future, or to read a period again;
+    /// records that did not change are not written again.
+    SetCursor {
+        /// The flow.
+        flow: String,
+        /// `2024-05-18`, `2024-05-18 08:30:00` (in k3cloud.time_zone) or epoch milliseconds.
+        time: String,
+    },
     /// Start the built-in simulators of both systems, to try things out.
     Sandbox {
         /// Where to listen (loopback by default).
@@ -298,6 +307,19 @@ async fn execute(cli: &Cli) -> Result<u8, AppError> {
         Command::DeadLetters(cmd) => dead_letters(&load_offline(cli).await?, cmd, cli.json).await,
         Command::Validate { flows } => {
             validate(&load_reachable(cli, flows).await?, flows, cli.json).await
+        }
+        Command::SetCursor { flow, time } => {
+            let app = load_offline(cli).await?;
+            let zone = app.config().time_zone()?;
+            let version = fxk3::config::parse_start(time, zone)
+                .map_err(|e| AppError::Config(fxk3::ConfigError::Invalid(e)))?;
+            app.set_cursor(flow, version).await?;
+            if cli.json {
+                out!("{}", serde_json::json!({"flow": flow, "cursor": version}));
+            } else {
+                out!("{flow}: cursor set to {}", local_time(version, zone));
+            }
+            Ok(OK)
         }
         Command::RebuildIdMap { flows } => {
             let app = load_reachable(cli, flows).await?;
@@ -524,6 +546,7 @@ async fn shutdown_signal() -> bool {
 
 async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError> {
     let store = app.store();
+    let zone = app.config().time_zone()?;
     let mut out = Vec::new();
     for flow in app.select(flows)? {
         let name = flow.name();
@@ -558,17 +581,17 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
         for s in &out {
             let cursor = s["cursor"]
                 .as_i64()
-                .map_or_else(|| "-".to_owned(), local_time);
+                .map_or_else(|| "-".to_owned(), |ms| local_time(ms, zone));
             let last = s["last_runs"].get(0).map_or_else(
                 || "never".to_owned(),
                 |r| match r["error"].as_str() {
                     Some(e) => format!(
                         "{} failed: {e}",
-                        local_time(r["started_at"].as_i64().unwrap_or(0))
+                        local_time(r["started_at"].as_i64().unwrap_or(0), zone)
                     ),
                     None => format!(
                         "{} created {} updated {} dead {}",
-                        local_time(r["started_at"].as_i64().unwrap_or(0)),
+                        local_time(r["started_at"].as_i64().unwrap_or(0), zone),
                         r["counts"]["created"],
                         r["counts"]["updated"],
                         r["counts"]["dead_lettered"]
@@ -590,18 +613,15 @@ async fn status(app: &App, flows: &[String], json: bool) -> Result<u8, AppError>
     Ok(OK)
 }
 
-fn local_time(ms: i64) -> String {
-    let china = chrono::FixedOffset::east_opt(8 * 3600);
-    chrono::DateTime::from_timestamp_millis(ms)
-        .zip(china)
-        .map_or_else(
-            || ms.to_string(),
-            |(t, tz)| {
-                t.with_timezone(&tz)
-                    .format("%Y-%m-%d %H:%M:%S%:z")
-                    .to_string()
-            },
-        )
+fn local_time(ms: i64, zone: chrono::FixedOffset) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S%:z")
+                .to_string()
+        },
+    )
 }
 
 async fn dead_letters(app: &App, cmd: &DeadLetters, json: bool) -> Result<u8, AppError> {

@@ -136,6 +136,7 @@ mod tests {
             started_at: 0,
             finished_at: 1200,
             interrupted: false,
+            clock_skew_ms: None,
         };
         FlowOutcome::new("customers", report, Duration::from_millis(1234))
     }

@@ -1439,3 +1439,62 @@ async fn debug_logs_show_no_secret() {
     }
     assert!(!out.stderr.contains(token), "the access token leaked");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crm_clock_behind_this_machines_loses_nothing_and_a_cursor_from_a_fast_clock_is_refused()
+{
+    let s = Setup::start().await;
+    // Both servers' clocks run ten minutes behind this machine's: more than look-back (5 min)
+    // plus settle (0 here), less than K3Cloud's signed-timestamp window.
+    let clock = s.sandbox.clock();
+    clock.set_ms(clock.now_ms() - 600_000);
+    clock.unfreeze();
+    let out = s.fxk3(&["run", "customers", "--json"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let skew = out.json()[0]["report"]["clock_skew_ms"].as_i64().unwrap();
+    assert!((-602_000..=-598_000).contains(&skew), "{skew}");
+
+    // Changed in the CRM after that run, on the CRM's clock: a cursor measured with this
+    // machine's clock would have passed it by ten minutes.
+    let id = s
+        .sandbox
+        .fxiaoke_insert(
+            "AccountObj",
+            json!({"name": "时钟测试客户", "account_no": "KT00001", "account_type": "1",
+                   "account_level": "2", "owner": ["FSUID_0123456789ABCDEF0123456789ABCDEF"]}),
+        )
+        .unwrap();
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(s.sandbox.k3cloud_record("BD_Customer", "KT00001").is_some());
+    let account = s.sandbox.fxiaoke_record("AccountObj", &id).unwrap();
+    assert_eq!(account["field_erp_no__c"], "KT00001");
+
+    // The servers' clocks go back a day (the earlier runs' were a day fast): the cursor is in
+    // their future, and the run refuses rather than skip a day of changes.
+    clock.set_ms(clock.now_ms() - 86_400_000);
+    clock.unfreeze();
+    let writes = s.writes();
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stdout.contains("is ahead of the source's clock"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("`fxk3 set-cursor customers TIME`"),
+        "{out:?}"
+    );
+    assert_eq!(s.writes(), writes);
+
+    let out = s
+        .fxk3(&["set-cursor", "customers", "2024-05-18 08:30:00"])
+        .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "customers: cursor set to 2024-05-18 08:30:00+08:00\n"
+    );
+    let out = s.fxk3(&["run", "customers"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+}

@@ -82,6 +82,13 @@ impl Client {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The server's time now, estimated from the `Date` header of the last answer that had
+    /// one (to the second); `None` before any. A sync reads "changed since" by the server's
+    /// times, so it should measure its windows with this clock rather than the local one.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.transport.server_clock.now()
+    }
+
     /// The site URL every service path is joined to (always ends with `/`).
     pub fn base_url(&self) -> &Url {
         &self.transport.base
@@ -505,6 +512,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 user_agent,
                 requests: std::sync::atomic::AtomicU64::new(0),
+                server_clock: crate::server_clock::ServerClock::default(),
             }),
             settings: Arc::new(self.settings),
         })

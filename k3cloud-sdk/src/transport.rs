@@ -45,6 +45,8 @@ pub(crate) struct Transport {
     pub(crate) user_agent: HeaderValue,
     /// HTTP requests sent, logins and retries included.
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// The server's clock, from the `Date` of its answers.
+    pub(crate) server_clock: crate::server_clock::ServerClock,
 }
 
 impl fmt::Debug for Transport {
@@ -211,6 +213,7 @@ impl Transport {
             .await
             .map_err(classify_send_error)?;
         self.session.store_cookies(response.headers());
+        self.server_clock.observe(response.headers());
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| Error::NoAnswer {
             timed_out: e.is_timeout(),

@@ -12,7 +12,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, StatusCode};
+use axum::http::header::DATE;
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::Response;
 use axum::routing::{any, get};
 use hyper::body::Incoming;
@@ -108,7 +109,29 @@ impl ConnAbort {
 }
 
 /// Counts the call, applies the fault that fires (if any) and runs `work` (the simulator).
+/// The answer's `Date` is the simulator's clock, as a real server's is its own: clients that
+/// measure their windows by the server's time read it there.
 pub(crate) async fn handle(
+    shared: &Shared,
+    api: Api,
+    endpoint: &str,
+    conn: Option<&ConnAbort>,
+    work: impl FnOnce() -> Reply,
+) -> Response {
+    let mut response = answer(shared, api, endpoint, conn, work).await;
+    if let Some(date) = http_date(shared.clock.now_ms()) {
+        response.headers_mut().insert(DATE, date);
+    }
+    response
+}
+
+/// `Thu, 03 Dec 2026 23:08:40 GMT`.
+fn http_date(ms: i64) -> Option<HeaderValue> {
+    let t = std::time::UNIX_EPOCH.checked_add(Duration::from_millis(u64::try_from(ms).ok()?))?;
+    HeaderValue::from_str(&httpdate::fmt_http_date(t)).ok()
+}
+
+async fn answer(
     shared: &Shared,
     api: Api,
     endpoint: &str,

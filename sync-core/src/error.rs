@@ -147,6 +147,22 @@ pub enum Error {
         /// The flow.
         flow: String,
     },
+    /// The flow's cursor is ahead of the source's clock: a clock that ran fast set it, and
+    /// records changed before it would never be read. The run refuses until the cursor is set
+    /// back ([`Engine::set_cursor`](crate::Engine::set_cursor)).
+    #[error(
+        "the cursor of flow `{flow}` ({cursor_ms}, epoch ms) is ahead of the source's clock \
+         ({now_ms}): a clock that ran fast set it, and records changed before it would be skipped; \
+         check the clocks, then set the cursor back to the time that clock went wrong"
+    )]
+    CursorAhead {
+        /// The flow.
+        flow: String,
+        /// The stored cursor, epoch ms.
+        cursor_ms: i64,
+        /// The source's time now (the server's when it tells it), epoch ms.
+        now_ms: i64,
+    },
     /// The state store failed.
     #[error("state store: {0}")]
     State(String),

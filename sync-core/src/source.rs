@@ -98,6 +98,13 @@ pub trait Source: Send + Sync {
         Ok(out)
     }
 
+    /// The source server's time now, epoch ms, when it tells it (the `Date` of its answers);
+    /// the default does not know. A run measures its window with this clock, so that a machine
+    /// whose clock is off from the server's neither skips nor re-reads records.
+    async fn server_time_ms(&self) -> Result<Option<i64>, ConnectorError> {
+        Ok(None)
+    }
+
     /// Describes the source object's fields (Fxiaoke `object/describe`), for
     /// [`Engine::check`](crate::Engine::check). The default has no description.
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {

@@ -31,6 +31,7 @@ struct SourceState {
     write_back_field: Option<String>,
     write_back_failures: HashSet<String>,
     description: Option<ObjectDescription>,
+    server_offset_ms: Option<i64>,
 }
 
 /// A [`Source`] over records kept in memory, ordered by `(version, key)`.
@@ -72,6 +73,13 @@ impl MemorySource {
             clock: Some(clock),
             ..Self::default()
         }
+    }
+
+    /// Makes the source tell its server's time: the clock given to
+    /// [`MemorySource::with_clock`] plus `offset_ms` (a server whose clock differs from this
+    /// machine's). Without it (or without a clock) the source does not tell its time.
+    pub fn set_server_clock_offset(&self, offset_ms: i64) {
+        lock(&self.state).server_offset_ms = Some(offset_ms);
     }
 
     /// Inserts or replaces a record.
@@ -196,6 +204,13 @@ impl Source for MemorySource {
 
     async fn get(&self, key: &str) -> Result<Option<Record>, ConnectorError> {
         Ok(self.record(key))
+    }
+
+    async fn server_time_ms(&self) -> Result<Option<i64>, ConnectorError> {
+        let offset = lock(&self.state).server_offset_ms;
+        Ok(offset
+            .zip(self.clock.as_ref())
+            .map(|(offset, clock)| clock.now_ms().saturating_add(offset)))
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {

@@ -37,6 +37,52 @@ async fn rule1_window_is_closed_low_open_high_below_now_minus_settle() {
     assert_eq!(h.sink.documents_for("edge").len(), 1);
 }
 
+#[tokio::test]
+async fn rule1_the_window_is_measured_with_the_source_servers_clock() {
+    // The CRM's clock is an hour behind this machine's, more than lookback + settle: measured
+    // with the local clock, the cursor would pass records the server stamps after the run.
+    let h = Harness::new();
+    let behind = 3_600_000;
+    h.source.set_server_clock_offset(-behind);
+    let flow = h.flow();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.clock_skew_ms, Some(-behind));
+    assert_eq!(r.window.unwrap().high, T0 - behind - 1_000);
+
+    h.clock.advance(10_000);
+    // Changed on the server after the first run, on the server's clock.
+    h.source
+        .upsert(customer("late", T0 - behind + 8_000, "changed after run 1"));
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    assert_eq!(h.sink.documents_for("late").len(), 1);
+}
+
+#[tokio::test]
+async fn rule1_a_cursor_ahead_of_the_source_clock_stops_the_flow_until_set_back() {
+    let h = Harness::new();
+    h.source.set_server_clock_offset(0);
+    h.seed(1);
+    let flow = h.flow();
+    // A run whose clock was a day fast left its cursor in the future.
+    let fast = T0 + 86_400_000;
+    h.engine.set_cursor(&flow, fast).await.unwrap();
+    let err = h.engine.run(&flow).await.unwrap_err();
+    assert!(
+        matches!(err, Error::CursorAhead { cursor_ms, now_ms, .. } if cursor_ms == fast && now_ms == T0),
+        "{err:?}"
+    );
+    assert_eq!(h.sink.written(), 0);
+
+    h.engine.set_cursor(&flow, T0 - 120_000).await.unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.created, 1);
+    assert_eq!(
+        h.store.cursor(FLOW).await.unwrap().unwrap().version,
+        T0 - 1_000
+    );
+}
+
 /// A source that, while a run reads it, sees a record change (as a CRM user would).
 struct ChangesDuringRead {
     inner: Arc<MemorySource>,

@@ -185,6 +185,21 @@ impl Engine {
         Ok(dropped)
     }
 
+    /// Sets the flow's cursor: the next run reads from `version - lookback`. For a cursor a
+    /// fast clock moved into the future ([`Error::CursorAhead`]), or to read a period again
+    /// (records that did not change are not written again).
+    pub async fn set_cursor(&self, flow: &Flow, version: i64) -> Result<()> {
+        let lease = self.acquire_lease(flow).await?;
+        let changes = crate::state::Changes {
+            cursor: Some(crate::state::Cursor { version, key: None }),
+            ..crate::state::Changes::default()
+        };
+        let result = self.store.apply(&lease, &changes).await;
+        let released = self.store.release_lease(&lease).await;
+        result?;
+        released
+    }
+
     /// Rebuilds the flow's ID map after the state file was lost: reads every source record
     /// from the flow's `start_from`, maps it, and asks the sink which targets exist for the
     /// natural keys ([`Sink::existing_targets`](crate::Sink::existing_targets)). A record whose

@@ -19,10 +19,11 @@ impl Run<'_> {
     /// (an ERP customer holds the CRM customer code, not the CRM id), but the mapping always
     /// says which natural key a record writes to.
     pub(crate) async fn rebuild(&mut self) -> Result<()> {
+        let now = self.source_now().await?;
         let o = &self.flow.options;
         let win = Window {
             low: o.start_from_ms,
-            high: self.started_at.saturating_sub(o.settle_ms),
+            high: now.saturating_sub(o.settle_ms),
         };
         self.report.window = Some(win);
         self.engine

@@ -131,6 +131,10 @@ pub struct RunReport {
     pub finished_at: i64,
     /// The run stopped early on the engine's stop signal, after settling the records in flight.
     pub interrupted: bool,
+    /// The source server's clock minus this machine's, ms (to the second), when the source
+    /// tells its time; the window was measured with the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<i64>,
 }
 
 impl RunReport {
@@ -147,6 +151,7 @@ impl RunReport {
             started_at,
             finished_at: started_at,
             interrupted: false,
+            clock_skew_ms: None,
         }
     }
 

@@ -10,6 +10,10 @@ use crate::record::{Position, Record};
 use crate::source::PageRequest;
 use crate::state::{Changes, Cursor, DeadLetter, Lease, RunKind, RunRecord, Stage};
 
+/// Clocks within this of each other count as equal: an HTTP `Date` has whole seconds, and an
+/// answer takes time to arrive.
+const CLOCK_TOLERANCE_MS: i64 = 2_000;
+
 pub(crate) struct Run<'a> {
     pub(crate) engine: &'a Engine,
     pub(crate) flow: &'a Flow,
@@ -195,6 +199,29 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Rule 1: "now" for the window is the source server's time when it tells it (its
+    /// modification times are on its clock, not ours), else this machine's. A difference is
+    /// reported, and logged when it is large enough to matter.
+    pub(crate) async fn source_now(&mut self) -> Result<i64> {
+        let server = self
+            .retrying("server_time", || self.flow.source.server_time_ms())
+            .await
+            .map_err(|e| self.source_error(e))?;
+        let Some(server) = server else {
+            return Ok(self.started_at);
+        };
+        let skew = server.saturating_sub(self.started_at);
+        self.report.clock_skew_ms = Some(skew);
+        if skew.abs() > CLOCK_TOLERANCE_MS {
+            tracing::warn!(
+                flow = %self.flow.name, skew_ms = skew,
+                "this machine's clock differs from the source server's; the window is measured \
+                 with the server's"
+            );
+        }
+        Ok(server)
+    }
+
     pub(crate) fn source_error(&self, error: crate::ConnectorError) -> Error {
         Error::Source {
             flow: self.flow.name.clone(),
@@ -245,10 +272,20 @@ impl<'a> Run<'a> {
         let stored = self.engine.store.cursor(&self.flow.name).await?;
         self.cursor = stored.as_ref().map(|c| c.version);
         self.report.cursor_before = self.cursor;
+        let now = self.source_now().await?;
+        if let Some(cursor) = self.cursor
+            && cursor > now.saturating_add(CLOCK_TOLERANCE_MS)
+        {
+            return Err(Error::CursorAhead {
+                flow: self.flow.name.clone(),
+                cursor_ms: cursor,
+                now_ms: now,
+            });
+        }
         let o = &self.flow.options;
         let win = window(
             self.cursor,
-            self.started_at,
+            now,
             o.lookback_ms,
             o.settle_ms,
             o.start_from_ms,

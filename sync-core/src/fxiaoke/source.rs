@@ -300,6 +300,20 @@ fn rows_at_mut<'a>(
 
 #[async_trait]
 impl Source for ObjectSource {
+    async fn server_time_ms(&self) -> Result<Option<i64>, ConnectorError> {
+        if self.client.server_time().is_none() {
+            // One row-less query for the server's `Date`: a fresh process has had no answer yet.
+            let filter = Filter::eq(ID, "");
+            self.query(&self.config.object, vec![filter], &[ID.to_owned()])
+                .limit(1)
+                .pages::<Map<String, Value>>()
+                .next_page()
+                .await
+                .map_err(|e| connector_error(&e))?;
+        }
+        Ok(self.client.server_time().map(|t| t.timestamp_millis()))
+    }
+
     async fn read_page(&self, request: &PageRequest) -> Result<Page, ConnectorError> {
         let c = &self.config;
         let mut filters = c.filters.clone();

@@ -261,6 +261,14 @@ fn unpad(key: &str) -> &str {
 
 #[async_trait]
 impl Source for FormSource {
+    async fn server_time_ms(&self) -> Result<Option<i64>, ConnectorError> {
+        if self.client.server_time().is_none() {
+            // One row-less query for the server's `Date`: a fresh process has had no answer yet.
+            self.fetch(Filter::eq(&self.config.id_field, 0), 1).await?;
+        }
+        Ok(self.client.server_time().map(|t| t.timestamp_millis()))
+    }
+
     async fn read_page(&self, request: &PageRequest) -> Result<Page, ConnectorError> {
         let c = &self.config;
         let window = request.window;
