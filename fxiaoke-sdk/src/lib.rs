@@ -63,6 +63,8 @@ mod clock;
 mod crm;
 pub mod de;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod limit;
 mod message;
 mod meta;

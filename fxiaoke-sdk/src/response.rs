@@ -173,8 +173,30 @@ pub(crate) fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T> {
 
 const SNIPPET_CHARS: usize = 300;
 
-/// The beginning of a body, for error messages: lossy UTF-8, whitespace collapsed.
+/// The beginning of a body, for error messages: lossy UTF-8, whitespace collapsed. A body
+/// that names a token or credential key has those values taken out first (whatever endpoint
+/// answered: a proxy can send one answer for another), or is not quoted when it cannot be
+/// read as JSON.
 pub(crate) fn snippet(body: &[u8]) -> String {
+    let names_a_secret = SECRET_KEYS
+        .iter()
+        .any(|k| body.windows(k.len()).any(|w| w == k.as_bytes()));
+    if names_a_secret {
+        return match serde_json::from_slice::<Value>(body) {
+            Ok(mut v) => {
+                redact_secret_keys(&mut v);
+                snippet_of(v.to_string().as_bytes())
+            }
+            Err(_) => format!(
+                "[answer of {} bytes not shown: it names a token]",
+                body.len()
+            ),
+        };
+    }
+    snippet_of(body)
+}
+
+fn snippet_of(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
     let mut out = String::new();
     for word in text.split_whitespace() {
@@ -327,28 +349,30 @@ const SECRET_KEYS: [&str; 6] = [
 
 /// A token-endpoint body fit for an error: token and credential values replaced.
 fn redact_token_body(body: &[u8], ctx: &Context<'_>) -> String {
-    fn walk(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map.iter_mut() {
-                    if SECRET_KEYS.contains(&k.as_str()) {
-                        *v = Value::String("[redacted]".into());
-                    } else {
-                        walk(v);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
     match serde_json::from_slice::<Value>(body) {
         Ok(mut v) => {
-            walk(&mut v);
+            redact_secret_keys(&mut v);
             ctx.scrub(v.to_string())
         }
         // Truncated or malformed, the token cannot be found and taken out: quote nothing.
         Err(_) => format!("[token answer of {} bytes not shown]", body.len()),
+    }
+}
+
+/// Replaces the values of [`SECRET_KEYS`], at any depth.
+fn redact_secret_keys(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) {
+                    *v = Value::String("[redacted]".into());
+                } else {
+                    redact_secret_keys(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_secret_keys),
+        _ => {}
     }
 }
 

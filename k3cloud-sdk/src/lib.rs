@@ -54,6 +54,8 @@ pub mod de;
 mod decode_props;
 mod error;
 mod form;
+#[cfg(test)]
+mod fuzz;
 mod generic;
 mod limit;
 mod meta;

@@ -7,6 +7,11 @@ mod push;
 mod save;
 mod view;
 
+#[cfg(test)]
+pub(crate) use push::decode_push;
+#[cfg(test)]
+pub(crate) use save::decode_save;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 

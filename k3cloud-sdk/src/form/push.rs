@@ -160,7 +160,7 @@ impl<'c> Push<'c> {
     }
 }
 
-fn decode_push(answer: crate::response::Answer) -> Result<PushResult> {
+pub(crate) fn decode_push(answer: crate::response::Answer) -> Result<PushResult> {
     let raw = answer.into_value()?;
     let status = write_status(&raw)?;
     let convert_status = match raw

@@ -233,7 +233,7 @@ impl<'c> Save<'c> {
     }
 }
 
-fn decode_save(answer: crate::response::Answer) -> Result<SaveResult> {
+pub(crate) fn decode_save(answer: crate::response::Answer) -> Result<SaveResult> {
     let raw = answer.into_value()?;
     let status = write_status(&raw)?;
     let result = raw.get("Result");

@@ -3,6 +3,8 @@
 mod auth;
 mod envelope;
 mod forms;
+#[cfg(test)]
+mod fuzz;
 mod query;
 mod store;
 mod wire;
