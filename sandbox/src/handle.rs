@@ -296,6 +296,15 @@ impl Sandbox {
             .map_err(Error::Rejected)
     }
 
+    /// Every credential the simulators handed out since the last reset: Fxiaoke tokens,
+    /// `K3Cloud` session ids and `ASP.NET_SessionId` cookies (the first 100,000 of each), for
+    /// tests that check no log, error or file shows one.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let mut out = self.shared.fx.issued_tokens();
+        out.extend(self.shared.k3.issued_sessions());
+        out
+    }
+
     /// Drops every `K3Cloud` session (password sessions then answer `MsgCode` 1).
     pub fn k3cloud_expire_sessions(&self) {
         self.shared.k3.expire_sessions();

@@ -57,7 +57,12 @@ pub(crate) struct AuthState {
     day: (i64, u64),
     pub(crate) limits: Limits,
     rng: SplitMix64,
+    /// Every token issued (the first [`ISSUED_KEPT`]), for tests that look for them in output.
+    pub(crate) issued: Vec<String>,
 }
+
+/// How many issued tokens (and `K3Cloud` session ids) a simulator remembers for tests.
+pub(crate) const ISSUED_KEPT: usize = 100_000;
 
 impl AuthState {
     pub(crate) fn new(config: &FxiaokeConfig, seed: u64) -> Self {
@@ -69,6 +74,7 @@ impl AuthState {
             day: (0, 0),
             limits: Limits::from_config(config),
             rng: SplitMix64::new(seed ^ 0xF8_1A0C),
+            issued: Vec::new(),
         }
     }
 
@@ -105,6 +111,9 @@ impl AuthState {
         let expires_in = remaining_secs(&token, now_ms);
         self.tokens.insert(value.clone(), token);
         self.current.insert(app, value.clone());
+        if self.issued.len() < ISSUED_KEPT {
+            self.issued.push(value.clone());
+        }
         Ok((value, expires_in))
     }
 

@@ -24,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value, json};
 
 use self::auth::AuthState;
-pub(crate) use self::auth::Limits;
+pub(crate) use self::auth::{ISSUED_KEPT, Limits};
 use self::envelope::{FxError, Tracer};
 use self::objects::ObjectDef;
 pub(crate) use self::org::{ADMIN_MOBILE, ADMIN_OPEN_USER_ID};
@@ -377,6 +377,10 @@ impl FxSim {
         if !config.apps.is_empty() {
             self.auth.lock().pin(token, 0, config, now);
         }
+    }
+
+    pub(crate) fn issued_tokens(&self) -> Vec<String> {
+        self.auth.lock().issued.clone()
     }
 
     pub(crate) fn invalidate_tokens(&self) {

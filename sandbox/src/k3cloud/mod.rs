@@ -45,6 +45,9 @@ struct K3State {
     sessions: HashMap<String, Session>,
     rng: SplitMix64,
     tasks: HashMap<String, Value>,
+    /// Every session id and `ASP.NET_SessionId` issued (the first 100,000), for tests that
+    /// look for them in output.
+    issued: Vec<String>,
 }
 
 /// The simulator: all `K3Cloud` state behind one read-write lock. Queries and views of
@@ -110,6 +113,7 @@ impl K3Sim {
                 sessions: HashMap::new(),
                 rng: SplitMix64::new(seed ^ 0x4B33),
                 tasks: HashMap::new(),
+                issued: Vec::new(),
             }),
         }
     }
@@ -122,7 +126,12 @@ impl K3Sim {
             sessions: HashMap::new(),
             rng: SplitMix64::new(seed ^ 0x4B33),
             tasks: HashMap::new(),
+            issued: Vec::new(),
         };
+    }
+
+    pub(crate) fn issued_sessions(&self) -> Vec<String> {
+        self.state.read().issued.clone()
     }
 
     pub(crate) fn expire_sessions(&self) {
@@ -341,6 +350,9 @@ impl K3Sim {
                 last_ms: AtomicI64::new(now_ms),
             },
         );
+        if st.issued.len() < crate::fxiaoke::ISSUED_KEPT {
+            st.issued.extend([sid.clone(), asp.clone()]);
+        }
         let cookies = vec![
             format!("kdservice-sessionid={sid}; path=/"),
             format!("ASP.NET_SessionId={asp}; path=/; HttpOnly"),
