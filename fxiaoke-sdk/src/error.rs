@@ -274,12 +274,17 @@ impl Error {
 
     /// Whether retrying the same call later can succeed.
     ///
-    /// True for connection failures, missing answers, HTTP 5xx / 429, rate limits (30004,
+    /// True for connection failures, missing answers, bodies that are not JSON (cut short or
+    /// garbled on the way), HTTP 5xx / 429, rate limits (30004,
     /// 14001), "system busy" (-1) and server-side timeouts (50009). False for
     /// [`Error::OutcomeUnknown`] (reconcile first), quotas, bad parameters and refusals.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::NoAnswer { .. } | Error::RateLimited(_) => true,
+            // A body cut short or garbled on the way (`NotJson`): the next answer is likely whole.
+            Error::Connect { .. }
+            | Error::NoAnswer { .. }
+            | Error::NotJson { .. }
+            | Error::RateLimited(_) => true,
             Error::Http { status, .. } => *status == 429 || (500..600).contains(status),
             Error::Api(a) => matches!(a.code, ErrorCode::SYSTEM_BUSY | ErrorCode::SERVICE_TIMEOUT),
             _ => false,

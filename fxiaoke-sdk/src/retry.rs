@@ -244,7 +244,13 @@ mod tests {
             ("read, HTTP 502", http(502), Read, 1, D::Retry),
             ("read, HTTP 429", http(429), Read, 1, D::Retry),
             ("read, HTTP 404", http(404), Read, 1, D::Fail),
-            ("read, HTML at 200", not_json(), Read, 1, D::Fail),
+            (
+                "read, body not JSON (cut or garbled)",
+                not_json(),
+                Read,
+                1,
+                D::Retry,
+            ),
             ("read, 30004 rate limited", api(30004), Read, 1, D::Retry),
             ("read, 14001 call limit", api(14001), Read, 2, D::Retry),
             (

@@ -732,6 +732,14 @@ pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
              smaller batches"
         ));
     }
+    // The day's quota is not a wrong setting either: it comes back at midnight.
+    let quota = message.starts_with("daily API quota") || error.code() == Some("errorCode 30002");
+    if quota {
+        return Some(format!(
+            "{system}'s API quota for the day is used up (it comes back at 00:00 China time, or \
+             buy more); nothing was lost, the first run after that goes on from here"
+        ));
+    }
     if error.kind() == ConnectorErrorKind::Transient && !message.starts_with("could not connect") {
         return Some(format!(
             "{system} answered with a temporary error; nothing was lost, the next run goes on \
@@ -844,6 +852,21 @@ mod tests {
             (
                 source(ConnectorError::permanent("credentials refused: 20001")),
                 "check [fxiaoke] app_id",
+            ),
+            (
+                source(
+                    ConnectorError::permanent("daily API quota exhausted: 当天访问频次超限")
+                        .with_code("errorCode 30002"),
+                ),
+                "Fxiaoke's API quota for the day is used up",
+            ),
+            (
+                sync_core::Error::CursorAhead {
+                    flow: "customers".into(),
+                    cursor_ms: 2,
+                    now_ms: 1,
+                },
+                "set the clocks right (NTP), then `fxk3 set-cursor customers TIME`",
             ),
         ];
         for (error, expected) in table {

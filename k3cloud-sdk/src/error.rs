@@ -144,12 +144,14 @@ fn timeout_note(timed_out: bool) -> &'static str {
 impl Error {
     /// Whether retrying the same call later can succeed.
     ///
-    /// True for connection failures, gateway/server overload (HTTP 5xx, 429), and the
+    /// True for connection failures, bodies that are not JSON (cut short or garbled on the
+    /// way), gateway/server overload (HTTP 5xx, 429), and the
     /// business codes that mean "try later" (MsgCode 13 network-control conflict, 14 call
     /// limit). False for [`Error::OutcomeUnknown`]: reconcile first.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::NoAnswer { .. } => true,
+            // A body cut short or garbled on the way (`NotJson`): the next answer is likely whole.
+            Error::Connect { .. } | Error::NoAnswer { .. } | Error::NotJson { .. } => true,
             Error::Http { status, .. } => *status == 429 || (500..600).contains(status),
             Error::Business(b) => b.is_transient(),
             _ => false,

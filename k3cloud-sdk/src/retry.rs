@@ -240,7 +240,13 @@ mod tests {
             ),
             ("read, HTTP 429", http(429), Read, 1, D::Retry),
             ("read, HTTP 404", http(404), Read, 1, D::Fail),
-            ("read, HTML at 200", not_json(), Read, 1, D::Fail),
+            (
+                "read, body not JSON (cut or garbled)",
+                not_json(),
+                Read,
+                1,
+                D::Retry,
+            ),
             (
                 "read, network-control conflict",
                 business(13, 0),
