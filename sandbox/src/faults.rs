@@ -64,6 +64,36 @@ pub enum FaultKind {
     RateLimited,
     /// Answer the vendor's quota error (Fxiaoke 30002; `K3Cloud` `MsgCode` 14) without doing the work.
     QuotaExceeded,
+    /// A write still running: no answer, and the work is done `ms` after the call arrived
+    /// (after the client gave up, when `ms` is above its timeout); then the connection closes.
+    /// What a client that resends on a timeout duplicates.
+    AppliedLate {
+        /// When the work is done, in milliseconds after the call arrived.
+        ms: u64,
+    },
+    /// Do the work, then answer this HTTP status with a gateway's error page: the proxy in
+    /// front gave up waiting (502, 504) while the server went on.
+    ServerErrorAfterWrite {
+        /// HTTP status, 504 by default.
+        #[serde(default = "gateway_timeout")]
+        status: u16,
+    },
+    /// Do the work, then answer without this key anywhere in the JSON body (a `K3Cloud`
+    /// version whose BatchSave answer carries no `DIndex`).
+    WithoutKey {
+        /// The key taken out, at every depth.
+        key: String,
+    },
+    /// Do the work, then answer at most `rows` rows of a query (a server-side row cap below
+    /// the limit the client asked for): the first `rows` elements of a JSON array answer.
+    RowCap {
+        /// Rows kept.
+        rows: usize,
+    },
+}
+
+fn gateway_timeout() -> u16 {
+    504
 }
 
 fn default_status() -> u16 {

@@ -58,6 +58,32 @@ impl Reply {
         }
     }
 
+    /// Takes `key` out of every object of a JSON body; other bodies are left alone.
+    pub(crate) fn without_key(&mut self, key: &str) {
+        fn strip(v: &mut serde_json::Value, key: &str) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.remove(key);
+                    m.values_mut().for_each(|x| strip(x, key));
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| strip(x, key)),
+                _ => {}
+            }
+        }
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+            strip(&mut v, key);
+            self.body = serde_json::to_vec(&v).unwrap_or_default();
+        }
+    }
+
+    /// Keeps the first `rows` elements of a JSON array body; other bodies are left alone.
+    pub(crate) fn cap_rows(&mut self, rows: usize) {
+        if let Ok(serde_json::Value::Array(mut a)) = serde_json::from_slice(&self.body) {
+            a.truncate(rows);
+            self.body = serde_json::to_vec(&a).unwrap_or_default();
+        }
+    }
+
     pub(crate) fn into_response(self) -> Response {
         let mut response = Response::new(Body::from(self.body));
         *response.status_mut() = self.status;
@@ -87,5 +113,25 @@ mod tests {
         let mut r = Reply::json(&serde_json::json!({"a": 1, "b": [1, 2, 3]}));
         r.truncate();
         assert!(serde_json::from_slice::<serde_json::Value>(&r.body).is_err());
+    }
+
+    #[test]
+    fn a_key_is_taken_out_at_every_depth_and_rows_are_capped() {
+        let mut r = Reply::json(&serde_json::json!(
+            {"Result": {"ResponseStatus": {"Errors": [{"DIndex": 1, "Message": "x"}],
+                        "SuccessEntitys": [{"Id": 7, "DIndex": 0}]}}}
+        ));
+        r.without_key("DIndex");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(),
+            serde_json::json!({"Result": {"ResponseStatus": {"Errors": [{"Message": "x"}],
+                               "SuccessEntitys": [{"Id": 7}]}}})
+        );
+        let mut r = Reply::json(&serde_json::json!([[1], [2], [3]]));
+        r.cap_rows(2);
+        assert_eq!(r.body, b"[[1],[2]]");
+        let mut r = Reply::json(&serde_json::json!({"a": 1}));
+        r.cap_rows(0);
+        assert_eq!(r.body, br#"{"a":1}"#);
     }
 }

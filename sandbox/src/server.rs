@@ -116,7 +116,7 @@ pub(crate) async fn handle(
     api: Api,
     endpoint: &str,
     conn: Option<&ConnAbort>,
-    work: impl FnOnce() -> Reply,
+    work: impl FnOnce() -> Reply + Send + 'static,
 ) -> Response {
     let mut response = answer(shared, api, endpoint, conn, work).await;
     if let Some(date) = http_date(shared.clock.now_ms()) {
@@ -136,7 +136,7 @@ async fn answer(
     api: Api,
     endpoint: &str,
     conn: Option<&ConnAbort>,
-    work: impl FnOnce() -> Reply,
+    work: impl FnOnce() -> Reply + Send + 'static,
 ) -> Response {
     shared.calls.hit(api, endpoint);
     let picked = shared.faults.pick(api, endpoint);
@@ -175,6 +175,31 @@ async fn answer(
         FaultKind::TruncatedJson => {
             let mut reply = work();
             reply.truncate();
+            reply
+        }
+        FaultKind::AppliedLate { ms } => {
+            let conn = conn.cloned();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let _applied = work();
+                if let Some(conn) = conn {
+                    conn.abort();
+                }
+            });
+            return std::future::pending().await;
+        }
+        FaultKind::ServerErrorAfterWrite { status } => {
+            let _applied = work();
+            error_page(api, status)
+        }
+        FaultKind::WithoutKey { key } => {
+            let mut reply = work();
+            reply.without_key(&key);
+            reply
+        }
+        FaultKind::RowCap { rows } => {
+            let mut reply = work();
+            reply.cap_rows(rows);
             reply
         }
         kind @ (FaultKind::SessionLoss | FaultKind::RateLimited | FaultKind::QuotaExceeded) => {

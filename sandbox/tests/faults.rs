@@ -443,8 +443,29 @@ async fn every_fault_kind_set_through_the_control_api() {
             Seen::Code(30002),
             false,
         ),
+        (
+            json!({"type": "server_error_after_write"}),
+            Seen::Html(504),
+            Seen::Html(504),
+            true,
+        ),
+        (
+            json!({"type": "without_key", "key": "Message"}),
+            Seen::Code(0),
+            Seen::Code(0),
+            true,
+        ),
+        // A Save and a create answer objects, not rows: a row cap leaves them whole.
+        (
+            json!({"type": "row_cap", "rows": 0}),
+            Seen::Code(0),
+            Seen::Code(0),
+            true,
+        ),
     ];
     for (i, (kind, k3_sees, fx_sees, written)) in table.into_iter().enumerate() {
+        // A token per row: past the token endpoint's ten a minute.
+        sandbox.clock().advance(Duration::from_secs(7));
         let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
         let name = format!("F{i}");
         for (api, endpoint) in [("k3cloud", "Save"), ("fxiaoke", "/cgi/crm/v2/data/create")] {
@@ -631,4 +652,56 @@ async fn latency_composes_with_the_other_faults() {
     assert!(body.contains("\"IsSuccess\":true"), "{body}");
     assert_eq!(sandbox.calls("k3cloud:Save"), 2);
     assert_eq!(sandbox.faults().len(), 1);
+}
+
+#[tokio::test]
+async fn applied_late_times_the_client_out_then_applies_the_write() {
+    let sandbox = sandbox(1).await;
+    let k3 = K3::login(&sandbox).await;
+    let _ = sandbox
+        .set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::AppliedLate { ms: 900 }).next(1));
+    // The client gives up at 500 ms: nothing is there yet.
+    assert_eq!(
+        seen(k3.request("Save", &customer("LATE1")), true).await,
+        Seen::Timeout
+    );
+    assert!(sandbox.k3cloud_record("BD_Customer", "LATE1").is_none());
+    // The server was still running it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sandbox.k3cloud_record("BD_Customer", "LATE1").is_none() {
+        assert!(Instant::now() < deadline, "the late write never landed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sandbox.calls("k3cloud:Save"), 1);
+}
+
+#[tokio::test]
+async fn a_batch_save_answer_without_dindex_and_a_query_under_a_row_cap() {
+    let sandbox = sandbox(1).await;
+    let k3 = K3::login(&sandbox).await;
+    let _ = sandbox.set_fault(Fault::new(
+        Api::K3cloud,
+        "BatchSave",
+        FaultKind::WithoutKey {
+            key: "DIndex".into(),
+        },
+    ));
+    // The second row repeats a number: one row saved, one refused.
+    let batch = json!({"formid": "BD_Customer", "data": {"Model": [
+        {"FNumber": "B1", "FName": "B1", "FCreateOrgId": {"FNumber": "100"}},
+        {"FNumber": "CUST0001", "FName": "dup", "FCreateOrgId": {"FNumber": "100"}}]}});
+    let (_, body) = send(k3.request("BatchSave", &batch)).await.unwrap();
+    assert!(!body.contains("DIndex"), "{body}");
+    assert!(body.contains("违反字段唯一性要求"), "{body}");
+    assert!(sandbox.k3cloud_record("BD_Customer", "B1").is_some());
+
+    let _ = sandbox.set_fault(Fault::new(
+        Api::K3cloud,
+        "ExecuteBillQuery",
+        FaultKind::RowCap { rows: 1 },
+    ));
+    let query = json!({"data": {"FormId": "BD_Customer", "FieldKeys": "FNumber",
+                                "OrderString": "FNumber ASC", "Limit": 2000}});
+    let (_, body) = send(k3.request("ExecuteBillQuery", &query)).await.unwrap();
+    assert_eq!(body, r#"[["B1"]]"#);
 }

@@ -792,9 +792,9 @@ pub(crate) async fn http_handler(State(shared): State<Arc<Shared>>, request: Req
             .into_response();
     };
     let now_ms = shared.clock.now_ms();
-    server::handle(&shared, Api::Fxiaoke, canonical, conn.as_ref(), || {
-        shared
-            .fx
+    let sim = shared.clone();
+    server::handle(&shared, Api::Fxiaoke, canonical, conn.as_ref(), move || {
+        sim.fx
             .process(route, canonical, &parts.headers, &body, now_ms)
     })
     .await

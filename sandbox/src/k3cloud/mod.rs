@@ -1137,9 +1137,10 @@ pub(crate) async fn http_handler(State(shared): State<Arc<Shared>>, request: Req
         return response_error("请求数据包读取失败").into_response();
     };
     let now_ms = shared.clock.now_ms();
-    server::handle(&shared, Api::K3cloud, &method, conn.as_ref(), || {
-        shared
-            .k3
+    let sim = shared.clone();
+    let endpoint = method.clone();
+    server::handle(&shared, Api::K3cloud, &endpoint, conn.as_ref(), move || {
+        sim.k3
             .process(service, &method, &path, &parts.headers, &body, now_ms)
     })
     .await
