@@ -177,10 +177,11 @@ impl World {
             .fields(all)
             .order_by("FID ASC")
             .limit(10_000)
-            .send::<Vec<Value>>()
+            // Paged: the soak caps the server's rows per query.
+            .pages::<Vec<Value>>()
+            .collect_all()
             .await
             .expect("ERP query");
-        assert!(rows.len() < 10_000, "page the query");
         let mut seen = BTreeSet::new();
         rows.into_iter()
             .filter(|r| seen.insert(r[0].to_string()))
@@ -276,9 +277,9 @@ async fn world() -> World {
         }
         if line.starts_with("mapping = ") {
             config.push_str("retry_after = \"1s\"\n");
-            // The simulators commit at once; a write cut off by a kill has finished on the
-            // server well within 2 s, which is what the quiet period waits for.
-            config.push_str("settle = \"0s\"\nquiet_period = \"2s\"\n");
+            // Above the client's timeout (3 s), as it must be: a write the client gave up on
+            // may still be running (the soak's `applied_late` lands 3.5 s after the call).
+            config.push_str("settle = \"0s\"\nquiet_period = \"4s\"\n");
             // Orders of customers created in the same round wait for them across many killed
             // runs; what is tested here is the crash, not the bound on waiting.
             if !line.contains("customer") {
@@ -515,6 +516,17 @@ async fn settle_and_check(
         .filter(|o| !erp_orders.contains_key(o["name"].as_str().unwrap()))
         .count();
     let orders_twice = erp_orders.values().filter(|c| **c > 1).count();
+    // Rows that reached the ERP per number, refused copies included: a document sent again
+    // shows here even where the number's uniqueness kept it out.
+    let sent_again = |form: &str| {
+        w.sandbox
+            .k3cloud_saves_by_number(form)
+            .values()
+            .filter(|n| **n > 1)
+            .count()
+    };
+    let (customers_sent_again, orders_sent_again) =
+        (sent_again("BD_Customer"), sent_again("SAL_SaleOrder"));
 
     // A message that may have gone out stays on the dead-letter list for a person: reported
     // there even when the run that found it was killed before it printed its report.
@@ -573,10 +585,10 @@ async fn settle_and_check(
     let reported_count = reported.len();
     println!(
         "{}, {settle_runs} runs to settle\n\
-         | what | records | missing | duplicate |\n|---|---|---|---|\n\
-         | CRM accounts → ERP customers | {} | {customers_missing} | {customers_twice} |\n\
-         | CRM orders → ERP orders | {} | {orders_missing} | {orders_twice} |\n\
-         | audited outbounds → CRM order updates | {} | {not_applied} | — ({repeated_updates} sent again, same values) |\n\
+         | what | records | missing | duplicate | sent more than once |\n|---|---|---|---|---|\n\
+         | CRM accounts → ERP customers | {} | {customers_missing} | {customers_twice} | {customers_sent_again} |\n\
+         | CRM orders → ERP orders | {} | {orders_missing} | {orders_twice} | {orders_sent_again} |\n\
+         | audited outbounds → CRM order updates | {} | {not_applied} | — | {repeated_updates} (same values) |\n\
          | messages: sent once {sent}, twice {sent_twice}, reported unknown {reported_count} (kept for a person to check), not sent and not reported {lost_unreported} | | | |",
         header(),
         accounts.len(),
@@ -588,6 +600,7 @@ async fn settle_and_check(
         (0, 0, customers.len())
     );
     assert_eq!((orders_missing, orders_twice), (0, 0));
+    assert_eq!((customers_sent_again, orders_sent_again), (0, 0));
     assert_eq!((not_applied, sent_twice, lost_unreported), (0, 0, 0));
     let store = sync_core::SqliteStore::open(w.dir.path().join("fxk3-state.sqlite3")).unwrap();
     for flow in FLOWS {
@@ -626,6 +639,36 @@ fn bad_network(sandbox: &Sandbox, scale: f64) {
         k3(write, FaultKind::TruncatedJson, 0.01);
     }
     k3("BatchSave", FaultKind::Hang, 0.005);
+    // Still running when the client (3 s) gives up; lands within the quiet period (4 s).
+    k3("BatchSave", FaultKind::AppliedLate { ms: 3_500 }, 0.005);
+    k3(
+        "BatchSave",
+        FaultKind::ServerErrorAfterWrite { status: 504 },
+        0.01,
+    );
+    k3(
+        "BatchSave",
+        FaultKind::WithoutKey {
+            key: "DIndex".into(),
+        },
+        0.02,
+    );
+    // The rare ones also once for certain, so that a short soak meets each of them.
+    for kind in [
+        FaultKind::AppliedLate { ms: 3_500 },
+        FaultKind::ServerErrorAfterWrite { status: 504 },
+        FaultKind::WithoutKey {
+            key: "DIndex".into(),
+        },
+    ] {
+        let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "BatchSave", kind).next(1));
+    }
+    // A server that caps every query below the pages asked for.
+    let _ = sandbox.set_fault(Fault::new(
+        Api::K3cloud,
+        "ExecuteBillQuery",
+        FaultKind::RowCap { rows: 40 },
+    ));
     fx("/cgi/crm/v2/data/update", FaultKind::DropAfterWrite, 0.02);
     fx("/cgi/crm/v2/data/update", FaultKind::TruncatedJson, 0.01);
     fx("/cgi/message/send", FaultKind::DropAfterWrite, 0.02);
@@ -666,12 +709,19 @@ async fn faults_at_rates_settle_with_the_faults_still_on() {
         bad_network(&w.sandbox, 1.0);
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
-    let faults_hit: u64 = w.sandbox.all_calls().values().sum();
     let header = || {
+        let calls: u64 = w.sandbox.all_calls().values().sum();
+        let fired: Vec<String> = w
+            .sandbox
+            .faults_fired()
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
         format!(
             "fault soak ({:.0} s): {runs} runs with the faults on before the settling runs \
-             (still on), {faults_hit} calls",
-            started.elapsed().as_secs_f64()
+             (still on), {calls} calls; faults that took effect: {}",
+            started.elapsed().as_secs_f64(),
+            fired.join(", ")
         )
     };
     settle_and_check(&w, &outbounds, reported, header).await;

@@ -96,6 +96,28 @@ fn gateway_timeout() -> u16 {
     504
 }
 
+impl FaultKind {
+    /// The kind's name as the control API spells it (`drop_after_write`).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::ServerError { .. } => "server_error",
+            FaultKind::Hang => "hang",
+            FaultKind::DropAfterWrite => "drop_after_write",
+            FaultKind::SessionLoss => "session_loss",
+            FaultKind::MalformedJson => "malformed_json",
+            FaultKind::TruncatedJson => "truncated_json",
+            FaultKind::RateLimited => "rate_limited",
+            FaultKind::QuotaExceeded => "quota_exceeded",
+            FaultKind::AppliedLate { .. } => "applied_late",
+            FaultKind::ServerErrorAfterWrite { .. } => "server_error_after_write",
+            FaultKind::WithoutKey { .. } => "without_key",
+            FaultKind::RowCap { .. } => "row_cap",
+        }
+    }
+}
+
 fn default_status() -> u16 {
     500
 }
@@ -202,6 +224,8 @@ struct State {
     entries: Vec<Entry>,
     rng: SplitMix64,
     next_id: u64,
+    /// Faults that took effect, per `api kind` (`k3cloud drop_after_write`).
+    fired: std::collections::BTreeMap<String, u64>,
 }
 
 /// The fault rules in force, in the order they were set (latency rules add up; of the others,
@@ -218,6 +242,7 @@ impl FaultRegistry {
                 entries: Vec::new(),
                 rng: SplitMix64::new(seed ^ 0xFA17_FA17),
                 next_id: 1,
+                fired: std::collections::BTreeMap::new(),
             }),
         }
     }
@@ -244,6 +269,12 @@ impl FaultRegistry {
         state.rng = SplitMix64::new(seed ^ 0xFA17_FA17);
     }
 
+    /// How many times each kind of fault took effect, per `api kind`
+    /// (`k3cloud drop_after_write`), since the simulators started or were reset.
+    pub(crate) fn fired(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state.lock().fired.clone()
+    }
+
     pub(crate) fn list(&self) -> Vec<(FaultId, Fault)> {
         self.state
             .lock()
@@ -264,7 +295,12 @@ impl FaultRegistry {
         if state.entries.is_empty() {
             return picked;
         }
-        let State { entries, rng, .. } = &mut *state;
+        let State {
+            entries,
+            rng,
+            fired,
+            ..
+        } = &mut *state;
         for entry in entries.iter_mut() {
             let is_latency = matches!(entry.fault.kind, FaultKind::Latency { .. });
             // Once a fault is chosen, later non-latency rules are not consulted at all, so
@@ -287,6 +323,9 @@ impl FaultRegistry {
             if !fire {
                 continue;
             }
+            *fired
+                .entry(format!("{} {}", api.as_str(), entry.fault.kind.name()))
+                .or_insert(0) += 1;
             match entry.fault.kind {
                 FaultKind::Latency { ms } => picked.delay_ms = picked.delay_ms.saturating_add(ms),
                 ref kind => picked.kind = Some(kind.clone()),
@@ -310,6 +349,28 @@ pub(crate) struct Picked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_took_effect_is_counted_per_api_and_kind() {
+        let reg = FaultRegistry::new(1);
+        reg.add(Fault::any_endpoint(
+            Api::K3cloud,
+            FaultKind::Latency { ms: 1 },
+        ));
+        reg.add(Fault::new(Api::K3cloud, "Save", FaultKind::Hang).next(2));
+        for _ in 0..3 {
+            let _ = reg.pick(Api::K3cloud, "Save");
+        }
+        let _ = reg.pick(Api::Fxiaoke, "Save");
+        let fired: Vec<(String, u64)> = reg.fired().into_iter().collect();
+        assert_eq!(
+            fired,
+            [
+                ("k3cloud hang".to_owned(), 2),
+                ("k3cloud latency".to_owned(), 3)
+            ]
+        );
+    }
 
     #[test]
     fn next_n_fires_n_times_then_goes() {

@@ -245,6 +245,13 @@ impl Sandbox {
         self.shared.faults.list()
     }
 
+    /// How many times each kind of fault took effect, per `api kind` (`k3cloud
+    /// drop_after_write`, `fxiaoke server_error`), since the start or the last reset.
+    #[must_use]
+    pub fn faults_fired(&self) -> BTreeMap<String, u64> {
+        self.shared.faults.fired()
+    }
+
     /// Calls received by one endpoint: `k3cloud:<Method>` (for example `k3cloud:Save`) or
     /// `fxiaoke:<path>` (for example `fxiaoke:/cgi/crm/v2/data/query`). Faulted and refused
     /// calls count; paths that do not exist count as `fxiaoke:unknown` / `k3cloud:unknown`.
@@ -303,6 +310,13 @@ impl Sandbox {
         let mut out = self.shared.fx.issued_tokens();
         out.extend(self.shared.k3.issued_sessions());
         out
+    }
+
+    /// How many Save, Draft and BatchSave rows reached the `K3Cloud` simulator per document
+    /// number of a form, refused ones included: more than one for a document created once
+    /// means a client sent it again.
+    pub fn k3cloud_saves_by_number(&self, form_id: &str) -> BTreeMap<String, u64> {
+        self.shared.k3.saves_by_number(form_id)
     }
 
     /// Drops every `K3Cloud` session (password sessions then answer `MsgCode` 1).

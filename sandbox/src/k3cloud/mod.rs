@@ -9,7 +9,7 @@ mod query;
 mod store;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -128,6 +128,19 @@ impl K3Sim {
             tasks: HashMap::new(),
             issued: Vec::new(),
         };
+    }
+
+    pub(crate) fn saves_by_number(&self, form: &str) -> BTreeMap<String, u64> {
+        let st = self.state.read();
+        let Some(id) = st.data.form_id(form) else {
+            return BTreeMap::new();
+        };
+        st.data
+            .saves
+            .iter()
+            .filter(|((f, _), _)| *f == id)
+            .map(|((_, n), c)| (n.clone(), *c))
+            .collect()
     }
 
     pub(crate) fn issued_sessions(&self) -> Vec<String> {
@@ -932,6 +945,16 @@ fn save_call(
     let mut errors = Vec::new();
     let mut success = Vec::new();
     let mut returned = Vec::new();
+    if let Some(def) = data.table(form).map(|t| Arc::clone(&t.def)) {
+        for model in &models {
+            if let Some(number) = get_ci(model, def.number_key)
+                .and_then(scalar_string)
+                .filter(|n| !n.trim().is_empty())
+            {
+                *data.saves.entry((def.id, number)).or_insert(0) += 1;
+            }
+        }
+    }
     for (i, model) in models.iter().enumerate() {
         match data.save(form, model, &opts, now_ms) {
             Ok((id, number)) => {

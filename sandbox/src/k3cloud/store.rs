@@ -134,6 +134,9 @@ pub(crate) struct K3Data {
     next_id: i64,
     next_entry_id: i64,
     pub(crate) attachments: HashMap<String, (String, Vec<u8>)>,
+    /// Save, Draft and BatchSave rows that reached the server, per (form, number): a client
+    /// that resends shows here even when the number's uniqueness refused the copy.
+    pub(crate) saves: HashMap<(&'static str, String), u64>,
 }
 
 /// Reads the lookup value of a reference packet `{"FNumber": "X"}` (any lookup key).
@@ -206,6 +209,7 @@ impl K3Data {
             next_id: 100_001,
             next_entry_id: 100_001,
             attachments: HashMap::new(),
+            saves: HashMap::new(),
         }
     }
 

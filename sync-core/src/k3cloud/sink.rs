@@ -406,6 +406,8 @@ impl Sink for FormSink {
                 .query(&c.form_id)
                 .fields(fields)
                 .filter(filter)
+                // An order keeps pages apart under a server row cap.
+                .order_by(format!("{} ASC", c.id_field))
                 .pages()
                 .collect_all()
                 .await
