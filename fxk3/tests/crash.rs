@@ -58,6 +58,7 @@ impl World {
             ("FXK3_FXIAOKE_APP_SECRET", fx.app_secret.clone()),
             ("FXK3_FXIAOKE_PERMANENT_CODE", fx.permanent_code.clone()),
             ("FXK3_K3CLOUD_APP_SECRET", k3.app_secret.clone()),
+            ("FXK3_K3CLOUD_PASSWORD", k3.password.clone()),
         ]
     }
 
@@ -241,7 +242,9 @@ impl World {
     }
 }
 
-async fn world() -> World {
+/// The simulators with the demo data, and `fxk3` configured for them with this K3Cloud login
+/// (`"signed"` headers, or a session mode such as `"password"`).
+async fn world(auth: &str) -> World {
     let sandbox = Sandbox::builder()
         .seed(env_number("FXK3_CRASH_SEED", 11))
         .demo_data(true)
@@ -269,7 +272,14 @@ async fn world() -> World {
             });
             continue;
         }
-        config.push_str(line);
+        let line = match line {
+            "auth = \"signed\"" => format!("auth = {auth:?}"),
+            "# password_env = \"FXK3_K3CLOUD_PASSWORD\"    # with auth = \"password\"" => {
+                "password_env = \"FXK3_K3CLOUD_PASSWORD\"".to_owned()
+            }
+            other => other.to_owned(),
+        };
+        config.push_str(&line);
         config.push('\n');
         if line == "[fxiaoke]" || line == "[k3cloud]" {
             // A hung call is given up quickly (the soak makes some hang).
@@ -287,6 +297,7 @@ async fn world() -> World {
             }
         }
     }
+    assert!(config.contains(&format!("auth = {auth:?}")), "{config}");
     std::fs::write(dir.path().join("fxk3.toml"), config).unwrap();
     std::fs::create_dir(dir.path().join("mappings")).unwrap();
     for (name, text) in fxk3::EXAMPLE_MAPPINGS {
@@ -296,7 +307,11 @@ async fn world() -> World {
     let erp = k3cloud_sdk::Client::builder(sandbox.k3cloud_url())
         .account(&k3.acct_id)
         .user(&k3.user_name)
-        .auth(Auth::signed(&k3.app_id, &k3.app_secret))
+        .auth(if auth == "password" {
+            Auth::password(&k3.password)
+        } else {
+            Auth::signed(&k3.app_id, &k3.app_secret)
+        })
         .build()
         .unwrap();
     World { sandbox, dir, erp }
@@ -331,7 +346,7 @@ fn state_is(dir: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
-    let w = world().await;
+    let w = world("signed").await;
     let kills_wanted = env_number("FXK3_CRASH_KILLS", 21);
     let ship_total = usize::try_from(env_number("FXK3_CRASH_SHIP", 90)).unwrap();
     let mut rng = Rng(env_number("FXK3_CRASH_SEED", 11));
@@ -655,6 +670,7 @@ fn bad_network(sandbox: &Sandbox, scale: f64) {
     );
     // The rare ones also once for certain, so that a short soak meets each of them.
     for kind in [
+        FaultKind::Hang,
         FaultKind::AppliedLate { ms: 3_500 },
         FaultKind::ServerErrorAfterWrite { status: 504 },
         FaultKind::WithoutKey {
@@ -663,6 +679,7 @@ fn bad_network(sandbox: &Sandbox, scale: f64) {
     ] {
         let _ = sandbox.set_fault(Fault::new(Api::K3cloud, "BatchSave", kind).next(1));
     }
+    let _ = sandbox.set_fault(Fault::any_endpoint(Api::K3cloud, FaultKind::SessionLoss).next(1));
     // A server that caps every query below the pages asked for.
     let _ = sandbox.set_fault(Fault::new(
         Api::K3cloud,
@@ -673,14 +690,19 @@ fn bad_network(sandbox: &Sandbox, scale: f64) {
     fx("/cgi/crm/v2/data/update", FaultKind::TruncatedJson, 0.01);
     fx("/cgi/message/send", FaultKind::DropAfterWrite, 0.02);
     fx("/cgi/crm/v2/data/query", FaultKind::MalformedJson, 0.01);
+    // Tokens invalidated, and K3Cloud sessions lost (the soak logs in with a password: under
+    // signed headers MsgCode 1 means the credentials were refused, not a lost session).
     let _ = sandbox.set_fault(
         Fault::any_endpoint(Api::Fxiaoke, FaultKind::SessionLoss).probability(0.005 * scale),
+    );
+    let _ = sandbox.set_fault(
+        Fault::any_endpoint(Api::K3cloud, FaultKind::SessionLoss).probability(0.005 * scale),
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_at_rates_settle_with_the_faults_still_on() {
-    let w = world().await;
+    let w = world("password").await;
     let ship_total = usize::try_from(env_number("FXK3_SOAK_SHIP", 60)).unwrap();
     let started = Instant::now();
     let mut reported = BTreeSet::new();
