@@ -456,9 +456,10 @@ impl MemorySink {
         lock(&self.state).find_fails = true;
     }
 
-    /// Removes every per-record and find fault.
+    /// Removes every fault: per record, of finds, and of the write calls to come.
     pub fn heal(&self) {
         let mut st = lock(&self.state);
+        st.call_faults.clear();
         st.record_failures.clear();
         st.record_unknown.clear();
         st.action_failures.clear();

@@ -479,6 +479,42 @@ async fn rule4_a_write_that_may_still_be_running_is_left_alone_for_the_quiet_per
     assert_eq!(h.sink.duplicates(), 0);
 }
 
+#[tokio::test]
+async fn rule4_a_change_sent_after_a_reconcile_and_refused_before_sending_is_retried() {
+    // Found by the engine properties: the record of a reconciled intent is read outside the
+    // window, so no cursor brings it back; its newer value must not be dropped.
+    let h = Harness::new();
+    let flow = h.flow();
+    h.source.upsert(customer("k2", T0 - 5_000, "name 0"));
+    h.sink.fault_next_write(CallFault::TimeoutAfterApply);
+    assert_eq!(h.engine.run(&flow).await.unwrap().counts.unknown, 1);
+    h.clock.advance(1_001);
+    h.source
+        .upsert(customer("k2", h.clock.now_ms_() - 1_000, "name 1"));
+    h.clock.advance(1_001);
+    // The intent is young: the new value waits with it.
+    assert_eq!(h.engine.run(&flow).await.unwrap().counts.waiting, 1);
+    h.clock.advance(QUIET);
+    h.sink.fault_next_write(CallFault::FailBeforeSend);
+    assert!(h.engine.run(&flow).await.is_err());
+    let letters = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1, "kept for a later run");
+    assert!(letters[0].retryable);
+    // A later run retries it by itself.
+    h.clock.advance(3_600_000);
+    h.engine.run(&flow).await.unwrap();
+    let docs = h.sink.documents_for("k2");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].payload["FName"], "name 1");
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// A sink of messages: what it wrote cannot be looked up.
 struct Messages(Arc<MemorySink>);
 

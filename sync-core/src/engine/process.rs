@@ -184,7 +184,9 @@ impl Run<'_> {
             self.apply(&changes).await?;
             changes = Changes::default();
             self.renew_lease().await?;
-            stop = self.write(pending, &mut changes, &mut written).await;
+            stop = self
+                .write(pending, cursor.is_some(), &mut changes, &mut written)
+                .await;
         }
         if !written.is_empty() {
             self.renew_lease().await?;
@@ -202,9 +204,12 @@ impl Run<'_> {
 
     /// Rule 8: sends the pending writes in batches, up to `concurrency` at once, and settles
     /// each outcome into `changes`. Returns the error that must stop the run, if any.
+    /// `from_window` says whether the records were read from the window, where the cursor
+    /// brings them back after a failure.
     async fn write(
         &mut self,
         pending: Vec<Pending>,
+        from_window: bool,
         changes: &mut Changes,
         written: &mut Vec<Written>,
     ) -> Option<crate::Error> {
@@ -250,10 +255,24 @@ impl Run<'_> {
                     ]
                 }
                 Err(e) => {
-                    // Nothing was sent: withdraw the intents; the records are read again next
-                    // run because the cursor does not move past them.
+                    // Nothing was sent: withdraw the intents. Records of the window are read
+                    // again next run because the cursor does not move past them; the others (a
+                    // reconciled intent, a deferral, a dead letter) have nothing to bring them
+                    // back but a dead letter that later runs retry.
+                    let reason = e.to_string();
                     for p in pending.by_ref().take(batch.len()) {
-                        changes.intents_clear.push(p.item.source_key);
+                        changes.intents_clear.push(p.item.source_key.clone());
+                        if !from_window {
+                            self.dead_letter(
+                                &p.item.source_key,
+                                &p.state,
+                                Stage::Write,
+                                reason.clone(),
+                                Some(p.item.payload),
+                                true,
+                                changes,
+                            );
+                        }
                     }
                     stop.get_or_insert(self.sink_error(e));
                     continue;

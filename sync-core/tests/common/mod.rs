@@ -129,6 +129,12 @@ impl CrashStore {
     pub fn applies(&self) -> usize {
         self.applies.load(Ordering::SeqCst)
     }
+
+    /// Crashes on the `k`-th `apply` from now on (`0`: never).
+    pub fn crash_after(&self, k: usize) {
+        let at = if k == 0 { 0 } else { self.applies() + k };
+        self.crash_on.store(at, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
