@@ -143,4 +143,13 @@ pub trait SourceWriteBack: Send + Sync {
         &self,
         items: &[WriteBackItem],
     ) -> Result<Vec<WriteBackOutcome>, ConnectorError>;
+
+    /// The target number (or id) `record` holds from an earlier write-back, if any. When the
+    /// state is lost and the record's key was edited since it was synced, this is how
+    /// [`Engine::rebuild_id_map`](crate::Engine::rebuild_id_map) still finds its target
+    /// instead of leaving it to be created a second time. The default knows none.
+    fn written_back(&self, record: &crate::Record) -> Option<String> {
+        let _ = record;
+        None
+    }
 }

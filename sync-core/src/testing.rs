@@ -261,6 +261,16 @@ impl SourceWriteBack for MemorySource {
         }
         Ok(out)
     }
+
+    fn written_back(&self, record: &Record) -> Option<String> {
+        let field = lock(&self.state).write_back_field.clone()?;
+        record
+            .body
+            .get(&field)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 /// A document held by a [`MemorySink`].

@@ -1797,6 +1797,80 @@ async fn id_map_is_rebuilt_from_the_source_and_the_target_after_state_loss() {
     assert_eq!(h.sink.duplicates(), 0);
 }
 
+/// A sink whose documents are found by their number (as K3Cloud's by `FNumber`).
+struct ByNumber(Arc<MemorySink>);
+
+#[async_trait]
+impl Sink for ByNumber {
+    async fn find(&self, natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
+        self.0.find(natural_key).await
+    }
+    async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        self.0.write(items).await
+    }
+    fn natural_key_is_number(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_key_edited_in_the_source_after_sync_is_found_by_its_write_back_when_the_id_map_is_rebuilt()
+ {
+    let h = Harness::new();
+    h.source.write_back_into("erp_no");
+    let mapping = Arc::new(
+        DeclarativeMapping::from_toml(
+            r#"
+            natural_key = "FNumber"
+            [[fields]]
+            target = "FNumber"
+            source = "account_no"
+            [[fields]]
+            target = "FName"
+            source = "name"
+            "#,
+        )
+        .unwrap(),
+    );
+    let flow = Flow::builder(
+        FLOW,
+        h.source.clone(),
+        mapping,
+        Arc::new(ByNumber(h.sink.clone())),
+    )
+    .write_back(h.source.clone())
+    .settle_ms(1_000)
+    .quiet_period_ms(QUIET)
+    .build()
+    .unwrap();
+    h.source.upsert(Record::new(
+        "a1",
+        T0 - 30_000,
+        json!({"_id": "a1", "name": "甲", "account_no": "KH1"}),
+    ));
+    h.engine.run(&flow).await.unwrap();
+    assert_eq!(h.source.record("a1").unwrap().body["erp_no"], "KH1");
+
+    // The customer code is edited in the CRM, and the state file is lost before a run.
+    let mut edited = h.source.record("a1").unwrap();
+    edited.body["account_no"] = json!("KH1-X");
+    edited.version += 1;
+    h.source.upsert(edited);
+    let fresh = Harness::with_store(Arc::new(MemoryStore::new()));
+    fresh.clock.set(h.clock.now_ms_() + 10_000);
+    let r = fresh.engine.rebuild_id_map(&flow).await.unwrap();
+    assert_eq!(
+        r.counts.rebuilt, 1,
+        "found by the number it was written back with"
+    );
+    // The next run updates that document to the new code; nothing is created.
+    let r = fresh.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.updated), (0, 1));
+    let docs = h.sink.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0].payload["FNumber"], "KH1-X");
+}
+
 #[tokio::test]
 async fn runs_are_recorded_with_their_counts_and_errors() {
     let h = Harness::new();

@@ -51,29 +51,65 @@ impl Run<'_> {
             }
             self.report.counts.read += records.len() as u64;
             let lookups = self.resolve_lookups(&records).await?;
-            let mapped: Vec<(String, String, String)> = records
+            let mapped: Vec<(String, String, String, Option<String>)> = records
                 .iter()
                 .filter_map(|r| {
                     let m = self.flow.mapping.map(r, &lookups).ok()?;
-                    Some((r.key.clone(), m.natural_key, payload_hash(&m.payload)))
+                    let back = self
+                        .flow
+                        .write_back
+                        .as_ref()
+                        .and_then(|w| w.written_back(r));
+                    Some((r.key.clone(), m.natural_key, payload_hash(&m.payload), back))
                 })
                 .collect();
-            let naturals: Vec<String> = mapped.iter().map(|(_, n, _)| n.clone()).collect();
+            let naturals: Vec<String> = mapped.iter().map(|(_, n, _, _)| n.clone()).collect();
             let found = self
                 .flow
                 .sink
                 .existing_targets(&naturals)
                 .await
                 .map_err(|e| self.sink_error(e))?;
+            // A key edited in the source since the record was synced: the target still has the
+            // old one, which the record holds from its write-back. Looked up by that number
+            // (when the natural key is the number), it is found, not created a second time.
+            let edited: Vec<String> = if self.flow.sink.natural_key_is_number() {
+                mapped
+                    .iter()
+                    .filter(|(_, natural, _, _)| !found.contains_key(natural))
+                    .filter_map(|(_, natural, _, back)| back.clone().filter(|b| b != natural))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let found_by_back = if edited.is_empty() {
+                std::collections::HashMap::new()
+            } else {
+                self.flow
+                    .sink
+                    .existing_targets(&edited)
+                    .await
+                    .map_err(|e| self.sink_error(e))?
+            };
             let now = self.now();
             let changes = Changes {
                 id_map: mapped
                     .into_iter()
-                    .filter_map(|(key, natural, hash)| {
+                    .filter_map(|(key, natural, hash, back)| {
+                        if let Some(target) = found.get(&natural) {
+                            return Some(IdMapEntry {
+                                source_key: key,
+                                target: target.clone(),
+                                payload_hash: Some(hash),
+                                updated_at: now,
+                            });
+                        }
+                        // The target holds the old key: the next run sends the record as an
+                        // update of it.
                         Some(IdMapEntry {
                             source_key: key,
-                            target: found.get(&natural)?.clone(),
-                            payload_hash: Some(hash),
+                            target: found_by_back.get(&back?)?.clone(),
+                            payload_hash: None,
                             updated_at: now,
                         })
                     })

@@ -60,4 +60,14 @@ impl SourceWriteBack for ObjectWriteBack {
         }
         Ok(out)
     }
+
+    fn written_back(&self, record: &crate::Record) -> Option<String> {
+        record
+            .body
+            .get(&self.field)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
 }
