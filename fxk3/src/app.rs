@@ -569,17 +569,18 @@ impl App {
                         .filter(Filter::eq("life_status", "normal"))
                         .related("ContactObj", "account_id", "contacts"),
                 );
-                let sink = FormSink::new(
-                    k3()?,
-                    FormSinkConfig::new(
-                        c.erp_form.clone().unwrap_or_else(|| "BD_Customer".into()),
-                        "FCUSTID",
-                        "FNumber",
-                    )
-                    .update_policy(UpdatePolicy::MappedFields {
-                        replace_entries: c.replace_entries,
-                    }),
-                );
+                let mut config = FormSinkConfig::new(
+                    c.erp_form.clone().unwrap_or_else(|| "BD_Customer".into()),
+                    "FCUSTID",
+                    "FNumber",
+                )
+                .update_policy(UpdatePolicy::MappedFields {
+                    replace_entries: c.replace_entries,
+                });
+                if let Some(org) = &c.use_org {
+                    config = config.use_org(org);
+                }
+                let sink = FormSink::new(k3()?, config);
                 let mut b = Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink))
                     .actions(c.actions.clone().unwrap_or_default());
                 if let Some(field) = &c.write_back_field {

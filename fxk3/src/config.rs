@@ -219,6 +219,10 @@ pub struct FlowConfig {
     /// Customers: replace the ERP contact rows on update (default: leave them alone).
     #[serde(default)]
     pub replace_entries: bool,
+    /// Customers: the use organisation (`FUseOrgId` number) the ERP customers are found in,
+    /// when they are allocated (分配) to several (default: the row of the organisation that
+    /// created each customer).
+    pub use_org: Option<String>,
     /// Deliveries: the first line of the message to the order's owner.
     pub notify_title: Option<String>,
     /// Deliveries: the message, with `{field}` placeholders of the CRM order.
@@ -245,7 +249,8 @@ impl FlowConfig {
     /// A key set for a kind of flow that has no use for it is a mistake the operator should
     /// hear about, not a setting silently ignored.
     fn check_keys_apply(&self) -> Result<(), ConfigError> {
-        let set: [(&str, bool, &[FlowKind]); 5] = [
+        let set: [(&str, bool, &[FlowKind]); 6] = [
+            ("use_org", self.use_org.is_some(), &[FlowKind::Customers]),
             (
                 "write_back_field",
                 self.write_back_field.is_some(),
@@ -586,6 +591,19 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid configuration: flow `deliveries`: `write_back_field` applies to flows of kind customers only; remove it"
+        );
+        let text = EXAMPLE.replace("# use_org = \"100\"", "use_org = \"100\"");
+        let c = Config::from_toml(&text, Path::new(".")).unwrap();
+        assert_eq!(c.flows[0].use_org.as_deref(), Some("100"));
+        let text = EXAMPLE.replace(
+            "notify_title = \"发货通知\"",
+            "notify_title = \"发货通知\"\nuse_org = \"100\"",
+        );
+        let err = Config::from_toml(&text, Path::new(".")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`use_org` applies to flows of kind customers only"),
+            "{err}"
         );
     }
 
