@@ -557,3 +557,29 @@ async fn a_walk_resumes_after_a_row_and_says_when_it_is_done() {
         .unwrap();
     assert_each_once(&rest, &by_id[900..]);
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_the_keyset_condition_ends_the_walk_with_an_error_not_a_loop() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let page = json!({"errorCode": 0, "errorMessage": "OK",
+                      "data": {"dataList": rows(100), "offset": 0, "limit": 100, "total": 0}});
+    Mock::given(path(QUERY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    for ordered in [false, true] {
+        let mut query = client.query("AccountObj");
+        if ordered {
+            query = query.order_by("last_modified_time", true);
+        }
+        let err = query.all::<Value>().await.unwrap_err();
+        assert!(
+            matches!(&err, fxiaoke_sdk::Error::Decode { message, .. } if message.contains("no progress")),
+            "{err:?}"
+        );
+    }
+    // The first page, then the same page for the next one: two calls per walk, no more.
+    assert!(requests_to(&server, QUERY).await.len() <= 6);
+}

@@ -268,8 +268,20 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
                     kept.push(row);
                 }
             }
+            let (segment, offset) = (self.segment.clone(), self.offset);
             self.advance(full, last, last_dropped);
             if kept.is_empty() {
+                // A whole page of rows read before, and the walk would ask for the same page
+                // again: a server that ignores the keyset condition would keep us here forever.
+                if !self.done && self.segment == segment && self.offset == offset {
+                    return Err(Error::Decode {
+                        path: "data.dataList".into(),
+                        message: "paging makes no progress: the server answered a page of rows \
+                                  already read for the next page"
+                            .into(),
+                        snippet: String::new(),
+                    });
+                }
                 continue;
             }
             let mut page = Vec::with_capacity(kept.len());
