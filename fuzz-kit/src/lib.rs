@@ -289,6 +289,50 @@ impl Fuzz {
     }
 }
 
+/// Every JSON object and array in the `.json` files of `dir` and its folders (whole answers,
+/// payloads and their parts), and every string in them that holds a JSON answer as text (or a
+/// K3Cloud `response_error:` body): a corpus from captured answers.
+///
+/// # Panics
+/// When `dir` cannot be read.
+#[must_use]
+pub fn json_parts(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    fn collect(v: &Value, out: &mut Vec<Vec<u8>>) {
+        match v {
+            Value::Object(m) => {
+                out.push(serde_json::to_vec(v).unwrap_or_default());
+                for x in m.values() {
+                    collect(x, out);
+                }
+            }
+            Value::Array(a) => {
+                out.push(serde_json::to_vec(v).unwrap_or_default());
+                for x in a {
+                    collect(x, out);
+                }
+            }
+            Value::String(s) if s.starts_with(['{', '[']) || s.starts_with("response_error:") => {
+                out.push(s.clone().into_bytes());
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            out.extend(json_parts(&path));
+        } else if path.extension().is_some_and(|x| x == "json")
+            && let Ok(doc) = std::fs::read(&path)
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|_| ()))
+        {
+            collect(&doc, &mut out);
+        }
+    }
+    out
+}
+
 fn count(v: &Value) -> usize {
     1 + match v {
         Value::Array(a) => a.iter().map(count).sum(),

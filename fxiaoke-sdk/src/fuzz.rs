@@ -13,21 +13,11 @@ use crate::types::{AccountObj, ContactObj, ProductObj, SalesOrderObj, SalesOrder
 /// A token as a server could echo it back in any field.
 const SECRET: &str = "FUZZ-SECRET-6f1c2a9b";
 
-/// Every JSON object in the captured answers (envelopes, payloads and parts of them), with
-/// the token fixture's token replaced by [`SECRET`].
+/// Every JSON object, array and answer text in the captured answers, and answers carrying
+/// [`SECRET`].
 fn corpus() -> Vec<Vec<u8>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference/fxiaoke-wire");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("the reference fixtures") {
-        let path = entry.expect("a fixture").path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        collect(&doc, &mut out);
-    }
+    let mut out = fuzz_kit::json_parts(std::path::Path::new(dir));
     out.push(
         serde_json::json!({"errorCode": 0, "corpAccessToken": SECRET, "corpId": "FSCID_1",
                            "expiresIn": 7200})
@@ -40,23 +30,6 @@ fn corpus() -> Vec<Vec<u8>> {
             .into_bytes(),
     );
     out
-}
-
-fn collect(v: &Value, out: &mut Vec<Vec<u8>>) {
-    match v {
-        Value::Object(m) => {
-            out.push(serde_json::to_vec(v).unwrap_or_default());
-            for x in m.values() {
-                collect(x, out);
-            }
-        }
-        Value::Array(a) => {
-            for x in a {
-                collect(x, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 type Rows<T> = crate::query::QueryData<T>;

@@ -4,6 +4,8 @@
 //! Every test starts its own simulators on a random loopback port and writes its own
 //! configuration into a temporary directory; the child sees only the secrets a test gives it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use sandbox::Sandbox;
@@ -72,32 +74,18 @@ impl Setup {
         let sandbox = Sandbox::builder().demo_data(true).start().await.unwrap();
         sandbox.fxiaoke_set_rate_limit(None);
         let dir = tempfile::tempdir().unwrap();
-        let mut config = String::new();
-        for line in fxk3::sandbox_config_text(&sandbox).lines() {
-            if line.starts_with("# rate_limit = true") {
-                // The simulators' limit is off: the client need not keep under it.
-                config.push_str("rate_limit = false\n");
-                continue;
-            }
-            config.push_str(line);
-            config.push('\n');
-            if line.starts_with("mapping = ") {
-                // The simulators commit synchronously: nothing needs time to settle, and no
-                // write is still running once its answer is lost.
-                config.push_str("settle = \"0s\"\nquiet_period = \"0s\"\n");
-            }
-        }
-        assert_eq!(
-            config.matches("\nrate_limit = false\n").count(),
-            1,
-            "{config}"
-        );
+        let options = common::Options {
+            auth: "signed",
+            timeout_secs: None,
+            // The simulators' limit is off: the client need not keep under it.
+            rate_limit: false,
+        };
+        let config = common::write_setup(&sandbox, dir.path(), &options, |_| {
+            // The simulators commit synchronously: nothing needs time to settle, and no write
+            // is still running once its answer is lost.
+            "settle = \"0s\"\nquiet_period = \"0s\"\n".to_owned()
+        });
         assert_eq!(config.matches("\nsettle = \"0s\"\n").count(), 3, "{config}");
-        std::fs::write(dir.path().join("fxk3.toml"), config).unwrap();
-        std::fs::create_dir(dir.path().join("mappings")).unwrap();
-        for (name, text) in fxk3::EXAMPLE_MAPPINGS {
-            std::fs::write(dir.path().join("mappings").join(name), text).unwrap();
-        }
         Setup { sandbox, dir }
     }
 

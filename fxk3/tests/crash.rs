@@ -12,6 +12,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -244,7 +246,7 @@ impl World {
 
 /// The simulators with the demo data, and `fxk3` configured for them with this K3Cloud login
 /// (`"signed"` headers, or a session mode such as `"password"`).
-async fn world(auth: &str) -> World {
+async fn world(auth: &'static str) -> World {
     let sandbox = Sandbox::builder()
         .seed(env_number("FXK3_CRASH_SEED", 11))
         .demo_data(true)
@@ -261,48 +263,23 @@ async fn world(auth: &str) -> World {
     };
     sandbox.generate(&extra);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = String::new();
-    for line in fxk3::sandbox_config_text(&sandbox).lines() {
-        if line.starts_with("# rate_limit = true") {
-            let on = std::env::var_os("FXK3_CRASH_RATE_LIMIT").is_some();
-            config.push_str(if on {
-                "rate_limit = true\n"
-            } else {
-                "rate_limit = false\n"
-            });
-            continue;
+    let options = common::Options {
+        auth,
+        // A hung call is given up quickly (the soak makes some hang).
+        timeout_secs: Some(3),
+        rate_limit: std::env::var_os("FXK3_CRASH_RATE_LIMIT").is_some(),
+    };
+    common::write_setup(&sandbox, dir.path(), &options, |mapping| {
+        // Above the client's timeout (3 s), as it must be: a write the client gave up on may
+        // still be running (the soak's `applied_late` lands 3.5 s after the call).
+        let mut extra = "retry_after = \"1s\"\nsettle = \"0s\"\nquiet_period = \"4s\"\n".to_owned();
+        // Orders of customers created in the same round wait for them across many killed
+        // runs; what is tested here is the crash, not the bound on waiting.
+        if !mapping.contains("customer") {
+            extra.push_str("max_defer_attempts = 1000\n");
         }
-        let line = match line {
-            "auth = \"signed\"" => format!("auth = {auth:?}"),
-            "# password_env = \"FXK3_K3CLOUD_PASSWORD\"    # with auth = \"password\"" => {
-                "password_env = \"FXK3_K3CLOUD_PASSWORD\"".to_owned()
-            }
-            other => other.to_owned(),
-        };
-        config.push_str(&line);
-        config.push('\n');
-        if line == "[fxiaoke]" || line == "[k3cloud]" {
-            // A hung call is given up quickly (the soak makes some hang).
-            config.push_str("timeout_secs = 3\n");
-        }
-        if line.starts_with("mapping = ") {
-            config.push_str("retry_after = \"1s\"\n");
-            // Above the client's timeout (3 s), as it must be: a write the client gave up on
-            // may still be running (the soak's `applied_late` lands 3.5 s after the call).
-            config.push_str("settle = \"0s\"\nquiet_period = \"4s\"\n");
-            // Orders of customers created in the same round wait for them across many killed
-            // runs; what is tested here is the crash, not the bound on waiting.
-            if !line.contains("customer") {
-                config.push_str("max_defer_attempts = 1000\n");
-            }
-        }
-    }
-    assert!(config.contains(&format!("auth = {auth:?}")), "{config}");
-    std::fs::write(dir.path().join("fxk3.toml"), config).unwrap();
-    std::fs::create_dir(dir.path().join("mappings")).unwrap();
-    for (name, text) in fxk3::EXAMPLE_MAPPINGS {
-        std::fs::write(dir.path().join("mappings").join(name), text).unwrap();
-    }
+        extra
+    });
     let k3 = &sandbox.config().k3cloud;
     let erp = k3cloud_sdk::Client::builder(sandbox.k3cloud_url())
         .account(&k3.acct_id)

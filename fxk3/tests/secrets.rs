@@ -4,7 +4,8 @@
 //! secrets, the permanent code, the password, any token or session id the simulators issued.
 //! The one exception is the Fxiaoke token the state file keeps on purpose (the token cache).
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
 use sandbox::{Api, Fault, FaultKind, Sandbox};
@@ -52,7 +53,13 @@ async fn run_with(target: (Api, &'static str, &'static str), kind: FaultKind) {
     }
     let _fault = sandbox.set_fault(Fault::new(api, endpoint, kind.clone()).next(2));
     let dir = tempfile::tempdir().unwrap();
-    write_config(&sandbox, dir.path(), auth);
+    let options = common::Options {
+        auth,
+        // A hang costs one second per attempt, not two minutes.
+        timeout_secs: Some(1),
+        rate_limit: false,
+    };
+    common::write_setup(&sandbox, dir.path(), &options, |_| String::new());
 
     let k3 = sandbox.config().k3cloud.clone();
     let fx = sandbox.config().fxiaoke.apps[0].clone();
@@ -143,34 +150,6 @@ fn around(text: &str, secret: &str) -> String {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(text.len());
     text[start..end].replace(secret, "<SECRET>")
-}
-
-fn write_config(sandbox: &Sandbox, dir: &Path, auth: &str) {
-    let mut config = String::new();
-    for line in fxk3::sandbox_config_text(sandbox).lines() {
-        let line = match line {
-            "auth = \"signed\"" => format!("auth = {auth:?}"),
-            "# password_env = \"FXK3_K3CLOUD_PASSWORD\"    # with auth = \"password\"" => {
-                "password_env = \"FXK3_K3CLOUD_PASSWORD\"".to_owned()
-            }
-            other => other.to_owned(),
-        };
-        config.push_str(&line);
-        config.push('\n');
-        if line == "[fxiaoke]" || line == "[k3cloud]" {
-            // A hang costs one second per attempt, not two minutes.
-            config.push_str("timeout_secs = 1\n");
-        }
-        if line.starts_with("# rate_limit = true") {
-            config.push_str("rate_limit = false\n");
-        }
-    }
-    assert!(config.contains(&format!("auth = {auth:?}")), "{config}");
-    std::fs::write(dir.join("fxk3.toml"), config).unwrap();
-    std::fs::create_dir(dir.join("mappings")).unwrap();
-    for (name, text) in fxk3::EXAMPLE_MAPPINGS {
-        std::fs::write(dir.join("mappings").join(name), text).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,26 +13,11 @@ use crate::response::{attribute, check, status_of, write_status};
 /// A session id as a login answer carries it.
 const SESSION: &str = "fuzz-session-3d9e71c0";
 
-/// Every JSON object and array in the captured answers, and login answers carrying [`SESSION`].
+/// Every JSON object, array and answer text in the captured answers, and login answers
+/// carrying [`SESSION`].
 fn corpus() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for dir in ["", "/responses", "/constructed"] {
-        let dir = format!(
-            "{}/../reference/k3cloud-wire{dir}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(text) = std::fs::read_to_string(entry.path()) else {
-                continue;
-            };
-            if let Ok(doc) = serde_json::from_str::<Value>(&text) {
-                collect(&doc, &mut out);
-            }
-        }
-    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference/k3cloud-wire");
+    let mut out = fuzz_kit::json_parts(std::path::Path::new(dir));
     for login in [
         serde_json::json!({"LoginResultType": 1, "KDSVCSessionId": SESSION, "Message": null,
                            "Context": {"UserName": "webapi", "SessionId": SESSION}}),
@@ -42,28 +27,6 @@ fn corpus() -> Vec<Vec<u8>> {
         out.push(login.to_string().into_bytes());
     }
     out
-}
-
-fn collect(v: &Value, out: &mut Vec<Vec<u8>>) {
-    match v {
-        Value::Object(m) => {
-            out.push(serde_json::to_vec(v).unwrap_or_default());
-            // Fixtures keep answers as text too (`"body": "[[…]]"`).
-            for x in m.values() {
-                collect(x, out);
-            }
-        }
-        Value::Array(a) => {
-            out.push(serde_json::to_vec(v).unwrap_or_default());
-            for x in a {
-                collect(x, out);
-            }
-        }
-        Value::String(s) if s.starts_with(['{', '[']) || s.starts_with("response_error:") => {
-            out.push(s.clone().into_bytes());
-        }
-        _ => {}
-    }
 }
 
 /// Runs one answer through every decoder; `true` when the answer passed the check.
