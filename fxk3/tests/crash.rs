@@ -705,6 +705,31 @@ async fn faults_at_rates_settle_with_the_faults_still_on() {
         {
             outbounds.insert(id.parse().unwrap(), carriage);
         }
+        let counts: Vec<String> = report
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let c = &f["report"]["counts"];
+                match f["error"].as_str() {
+                    Some(e) => format!("{} failed: {e}", f["flow"]),
+                    None => format!(
+                        "{} read {} created {} dead {} deferred {} unknown {}",
+                        f["flow"],
+                        c["read"],
+                        c["created"],
+                        c["dead_lettered"],
+                        c["deferred"],
+                        c["unknown"]
+                    ),
+                }
+            })
+            .collect();
+        eprintln!(
+            "round {runs}: exit {code:?}; {}; {} shipped",
+            counts.join("; "),
+            outbounds.len()
+        );
         bad_network(&w.sandbox, 1.0);
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
