@@ -280,6 +280,45 @@ async fn actions_submit_and_audit_and_count_a_repeat_as_done() {
 }
 
 #[tokio::test]
+async fn a_repeated_action_is_done_for_every_document_under_a_server_row_cap() {
+    let sandbox = Sandbox::builder()
+        .demo_data(false)
+        .k3cloud(sandbox::K3CloudConfig {
+            max_query_rows: 2,
+            ..sandbox::K3CloudConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    let items: Vec<WriteItem> = (1..=5)
+        .map(|i| item(&format!("k{i}"), customer(&format!("C00{i}"), "甲"), None))
+        .collect();
+    let targets: Vec<TargetRef> = sink
+        .write(&items)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            WriteOutcome::Created(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    sink.action("Submit", &targets).await.unwrap();
+    sink.action("Audit", &targets).await.unwrap();
+    // The repeat fails on the server for all five; their statuses are read in pages of two.
+    assert_eq!(
+        sink.action("Audit", &targets).await.unwrap(),
+        vec![ActionOutcome::Done; 5]
+    );
+}
+
+#[tokio::test]
 async fn find_existing_targets_and_describe() {
     let sandbox = start().await;
     let sink = customers(

@@ -256,7 +256,10 @@ impl FormSink {
                 &self.config.id_field,
                 ids.iter().map(|i| (*i).to_owned()),
             ))
-            .send()
+            // Paged in id order: a server row cap must not hide a document's status.
+            .order_by(format!("{} ASC", self.config.id_field))
+            .pages()
+            .collect_all()
             .await
             .map_err(|e| connector_error(&e))?;
         Ok(rows
