@@ -475,7 +475,7 @@ impl ClientBuilder {
                 user_agent,
                 third_trace_id: self.third_trace_id,
                 requests: std::sync::atomic::AtomicU64::new(0),
-                server_clock: crate::server_clock::ServerClock::default(),
+                server_clock: fxk3_kernel::server_clock::ServerClock::default(),
             }),
         })
     }

@@ -37,28 +37,19 @@ use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serializer};
 use serde_json::Value;
 
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use fxk3_kernel::json::{is_blank, kind, scalar_to_string, to_i64};
 
 /// Epoch milliseconds (a number or a numeric string) as a UTC time; serialized back as a
 /// number of milliseconds. For `#[serde(with = "fxiaoke_sdk::de::epoch_millis")]`.
 pub mod epoch_millis {
-    use super::{DateTime, Deserialize, Deserializer, Serializer, Utc, Value, describe};
+    use super::{DateTime, Deserialize, Deserializer, Serializer, Utc, Value, kind};
     use serde::de::Error as _;
 
     /// Deserializes epoch milliseconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let v = Value::deserialize(d)?;
         super::value_to_time(&v).ok_or_else(|| {
-            D::Error::custom(format!("expected epoch milliseconds, got {}", describe(&v)))
+            D::Error::custom(format!("expected epoch milliseconds, got {}", kind(&v)))
         })
     }
 
@@ -70,7 +61,7 @@ pub mod epoch_millis {
 
 /// Like [`epoch_millis`], with `null` and `""` as `None` (0 is a real instant). Use with `#[serde(default, with = "fxiaoke_sdk::de::opt_epoch_millis")]`.
 pub mod opt_epoch_millis {
-    use super::{DateTime, Deserialize, Deserializer, Serializer, Utc, Value, describe, is_blank};
+    use super::{DateTime, Deserialize, Deserializer, Serializer, Utc, Value, is_blank, kind};
     use serde::de::Error as _;
 
     /// Deserializes optional epoch milliseconds.
@@ -80,7 +71,7 @@ pub mod opt_epoch_millis {
             return Ok(None);
         }
         super::value_to_time(&v).map(Some).ok_or_else(|| {
-            D::Error::custom(format!("expected epoch milliseconds, got {}", describe(&v)))
+            D::Error::custom(format!("expected epoch milliseconds, got {}", kind(&v)))
         })
     }
 
@@ -105,14 +96,14 @@ pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
             .filter(|i| !i.is_null())
             .map(|i| {
                 scalar_to_string(i).ok_or_else(|| {
-                    D::Error::custom(format!("expected ids in the list, got {}", describe(i)))
+                    D::Error::custom(format!("expected ids in the list, got {}", kind(i)))
                 })
             })
             .collect(),
         ref v if is_blank(v) => Ok(Vec::new()),
-        ref v => scalar_to_string(v).map(|s| vec![s]).ok_or_else(|| {
-            D::Error::custom(format!("expected a list of ids, got {}", describe(v)))
-        }),
+        ref v => scalar_to_string(v)
+            .map(|s| vec![s])
+            .ok_or_else(|| D::Error::custom(format!("expected a list of ids, got {}", kind(v)))),
     }
 }
 
@@ -124,14 +115,13 @@ pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     }
     scalar_to_string(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", kind(&v))))
 }
 
 /// Any scalar as text; `null` as `""`.
 pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = Value::deserialize(d)?;
-    scalar_to_string(&v)
-        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", describe(&v))))
+    scalar_to_string(&v).ok_or_else(|| D::Error::custom(format!("expected text, got {}", kind(&v))))
 }
 
 /// An integer, or a string holding one; `null` and `""` as `None`.
@@ -140,9 +130,9 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     if is_blank(&v) {
         return Ok(None);
     }
-    value_to_i64(&v)
+    to_i64(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", kind(&v))))
 }
 
 /// A list of integers (department ids), numbers or numeric strings; `null` as empty.
@@ -153,18 +143,15 @@ pub fn i64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
             .iter()
             .filter(|i| !is_blank(i))
             .map(|i| {
-                value_to_i64(i).ok_or_else(|| {
-                    D::Error::custom(format!(
-                        "expected integers in the list, got {}",
-                        describe(i)
-                    ))
+                to_i64(i).ok_or_else(|| {
+                    D::Error::custom(format!("expected integers in the list, got {}", kind(i)))
                 })
             })
             .collect(),
         v if is_blank(v) => Ok(Vec::new()),
-        v => value_to_i64(v)
+        v => to_i64(v)
             .map(|i| vec![i])
-            .ok_or_else(|| D::Error::custom(format!("expected integers, got {}", describe(v)))),
+            .ok_or_else(|| D::Error::custom(format!("expected integers, got {}", kind(v)))),
     }
 }
 
@@ -176,7 +163,7 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     }
     value_to_bool(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected a boolean, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected a boolean, got {}", kind(&v))))
 }
 
 /// Like [`opt_bool`], with absent values as `false`.
@@ -186,30 +173,7 @@ pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 /// Epoch milliseconds as a UTC time, when the value is a number or a numeric string.
 pub fn value_to_time(v: &Value) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(value_to_i64(v)?)
-}
-
-pub(crate) fn is_blank(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
-        _ => false,
-    }
-}
-
-pub(crate) fn value_to_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            // 12.0 is an integer in a float's clothing; 12.5 is not. The range check makes
-            // the cast exact.
-            #[allow(clippy::cast_possible_truncation)]
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    DateTime::from_timestamp_millis(to_i64(v)?)
 }
 
 pub(crate) fn value_to_bool(v: &Value) -> Option<bool> {
@@ -221,16 +185,6 @@ pub(crate) fn value_to_bool(v: &Value) -> Option<bool> {
             "false" | "0" => Some(false),
             _ => None,
         },
-        _ => None,
-    }
-}
-
-pub(crate) fn scalar_to_string(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => Some(String::new()),
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }

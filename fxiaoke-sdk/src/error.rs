@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use fxk3_kernel::retry::Classify;
+
 /// Everything that can go wrong when talking to Fxiaoke.
 ///
 /// Match on the variant for details, or ask the predicates — [`Error::is_retryable`],
@@ -338,9 +340,12 @@ impl Error {
             Error::OutcomeUnknown { .. } => "outcome_unknown",
         }
     }
+}
 
+/// What the retry loop needs to know; see [`crate::retry`].
+impl Classify for Error {
     /// Whether the request left this process (so a write may have taken effect).
-    pub(crate) fn was_dispatched(&self) -> bool {
+    fn was_dispatched(&self) -> bool {
         !matches!(self, Error::InvalidInput(_) | Error::Connect { .. })
     }
 
@@ -351,7 +356,7 @@ impl Error {
     /// answer with -1 is a business refusal (its code a placeholder, unconfirmed) — were it
     /// unknown, a refused record would be looked up and sent again on every run instead of
     /// reaching the dead-letter list with its reason.
-    pub(crate) fn outcome_known(&self) -> bool {
+    fn outcome_known(&self) -> bool {
         match self {
             Error::Http { status, .. } => (400..500).contains(status),
             Error::Api(a) => {
@@ -373,21 +378,33 @@ impl Error {
         }
     }
 
-    /// Whether a write refused this way did nothing on the server and may be resent: the
-    /// gateway's rate limits (and an HTTP 429 in front of it) refuse a call before it reaches
-    /// the business service.
-    pub(crate) fn refused_before_processing(&self) -> bool {
-        matches!(
-            self,
-            Error::RateLimited(_) | Error::Http { status: 429, .. }
-        )
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+
+    /// A write that never left this process, or that the gateway refused before processing:
+    /// its rate limits (and an HTTP 429 in front of it) turn a call away before it reaches the
+    /// business service.
+    fn write_may_be_resent(&self) -> bool {
+        !self.was_dispatched()
+            || matches!(
+                self,
+                Error::RateLimited(_) | Error::Http { status: 429, .. }
+            )
     }
 
     /// How long a retry should wait at least.
-    pub(crate) fn retry_floor(&self) -> Option<Duration> {
+    fn retry_floor(&self) -> Option<Duration> {
         match self {
             Error::RateLimited(_) | Error::Http { status: 429, .. } => Some(Duration::from_secs(1)),
             _ => None,
+        }
+    }
+
+    fn into_outcome_unknown(self, operation: &str) -> Self {
+        Error::OutcomeUnknown {
+            operation: operation.to_owned(),
+            source: Box::new(self),
         }
     }
 }

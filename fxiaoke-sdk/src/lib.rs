@@ -73,7 +73,6 @@ mod query;
 mod raw;
 mod response;
 pub mod retry;
-mod server_clock;
 mod transport;
 pub mod types;
 

@@ -76,7 +76,7 @@ impl<T: DeserializeOwned + Send> Decoder for Data<T> {
             return None;
         }
         let parsed: Enveloped<T> = serde_json::from_slice(body).ok()?;
-        let code = de::value_to_i64(parsed.error_code.as_ref()?)?;
+        let code = de::to_i64(parsed.error_code.as_ref()?)?;
         if code != 0 {
             return None;
         }
@@ -171,8 +171,6 @@ pub(crate) fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T> {
     })
 }
 
-const SNIPPET_CHARS: usize = 300;
-
 /// The beginning of a body, for error messages: lossy UTF-8, whitespace collapsed. A body
 /// that names a token or credential key has those values taken out first (whatever endpoint
 /// answered: a proxy can send one answer for another), or is not quoted when it cannot be
@@ -185,7 +183,7 @@ pub(crate) fn snippet(body: &[u8]) -> String {
         return match serde_json::from_slice::<Value>(body) {
             Ok(mut v) => {
                 redact_secret_keys(&mut v);
-                snippet_of(v.to_string().as_bytes())
+                fxk3_kernel::text::snippet(v.to_string().as_bytes())
             }
             Err(_) => format!(
                 "[answer of {} bytes not shown: it names a token]",
@@ -193,22 +191,7 @@ pub(crate) fn snippet(body: &[u8]) -> String {
             ),
         };
     }
-    snippet_of(body)
-}
-
-fn snippet_of(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    if out.chars().count() > SNIPPET_CHARS {
-        out = out.chars().take(SNIPPET_CHARS).collect::<String>() + "…";
-    }
-    out
+    fxk3_kernel::text::snippet(body)
 }
 
 /// What [`check`] needs to know about the call.
@@ -228,15 +211,7 @@ impl Context<'_> {
     }
 }
 
-/// Replaces every occurrence of a secret with `[redacted]`.
-pub(crate) fn scrub(mut text: String, secrets: &[&str]) -> String {
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        if text.contains(s) {
-            text = text.replace(s, "[redacted]");
-        }
-    }
-    text
-}
+pub(crate) use fxk3_kernel::text::scrub;
 
 /// The envelope fields every answer has; the payload is skipped here.
 #[derive(Deserialize)]
@@ -300,7 +275,7 @@ pub(crate) fn check(status: u16, body: Bytes, ctx: &Context<'_>) -> Result<Answe
         }
     };
     let code = match &envelope.error_code {
-        Some(v) => de::value_to_i64(v).ok_or_else(|| Error::Decode {
+        Some(v) => de::to_i64(v).ok_or_else(|| Error::Decode {
             path: "errorCode".into(),
             message: "errorCode is not an integer".into(),
             snippet: safe_snippet(trimmed),

@@ -1,155 +1,24 @@
-//! When to send a call again: a pure function, tested as a table.
+//! When to send a call again.
 //!
 //! Fxiaoke writes (create, update, invalid, delete, recover, change owner, message send) carry
 //! no idempotency key, so a write is resent only when it never left this process (connection
 //! refused) or when the gateway refused it before processing (rate limits, and — handled by
 //! the transport, once — a refused token). A write that was sent without a readable answer, or
-//! that the server reports as timed out inside (50009), becomes [`Error::OutcomeUnknown`] and
-//! is never resent here.
+//! that the server reports as timed out inside (50009), becomes
+//! [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown) and is never resent here. The policy
+//! and the pure [`decide`] function live in `fxk3-kernel`, shared with the K3Cloud SDK; this
+//! crate's [`Error`](crate::Error) says what each failure means, and the table below tests
+//! that meaning.
 
-use std::time::Duration;
-
-use crate::error::Error;
-
-/// Whether a call may be repeated without changing the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Idempotency {
-    /// A read (query, get, describe, users, token): safe to resend.
-    Idempotent,
-    /// A write: resent only when the server did not act on it.
-    NonIdempotent,
-}
-
-/// How often and how patiently to retry transient failures.
-///
-/// ```
-/// use std::time::Duration;
-/// use fxiaoke_sdk::RetryPolicy;
-///
-/// let policy = RetryPolicy::default()
-///     .with_max_attempts(5)
-///     .with_backoff(Duration::from_millis(500), Duration::from_secs(10));
-/// assert_eq!(policy.max_attempts, 5);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included (1 = never retry).
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubles each time.
-    pub initial_backoff: Duration,
-    /// Upper bound of one wait.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 3 attempts, 200 ms doubling up to 5 s.
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Never retry.
-    pub fn never() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// Sets the number of attempts in total (at least 1).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// Sets the first wait and the cap of one wait.
-    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max.max(initial);
-        self
-    }
-
-    /// The wait before attempt `attempt + 1`, for a `jitter` in `[0, 1)`: between half and all
-    /// of the capped exponential delay, so that many clients do not retry in step.
-    pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exp.min(self.max_backoff);
-        let jitter = if jitter.is_nan() {
-            0.0
-        } else {
-            jitter.clamp(0.0, 1.0)
-        };
-        let factor = 0.5 + jitter / 2.0;
-        Duration::try_from_secs_f64(capped.as_secs_f64() * factor).unwrap_or(capped)
-    }
-}
-
-/// What to do after attempt number `attempt` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Send the call again after this wait.
-    Retry(Duration),
-    /// Give up and return the error.
-    Fail,
-    /// Give up: the write may have happened; return [`Error::OutcomeUnknown`].
-    OutcomeUnknown,
-}
-
-/// Decides whether to resend a call after attempt `attempt` (1-based) failed with `error`.
-pub fn decide(
-    policy: &RetryPolicy,
-    attempt: u32,
-    error: &Error,
-    idempotency: Idempotency,
-    jitter: f64,
-) -> Decision {
-    let write = idempotency == Idempotency::NonIdempotent;
-    if write && error.was_dispatched() && !error.outcome_known() {
-        return Decision::OutcomeUnknown;
-    }
-    if !error.is_retryable() {
-        return Decision::Fail;
-    }
-    // A write that reached the server is resent only when the gateway refused it unprocessed.
-    if write && error.was_dispatched() && !error.refused_before_processing() {
-        return Decision::Fail;
-    }
-    if attempt >= policy.max_attempts {
-        return Decision::Fail;
-    }
-    let wait = policy.backoff(attempt, jitter);
-    Decision::Retry(error.retry_floor().map_or(wait, |floor| wait.max(floor)))
-}
-
-/// A random number in `[0, 1)` for jitter, without a random-number dependency: the standard
-/// library seeds each `RandomState` randomly.
-#[allow(clippy::cast_precision_loss)] // Both values fit in 53 bits: the conversion is exact.
-pub(crate) fn jitter() -> f64 {
-    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// 64 random bits from the standard library's per-`RandomState` seed.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    h.finish()
-}
+pub use fxk3_kernel::retry::{Decision, Idempotency, RetryPolicy, decide};
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::Idempotency::{Idempotent as Read, NonIdempotent as Write};
     use super::*;
-    use crate::error::{ApiError, Endpoint};
+    use crate::error::{ApiError, Endpoint, Error};
 
     fn api(code: i64) -> Error {
         Error::from_api(
@@ -362,21 +231,6 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_with_jitter_and_caps() {
-        let p =
-            RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(100));
-        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(50));
-        assert_eq!(p.backoff(2, 1.0), Duration::from_millis(200));
-        assert_eq!(p.backoff(4, 1.0), Duration::from_millis(800));
-        assert_eq!(p.backoff(5, 1.0), Duration::from_secs(1));
-        assert_eq!(p.backoff(40, 1.0), Duration::from_secs(1));
-        let huge = RetryPolicy::default().with_backoff(Duration::MAX, Duration::MAX);
-        assert!(huge.backoff(3, 0.999) > Duration::ZERO, "no overflow panic");
-        assert_eq!(p.backoff(1, f64::NAN), Duration::from_millis(50));
-    }
-
-    #[test]
     fn rate_limits_wait_at_least_a_second() {
         let p = RetryPolicy::default();
         assert_eq!(
@@ -387,13 +241,5 @@ mod tests {
             decide(&p, 1, &connect(), Read, 0.0),
             Decision::Retry(Duration::from_millis(100))
         );
-    }
-
-    #[test]
-    fn jitter_is_in_range() {
-        for _ in 0..1000 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
     }
 }

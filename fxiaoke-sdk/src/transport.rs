@@ -18,7 +18,9 @@ use crate::auth::{CorpToken, Credentials, TOKEN_PATH, TokenAnswer, TokenManager}
 use crate::error::{Endpoint, Error, Result};
 use crate::limit::RateLimiter;
 use crate::response::{self, Answer, Context, Decoder};
-use crate::retry::{self, Decision, Idempotency, RetryPolicy};
+use crate::retry::{Idempotency, RetryPolicy};
+use fxk3_kernel::retry::Attempts;
+use fxk3_kernel::send::SendFailure;
 
 /// Which identity fields the body carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub(crate) struct Transport {
     /// HTTP requests sent, token requests included.
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// The server's clock, from the `Date` of its answers.
-    pub(crate) server_clock: crate::server_clock::ServerClock,
+    pub(crate) server_clock: fxk3_kernel::server_clock::ServerClock,
 }
 
 impl fmt::Debug for Transport {
@@ -207,12 +209,11 @@ impl Transport {
             AuthFields::CorpAndOperator => Some(self.operator_for(&call.body)?),
             _ => None,
         };
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(&self.retry, call.idempotency);
         let mut token_replaced = false;
         let mut token = None;
         loop {
-            attempt += 1;
-            span.record("attempts", attempt);
+            span.record("attempts", attempts.start());
             if call.auth != AuthFields::None && token.is_none() {
                 token = Some(self.token().await?);
             }
@@ -261,28 +262,10 @@ impl Transport {
                         .await?,
                 );
                 token_replaced = true;
-                attempt -= 1;
+                attempts.refund();
                 continue;
             }
-            match retry::decide(
-                &self.retry,
-                attempt,
-                &error,
-                call.idempotency,
-                retry::jitter(),
-            ) {
-                Decision::Retry(wait) => {
-                    tracing::debug!(attempt, wait_ms = wait.as_millis(), error = %error, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::Fail => return Err(error),
-                Decision::OutcomeUnknown => {
-                    return Err(Error::OutcomeUnknown {
-                        operation: call.operation.to_owned(),
-                        source: Box::new(error),
-                    });
-                }
-            }
+            attempts.back_off(error, call.operation).await?;
         }
     }
 
@@ -388,33 +371,24 @@ impl Transport {
             .map_err(classify_send_error)?;
         self.server_clock.observe(response.headers());
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| Error::NoAnswer {
-            timed_out: e.is_timeout(),
-            source: e.without_url(),
-        })?;
+        let bytes = response.bytes().await.map_err(classify_send_error)?;
         tracing::debug!(status, bytes = bytes.len(), "answer");
         Ok((status, bytes))
     }
 }
 
 fn classify_send_error(e: reqwest::Error) -> Error {
-    let e = e.without_url();
-    if e.is_builder() {
-        Error::InvalidInput(e.to_string())
-    } else if e.is_connect() {
-        Error::Connect { source: e }
-    } else {
-        Error::NoAnswer {
-            timed_out: e.is_timeout(),
-            source: e,
-        }
+    match fxk3_kernel::send::classify(e) {
+        SendFailure::Invalid(message) => Error::InvalidInput(message),
+        SendFailure::Connect(source) => Error::Connect { source },
+        SendFailure::NoAnswer { timed_out, source } => Error::NoAnswer { timed_out, source },
     }
 }
 
 /// A random (version 4) UUID for `thirdTraceId`.
 fn uuid_v4() -> String {
-    let hi = retry::random_u64();
-    let lo = retry::random_u64();
+    let hi = fxk3_kernel::retry::random_u64();
+    let lo = fxk3_kernel::retry::random_u64();
     let hi = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
     let lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
     format!(

@@ -512,7 +512,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 user_agent,
                 requests: std::sync::atomic::AtomicU64::new(0),
-                server_clock: crate::server_clock::ServerClock::default(),
+                server_clock: fxk3_kernel::server_clock::ServerClock::default(),
             }),
             settings: Arc::new(self.settings),
         })

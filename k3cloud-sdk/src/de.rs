@@ -31,26 +31,16 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use serde_json::Value;
 
+pub(crate) use fxk3_kernel::json::{is_blank, kind, scalar_to_string, to_f64, to_i64};
+
 fn value<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
     Value::deserialize(d)
-}
-
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A number, or a string holding one (`"12.5"`, `" 3 "`), as `f64`.
 pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = value(d)?;
-    value_to_f64(&v)
-        .ok_or_else(|| D::Error::custom(format!("expected a number, got {}", describe(&v))))
+    to_f64(&v).ok_or_else(|| D::Error::custom(format!("expected a number, got {}", kind(&v))))
 }
 
 /// Like [`f64()`], with `null` and `""` as `None`.
@@ -59,16 +49,15 @@ pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
     if is_blank(&v) {
         return Ok(None);
     }
-    value_to_f64(&v)
+    to_f64(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected a number, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected a number, got {}", kind(&v))))
 }
 
 /// An integer, or a string holding one, as `i64`.
 pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let v = value(d)?;
-    value_to_i64(&v)
-        .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", describe(&v))))
+    to_i64(&v).ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", kind(&v))))
 }
 
 /// Like [`i64()`], with `null` and `""` as `None`.
@@ -77,23 +66,22 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     if is_blank(&v) {
         return Ok(None);
     }
-    value_to_i64(&v)
+    to_i64(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", kind(&v))))
 }
 
 /// `true`/`false`, `"true"`/`"false"` (any case), `1`/`0`; `null` and `""` as `false`.
 pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = value(d)?;
     value_to_bool(&v)
-        .ok_or_else(|| D::Error::custom(format!("expected a boolean, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected a boolean, got {}", kind(&v))))
 }
 
 /// Any scalar as text; `null` as `""`.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = value(d)?;
-    scalar_to_string(&v)
-        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", describe(&v))))
+    scalar_to_string(&v).ok_or_else(|| D::Error::custom(format!("expected text, got {}", kind(&v))))
 }
 
 /// Any scalar as text; `null` and `""` as `None`.
@@ -104,7 +92,7 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     }
     scalar_to_string(&v)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", describe(&v))))
+        .ok_or_else(|| D::Error::custom(format!("expected text, got {}", kind(&v))))
 }
 
 /// An internal id (`140670` or `"140670"`) as text; `null` as `""`.
@@ -122,7 +110,7 @@ pub fn datetime<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Err
             .ok_or_else(|| D::Error::custom(format!("unrecognised K3Cloud date `{s}`"))),
         other => Err(D::Error::custom(format!(
             "expected a date string, got {}",
-            describe(other)
+            kind(other)
         ))),
     }
 }
@@ -139,7 +127,7 @@ pub fn opt_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateT
             .ok_or_else(|| D::Error::custom(format!("unrecognised K3Cloud date `{s}`"))),
         other => Err(D::Error::custom(format!(
             "expected a date string, got {}",
-            describe(other)
+            kind(other)
         ))),
     }
 }
@@ -195,37 +183,6 @@ fn parse_wcf_date(inner: &str) -> Option<NaiveDateTime> {
     Some(utc)
 }
 
-pub(crate) fn is_blank(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
-        _ => false,
-    }
-}
-
-pub(crate) fn value_to_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-pub(crate) fn value_to_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            // 12.0 is an integer in a float's clothing; 12.5 is not. The range check makes
-            // the cast exact.
-            #[allow(clippy::cast_possible_truncation)]
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 pub(crate) fn value_to_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
@@ -236,16 +193,6 @@ pub(crate) fn value_to_bool(v: &Value) -> Option<bool> {
             "false" | "0" | "" => Some(false),
             _ => None,
         },
-        _ => None,
-    }
-}
-
-pub(crate) fn scalar_to_string(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => Some(String::new()),
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }

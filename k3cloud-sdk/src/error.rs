@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use fxk3_kernel::retry::Classify;
 use serde::Deserialize;
 
 use crate::de;
@@ -206,9 +207,12 @@ impl Error {
             Error::TaskPending { .. } => "task_pending",
         }
     }
+}
 
+/// What the retry loop needs to know; see [`crate::retry`].
+impl Classify for Error {
     /// Whether the request left this process (so a write may have taken effect).
-    pub(crate) fn was_dispatched(&self) -> bool {
+    fn was_dispatched(&self) -> bool {
         !matches!(self, Error::InvalidInput(_) | Error::Connect { .. })
     }
 
@@ -217,7 +221,7 @@ impl Error {
     /// answer with a JSON body (502, 504: the call may have reached K3Cloud; the galaxy
     /// gateway's own refusals come as 519 or 4xx), and a `response_error:` exception, which
     /// K3Cloud raises wherever it fails, after a save too.
-    pub(crate) fn outcome_known(&self) -> bool {
+    fn outcome_known(&self) -> bool {
         match self {
             Error::InvalidInput(_)
             | Error::Connect { .. }
@@ -230,19 +234,30 @@ impl Error {
         }
     }
 
-    /// A refusal that also reports saved rows: resending would save those rows twice.
-    pub(crate) fn has_partial_success(&self) -> bool {
-        matches!(self, Error::Business(b) if !b.success_entities.is_empty())
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+
+    /// Unless the refusal also reports saved rows: resending would save those rows twice.
+    fn write_may_be_resent(&self) -> bool {
+        !matches!(self, Error::Business(b) if !b.success_entities.is_empty())
     }
 
     /// How long a retry should wait at least, when the server says so.
-    pub(crate) fn retry_floor(&self) -> Option<Duration> {
+    fn retry_floor(&self) -> Option<Duration> {
         match self {
             Error::Http { status: 429, .. } => Some(Duration::from_secs(1)),
             Error::Business(b) if b.msg_code == Some(MsgCode::CALL_LIMIT) => {
                 Some(Duration::from_secs(1))
             }
             _ => None,
+        }
+    }
+
+    fn into_outcome_unknown(self, operation: &str) -> Self {
+        Error::OutcomeUnknown {
+            operation: operation.to_owned(),
+            source: Box::new(self),
         }
     }
 }

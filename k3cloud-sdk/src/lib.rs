@@ -64,7 +64,6 @@ mod raw;
 mod report;
 mod response;
 pub mod retry;
-mod server_clock;
 mod service;
 mod transport;
 mod workflow;

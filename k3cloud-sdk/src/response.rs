@@ -205,25 +205,7 @@ fn path_error<E: std::fmt::Display>(
     }
 }
 
-/// `at` followed by the segments, written as serde_path_to_error writes a path
-/// (`Result` + `Rows`, `[0]` → `Result.Rows[0]`); the root alone is `.`.
-pub(crate) fn join_path<'a>(
-    at: &str,
-    segments: impl IntoIterator<Item = &'a serde_path_to_error::Segment>,
-) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = at.to_owned();
-    for segment in segments {
-        if !out.is_empty() && !matches!(segment, Segment::Seq { .. }) {
-            out.push('.');
-        }
-        out.push_str(&segment.to_string());
-    }
-    if out.is_empty() {
-        out.push('.');
-    }
-    out
-}
+pub(crate) use fxk3_kernel::text::join_path;
 
 fn parse_value(body: &[u8]) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| {
@@ -242,23 +224,7 @@ fn parse_value(body: &[u8]) -> Result<Value> {
     })
 }
 
-const SNIPPET_CHARS: usize = 300;
-
-/// The beginning of a body, for error messages: lossy UTF-8, whitespace collapsed.
-pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    if out.chars().count() > SNIPPET_CHARS {
-        out = out.chars().take(SNIPPET_CHARS).collect::<String>() + "…";
-    }
-    out
-}
+pub(crate) use fxk3_kernel::text::snippet;
 
 const RESPONSE_ERROR_PREFIX: &[u8] = b"response_error:";
 
@@ -342,7 +308,7 @@ fn http_error(status: u16, body: &[u8]) -> Error {
         description_cn: Option<String>,
     }
     if let Ok(g) = serde_json::from_slice::<Gateway>(body)
-        && let Some(errcode) = de::value_to_i64(&g.errcode)
+        && let Some(errcode) = de::to_i64(&g.errcode)
     {
         return Error::Gateway {
             status,

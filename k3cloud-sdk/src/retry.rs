@@ -1,128 +1,22 @@
-//! When to send a call again: a pure function, tested as a table.
+//! When to send a call again.
 //!
 //! K3Cloud writes (Save, BatchSave, Submit, Audit, Push, …) have no idempotency key, so a write
 //! is resent only when the server *answered* that it did nothing and may succeed later
 //! (connection refused, network-control conflict, call limit). A write that was sent without a
-//! readable answer becomes [`Error::OutcomeUnknown`] and is never resent here.
+//! readable answer becomes [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown) and is never
+//! resent here. The policy and the pure [`decide`] function live in `fxk3-kernel`, shared with
+//! the Fxiaoke SDK; this crate's [`Error`](crate::Error) says what each failure means, and the
+//! table below tests that meaning.
 
-use std::time::Duration;
-
-use crate::error::Error;
-
-/// Whether a call may be repeated without changing the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Idempotency {
-    /// A read (View, queries, metadata): safe to resend.
-    Idempotent,
-    /// A write: resent only when the server answered that nothing happened.
-    NonIdempotent,
-}
-
-/// How often and how patiently to retry transient failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included (1 = never retry).
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubles each time.
-    pub initial_backoff: Duration,
-    /// Upper bound of one wait.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 3 attempts, 200 ms doubling up to 5 s.
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Never retry.
-    pub fn never() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// Sets the number of attempts in total (at least 1).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// Sets the first wait and the cap of one wait.
-    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max.max(initial);
-        self
-    }
-
-    /// The wait before attempt `attempt + 1`, for a `jitter` in `[0, 1)`: between half and all
-    /// of the capped exponential delay, so that many clients do not retry in step.
-    pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exp.min(self.max_backoff);
-        capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
-    }
-}
-
-/// What to do after attempt number `attempt` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Send the call again after this wait.
-    Retry(Duration),
-    /// Give up and return the error.
-    Fail,
-    /// Give up: the write may have happened; return [`Error::OutcomeUnknown`].
-    OutcomeUnknown,
-}
-
-/// Decides whether to resend a call after attempt `attempt` (1-based) failed with `error`.
-pub fn decide(
-    policy: &RetryPolicy,
-    attempt: u32,
-    error: &Error,
-    idempotency: Idempotency,
-    jitter: f64,
-) -> Decision {
-    let write = idempotency == Idempotency::NonIdempotent;
-    if write && error.was_dispatched() && !error.outcome_known() {
-        return Decision::OutcomeUnknown;
-    }
-    if !error.is_retryable() || (write && error.has_partial_success()) {
-        return Decision::Fail;
-    }
-    if attempt >= policy.max_attempts {
-        return Decision::Fail;
-    }
-    let wait = policy.backoff(attempt, jitter);
-    Decision::Retry(error.retry_floor().map_or(wait, |floor| wait.max(floor)))
-}
-
-/// A random number in `[0, 1)` for jitter, without a random-number dependency: the standard
-/// library seeds each `RandomState` randomly.
-#[allow(clippy::cast_precision_loss)] // Both values fit in 53 bits: the conversion is exact.
-pub(crate) fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use fxk3_kernel::retry::{Decision, Idempotency, RetryPolicy, decide};
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::Idempotency::{Idempotent as Read, NonIdempotent as Write};
     use super::*;
-    use crate::error::{BusinessError, SuccessEntity};
+    use crate::error::{BusinessError, Error, SuccessEntity};
 
     fn business(code: i64, saved_rows: usize) -> Error {
         Error::Business(Box::new(BusinessError {
@@ -407,31 +301,11 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_with_jitter_and_caps() {
-        let p =
-            RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(100));
-        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(50));
-        assert_eq!(p.backoff(2, 1.0), Duration::from_millis(200));
-        assert_eq!(p.backoff(4, 1.0), Duration::from_millis(800));
-        assert_eq!(p.backoff(5, 1.0), Duration::from_secs(1));
-        assert_eq!(p.backoff(40, 1.0), Duration::from_secs(1));
-    }
-
-    #[test]
     fn call_limit_waits_at_least_a_second() {
         let p = RetryPolicy::default();
         assert_eq!(
             decide(&p, 1, &business(14, 0), Write, 0.0),
             Decision::Retry(Duration::from_secs(1))
         );
-    }
-
-    #[test]
-    fn jitter_is_in_range() {
-        for _ in 0..1000 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
     }
 }

@@ -17,8 +17,10 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limit::Limiter;
 use crate::response::{self, Answer};
-use crate::retry::{self, Decision, Idempotency, RetryPolicy};
+use crate::retry::{Idempotency, RetryPolicy};
 use crate::service;
+use fxk3_kernel::retry::Attempts;
+use fxk3_kernel::send::SendFailure;
 
 /// Who the client acts as; part of every signed header and login.
 #[derive(Debug, Clone)]
@@ -46,7 +48,7 @@ pub(crate) struct Transport {
     /// HTTP requests sent, logins and retries included.
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// The server's clock, from the `Date` of its answers.
-    pub(crate) server_clock: crate::server_clock::ServerClock,
+    pub(crate) server_clock: fxk3_kernel::server_clock::ServerClock,
 }
 
 impl fmt::Debug for Transport {
@@ -113,11 +115,10 @@ impl Transport {
             serde_json::to_vec(&call.body).map_err(|e| Error::InvalidInput(e.to_string()))?,
         );
         let _permit = self.limiter.acquire().await;
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(&self.retry, call.idempotency);
         let mut relogged_in = false;
         loop {
-            attempt += 1;
-            span.record("attempts", attempt);
+            span.record("attempts", attempts.start());
             let generation = self.ensure_session().await?;
             let error = match self.send(&url, body.clone()).await {
                 Ok((status, bytes)) => match response::check(status, bytes) {
@@ -145,28 +146,10 @@ impl Transport {
                 tracing::info!("K3Cloud session lost; logging in again");
                 self.relogin(generation).await?;
                 relogged_in = true;
-                attempt -= 1;
+                attempts.refund();
                 continue;
             }
-            match retry::decide(
-                &self.retry,
-                attempt,
-                &error,
-                call.idempotency,
-                retry::jitter(),
-            ) {
-                Decision::Retry(wait) => {
-                    tracing::debug!(attempt, wait_ms = wait.as_millis(), error = %error, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::Fail => return Err(error),
-                Decision::OutcomeUnknown => {
-                    return Err(Error::OutcomeUnknown {
-                        operation: operation.to_owned(),
-                        source: Box::new(error),
-                    });
-                }
-            }
+            attempts.back_off(error, operation).await?;
         }
     }
 
@@ -215,10 +198,7 @@ impl Transport {
         self.session.store_cookies(response.headers());
         self.server_clock.observe(response.headers());
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| Error::NoAnswer {
-            timed_out: e.is_timeout(),
-            source: e.without_url(),
-        })?;
+        let bytes = response.bytes().await.map_err(classify_send_error)?;
         tracing::debug!(status, bytes = bytes.len(), "answer");
         Ok((status, bytes))
     }
@@ -289,9 +269,9 @@ impl Transport {
         let body =
             Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::InvalidInput(e.to_string()))?);
         let span = tracing::info_span!("k3cloud.login", method);
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(&self.retry, Idempotency::Idempotent);
         let answer = loop {
-            attempt += 1;
+            attempts.start();
             let result = self
                 .send(&url, body.clone())
                 .instrument(span.clone())
@@ -300,18 +280,7 @@ impl Transport {
                 .map_err(hide_login_answer);
             match result {
                 Ok(answer) => break answer,
-                Err(e) => {
-                    match retry::decide(
-                        &self.retry,
-                        attempt,
-                        &e,
-                        Idempotency::Idempotent,
-                        retry::jitter(),
-                    ) {
-                        Decision::Retry(wait) => tokio::time::sleep(wait).await,
-                        _ => return Err(e),
-                    }
-                }
+                Err(e) => attempts.back_off(e, method).await?,
             }
         };
         let value = answer.clone().into_value()?;
@@ -354,16 +323,10 @@ impl Transport {
 }
 
 fn classify_send_error(e: reqwest::Error) -> Error {
-    let e = e.without_url();
-    if e.is_builder() {
-        Error::InvalidInput(e.to_string())
-    } else if e.is_connect() {
-        Error::Connect { source: e }
-    } else {
-        Error::NoAnswer {
-            timed_out: e.is_timeout(),
-            source: e,
-        }
+    match fxk3_kernel::send::classify(e) {
+        SendFailure::Invalid(message) => Error::InvalidInput(message),
+        SendFailure::Connect(source) => Error::Connect { source },
+        SendFailure::NoAnswer { timed_out, source } => Error::NoAnswer { timed_out, source },
     }
 }
 

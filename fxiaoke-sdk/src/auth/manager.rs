@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use super::{CorpToken, RefreshGuard, TokenAnswer, TokenCache, TokenKey, TokenPolicy};
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::retry::{self, Decision, Idempotency, RetryPolicy};
+use crate::retry::{Idempotency, RetryPolicy};
+use fxk3_kernel::retry::Attempts;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -201,24 +202,15 @@ impl TokenManager {
         Fut: Future<Output = Result<TokenAnswer>>,
     {
         let budget = usize::try_from(self.policy.max_fetches_per_minute.max(1)).unwrap_or(10);
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(&self.retry, Idempotency::Idempotent);
         let answer = loop {
-            attempt += 1;
+            attempts.start();
             wait_for_budget(recent, budget).await;
             recent.push_back(Instant::now());
             self.fetches.fetch_add(1, Ordering::Relaxed);
             match fetch().await {
                 Ok(answer) => break answer,
-                Err(e) => match retry::decide(
-                    &self.retry,
-                    attempt,
-                    &e,
-                    Idempotency::Idempotent,
-                    retry::jitter(),
-                ) {
-                    Decision::Retry(wait) => tokio::time::sleep(wait).await,
-                    Decision::Fail | Decision::OutcomeUnknown => return Err(e),
-                },
+                Err(e) => attempts.back_off(e, "token").await?,
             }
         };
         let token = Arc::new(CorpToken::received(answer, self.clock.now(), &self.policy));

@@ -108,7 +108,7 @@ impl Decoder for WriteAnswer {
             return None;
         }
         let answer: Map<String, Value> = serde_json::from_slice(body).ok()?;
-        if de::value_to_i64(answer.get("errorCode")?)? != 0 {
+        if de::to_i64(answer.get("errorCode")?)? != 0 {
             return None;
         }
         let result = WriteResult::from_answer(answer).ok()?;

@@ -141,20 +141,9 @@ pub(crate) fn to_object(record: &impl Serialize, what: &str) -> Result<Map<Strin
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(format!(
             "{what} must be a JSON object, got {}",
-            kind(&other)
+            fxk3_kernel::json::kind(&other)
         )),
         Err(e) => Err(format!("{what} cannot be serialized: {e}")),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -59,20 +59,9 @@ pub(crate) fn to_object(model: &impl Serialize, what: &str) -> Result<Value, Str
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(other) => Err(format!(
             "{what} must be a JSON object, got {}",
-            json_kind(&other)
+            fxk3_kernel::json::kind(&other)
         )),
         Err(e) => Err(format!("{what} cannot be serialized: {e}")),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -12,8 +12,14 @@ use reqwest::header::{DATE, HeaderMap};
 const UNSEEN: i64 = i64::MIN;
 
 /// The last offset seen, server minus local, in milliseconds.
+///
+/// ```
+/// use fxk3_kernel::server_clock::ServerClock;
+/// let clock = ServerClock::default();
+/// assert!(clock.now().is_none(), "no answer seen yet");
+/// ```
 #[derive(Debug)]
-pub(crate) struct ServerClock {
+pub struct ServerClock {
     offset_ms: AtomicI64,
 }
 
@@ -28,7 +34,7 @@ impl Default for ServerClock {
 impl ServerClock {
     /// Keeps the offset of an answer's `Date` from this machine's clock. An answer without
     /// one, or with one that does not parse, changes nothing.
-    pub(crate) fn observe(&self, headers: &HeaderMap) {
+    pub fn observe(&self, headers: &HeaderMap) {
         self.observe_at(headers, chrono::Utc::now().timestamp_millis());
     }
 
@@ -55,7 +61,7 @@ impl ServerClock {
     }
 
     /// The server's time now: this machine's clock plus the last offset seen.
-    pub(crate) fn now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let ms = chrono::Utc::now()
             .timestamp_millis()
             .saturating_add(self.offset_ms()?);
