@@ -166,9 +166,6 @@ pub enum Error {
     /// The state store failed.
     #[error("state store: {0}")]
     State(String),
-    /// A mapping file could not be loaded.
-    #[error(transparent)]
-    MappingLoad(#[from] crate::mapping::LoadError),
     /// A flow or engine setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -65,6 +65,7 @@ pub mod mapping;
 pub mod metadata;
 pub mod observer;
 pub mod record;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -1,9 +1,8 @@
 //! Progress and metrics hooks.
 
-use crate::engine::{RecordOutcome, RunReport};
+use crate::report::{RecordOutcome, RunKind, RunReport};
 use crate::sink::WriteItem;
 use crate::source::Window;
-use crate::state::RunKind;
 use std::time::Duration;
 
 /// Receives progress events from the engine. Every method has a no-op default; wire the ones

@@ -1,9 +1,9 @@
 //! Rule 6: records whose references are not in the ID map yet wait, bounded, then fail.
 
-use super::report::RecordOutcome;
 use super::run::Run;
 use crate::error::Result;
 use crate::record::Record;
+use crate::report::RecordOutcome;
 use crate::state::{Changes, Deferral, KeyState, Stage};
 
 impl Run<'_> {

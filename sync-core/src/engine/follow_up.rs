@@ -1,9 +1,9 @@
 //! Rule 9: write-back of the target's number to the source, and post-save actions
 //! (Submit, Audit), each with per-record outcomes.
 
-use super::report::{Failure, RecordOutcome};
 use super::run::Run;
 use crate::error::Result;
+use crate::report::{Failure, RecordOutcome};
 use crate::sink::{ActionOutcome, TargetRef};
 use crate::source::{WriteBackItem, WriteBackOutcome};
 use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage};

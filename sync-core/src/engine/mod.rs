@@ -12,11 +12,10 @@ mod owner;
 mod process;
 mod rebuild;
 mod reconcile;
-mod report;
 mod run;
 mod window;
 
-pub use report::{Counts, Failure, PlannedWrite, RecordOutcome, RunReport};
+pub use crate::report::{Counts, Failure, PlannedWrite, RecordOutcome, RunReport};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};

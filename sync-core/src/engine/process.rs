@@ -1,12 +1,12 @@
 //! Mapping, skipping, intents, writing and settling a group of records (rules 2, 3, 5, 7, 8, 10).
 
 use super::follow_up::Written;
-use super::report::{PlannedWrite, RecordOutcome};
 use super::run::Run;
 use crate::error::{ConnectorErrorKind, Result};
 use crate::hash::payload_hash;
 use crate::mapping::{LookupBy, LookupKey, Lookups, MapError};
 use crate::record::Record;
+use crate::report::{PlannedWrite, RecordOutcome};
 use crate::sink::{WriteItem, WriteOutcome};
 use crate::state::{Changes, Cursor, IdMapEntry, Intent, IntentOp, KeyState, Stage};
 use futures_util::future::join_all;

@@ -2,9 +2,9 @@
 //! sent again.
 
 use super::follow_up::Written;
-use super::report::RecordOutcome;
 use super::run::Run;
 use crate::error::Result;
+use crate::report::RecordOutcome;
 use crate::sink::TargetRef;
 use crate::state::{Changes, IdMapEntry, Intent, IntentOp};
 

@@ -2,11 +2,11 @@
 
 use super::Engine;
 use super::backoff;
-use super::report::{Failure, RecordOutcome, RunReport};
 use super::window::{check_page, window};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::record::{Position, Record};
+use crate::report::{Failure, RecordOutcome, RunReport};
 use crate::source::PageRequest;
 use crate::state::{Changes, Cursor, DeadLetter, Lease, RunKind, RunRecord, Stage};
 

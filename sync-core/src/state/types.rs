@@ -1,11 +1,12 @@
 //! Plain data kept by a [`StateStore`](super::StateStore).
 
-use crate::engine::Counts;
+use crate::report::Counts;
 use crate::sink::TargetRef;
 use crate::source::Window;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fmt;
+
+pub use crate::report::{RunKind, Stage};
 
 /// A flow's committed read position: every record with a version below `version` has been
 /// settled (written, unchanged, deferred or dead-lettered on record).
@@ -72,76 +73,6 @@ pub struct Intent {
     pub payload_hash: String,
     /// When the intent was recorded, epoch ms.
     pub created_at: i64,
-}
-
-/// The step a dead letter failed at. Written as text (`map`, `write`, `write_back`,
-/// `action:Audit`), in reports and JSON alike.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", from = "String")]
-pub enum Stage {
-    /// Mapping the record (bad value, missing required field, unresolved reference too long).
-    Map,
-    /// Writing it to the sink.
-    Write,
-    /// Writing the target's number back to the source.
-    WriteBack,
-    /// A post-save action (`Submit`, `Audit`).
-    Action(String),
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stage::Map => f.write_str("map"),
-            Stage::Write => f.write_str("write"),
-            Stage::WriteBack => f.write_str("write_back"),
-            Stage::Action(a) => write!(f, "action:{a}"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod stage_tests {
-    use super::Stage;
-
-    #[test]
-    fn stages_are_text_in_json() {
-        for (stage, text) in [
-            (Stage::Map, "map"),
-            (Stage::Write, "write"),
-            (Stage::WriteBack, "write_back"),
-            (Stage::Action("Audit".into()), "action:Audit"),
-        ] {
-            let json = serde_json::to_value(&stage).unwrap();
-            assert_eq!(json, serde_json::json!(text));
-            assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), stage);
-        }
-    }
-}
-
-impl From<Stage> for String {
-    fn from(stage: Stage) -> String {
-        stage.to_string()
-    }
-}
-
-impl From<String> for Stage {
-    fn from(text: String) -> Stage {
-        Stage::parse(&text)
-    }
-}
-
-impl Stage {
-    pub(crate) fn parse(s: &str) -> Self {
-        match s {
-            "map" => Stage::Map,
-            "write_back" => Stage::WriteBack,
-            _ => match s.strip_prefix("action:") {
-                Some(a) => Stage::Action(a.to_owned()),
-                None => Stage::Write,
-            },
-        }
-    }
 }
 
 /// A record that failed and waits for a fix and a re-run (rule 7). A record has at most one
@@ -276,38 +207,6 @@ pub struct Lease {
     pub owner: String,
     /// Expiry, epoch ms.
     pub expires_at: i64,
-}
-
-/// What kind of run a [`RunRecord`] describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RunKind {
-    /// An incremental run over a window.
-    Incremental,
-    /// A re-run of dead letters.
-    DeadLetters,
-    /// A dry run (not recorded by the engine, listed for completeness).
-    DryRun,
-    /// An ID-map rebuild.
-    Rebuild,
-}
-
-impl RunKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Incremental => "incremental",
-            RunKind::DeadLetters => "dead_letters",
-            RunKind::DryRun => "dry_run",
-            RunKind::Rebuild => "rebuild",
-        }
-    }
-    pub(crate) fn parse(s: &str) -> Self {
-        match s {
-            "dead_letters" => RunKind::DeadLetters,
-            "dry_run" => RunKind::DryRun,
-            "rebuild" => RunKind::Rebuild,
-            _ => RunKind::Incremental,
-        }
-    }
 }
 
 /// One entry of the run history.

@@ -2,9 +2,9 @@
 
 use crate::sink::TargetRef;
 use crate::source::Window;
-use crate::state::{RunKind, Stage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 
 /// How one record ended in a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,5 +158,107 @@ impl RunReport {
     /// Whether every record read ended written, unchanged or reconciled.
     pub fn is_clean(&self) -> bool {
         self.counts.deferred == 0 && self.counts.dead_lettered == 0 && self.counts.unknown == 0
+    }
+}
+
+/// The step a dead letter failed at. Written as text (`map`, `write`, `write_back`,
+/// `action:Audit`), in reports and JSON alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Stage {
+    /// Mapping the record (bad value, missing required field, unresolved reference too long).
+    Map,
+    /// Writing it to the sink.
+    Write,
+    /// Writing the target's number back to the source.
+    WriteBack,
+    /// A post-save action (`Submit`, `Audit`).
+    Action(String),
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Map => f.write_str("map"),
+            Stage::Write => f.write_str("write"),
+            Stage::WriteBack => f.write_str("write_back"),
+            Stage::Action(a) => write!(f, "action:{a}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::Stage;
+
+    #[test]
+    fn stages_are_text_in_json() {
+        for (stage, text) in [
+            (Stage::Map, "map"),
+            (Stage::Write, "write"),
+            (Stage::WriteBack, "write_back"),
+            (Stage::Action("Audit".into()), "action:Audit"),
+        ] {
+            let json = serde_json::to_value(&stage).unwrap();
+            assert_eq!(json, serde_json::json!(text));
+            assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), stage);
+        }
+    }
+}
+
+impl From<Stage> for String {
+    fn from(stage: Stage) -> String {
+        stage.to_string()
+    }
+}
+
+impl From<String> for Stage {
+    fn from(text: String) -> Stage {
+        Stage::parse(&text)
+    }
+}
+
+impl Stage {
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "map" => Stage::Map,
+            "write_back" => Stage::WriteBack,
+            _ => match s.strip_prefix("action:") {
+                Some(a) => Stage::Action(a.to_owned()),
+                None => Stage::Write,
+            },
+        }
+    }
+}
+
+/// What kind of run a report, or an entry of the run history, describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunKind {
+    /// An incremental run over a window.
+    Incremental,
+    /// A re-run of dead letters.
+    DeadLetters,
+    /// A dry run (not recorded by the engine, listed for completeness).
+    DryRun,
+    /// An ID-map rebuild.
+    Rebuild,
+}
+
+impl RunKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Incremental => "incremental",
+            RunKind::DeadLetters => "dead_letters",
+            RunKind::DryRun => "dry_run",
+            RunKind::Rebuild => "rebuild",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "dead_letters" => RunKind::DeadLetters,
+            "dry_run" => RunKind::DryRun,
+            "rebuild" => RunKind::Rebuild,
+            _ => RunKind::Incremental,
+        }
     }
 }
