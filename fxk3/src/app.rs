@@ -716,10 +716,21 @@ pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
         sync_core::Error::Sink { flow, error } => (flow, false, error),
         _ => return None,
     };
-    // Customers and orders read the CRM and write the ERP; deliveries the other way round.
-    let crm = at_source != (config.flow(flow)?.kind == FlowKind::Deliveries);
+    // The connectors name the system; a connector that does not is placed by the flow:
+    // customers and orders read the CRM and write the ERP, deliveries the other way round.
+    let crm = match error.system() {
+        Some(system) => system == sync_core::System::Fxiaoke,
+        None => at_source != (config.flow(flow)?.kind == FlowKind::Deliveries),
+    };
     let system = if crm { "Fxiaoke" } else { "K3Cloud" };
     let message = error.message();
+    let unreachable = error
+        .source_as::<fxiaoke_sdk::Error>()
+        .is_some_and(|e| matches!(e, fxiaoke_sdk::Error::Connect { .. }))
+        || error
+            .source_as::<k3cloud_sdk::Error>()
+            .is_some_and(|e| matches!(e, k3cloud_sdk::Error::Connect { .. }))
+        || message.starts_with("could not connect");
     // A rate limit or a server error is not an unreachable server: the address is fine.
     let rate_limited = message.starts_with("rate limited")
         || matches!(
@@ -741,7 +752,7 @@ pub fn advice(config: &Config, error: &sync_core::Error) -> Option<String> {
              buy more); nothing was lost, the first run after that goes on from here"
         ));
     }
-    if error.kind() == ConnectorErrorKind::Transient && !message.starts_with("could not connect") {
+    if error.kind() == ConnectorErrorKind::Transient && !unreachable {
         return Some(format!(
             "{system} answered with a temporary error; nothing was lost, the next run goes on \
              from the last settled record"
@@ -860,6 +871,26 @@ mod tests {
                         .with_code("errorCode 30002"),
                 ),
                 "Fxiaoke's API quota for the day is used up",
+            ),
+            // The connector names the system: a write-back to the CRM fails in the customers
+            // flow's sink position, and the advice is about Fxiaoke all the same.
+            (
+                sink(
+                    ConnectorError::permanent("credentials refused: 20001")
+                        .with_system(sync_core::System::Fxiaoke),
+                ),
+                "check [fxiaoke] app_id",
+            ),
+            // Unreachable is read from the SDK's error, whatever the message says.
+            (
+                sink(
+                    ConnectorError::transient("error sending request")
+                        .with_system(sync_core::System::K3Cloud)
+                        .with_source(k3cloud_sdk::Error::Connect {
+                            source: reqwest::Client::new().get("http://").build().unwrap_err(),
+                        }),
+                ),
+                "check [k3cloud] server_url",
             ),
             (
                 sync_core::Error::CursorAhead {

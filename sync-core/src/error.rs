@@ -1,6 +1,7 @@
 //! The crate's error type and the error connectors report.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What went wrong in a connector call, as far as the engine needs to know.
 ///
@@ -21,26 +22,52 @@ pub enum ConnectorErrorKind {
     Unsupported,
 }
 
+/// The system a connector talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum System {
+    /// Fxiaoke CRM (纷享销客).
+    Fxiaoke,
+    /// Kingdee K3Cloud ERP (金蝶云星空).
+    K3Cloud,
+}
+
+impl fmt::Display for System {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            System::Fxiaoke => "Fxiaoke",
+            System::K3Cloud => "K3Cloud",
+        })
+    }
+}
+
 /// An error reported by a [`Source`](crate::Source), [`Sink`](crate::Sink) or
 /// [`SourceWriteBack`](crate::SourceWriteBack).
 ///
-/// It keeps the vendor's code and message so that they reach the dead-letter list unchanged.
+/// It keeps the vendor's code and message so that they reach the dead-letter list unchanged,
+/// the system that failed, and the SDK's error as its [`source`](std::error::Error::source),
+/// so that a program can tell a rate limit from a refused password by type, not by text.
 ///
 /// ```
-/// use sync_core::{ConnectorError, ConnectorErrorKind};
+/// use sync_core::{ConnectorError, ConnectorErrorKind, System};
 ///
 /// let e = ConnectorError::outcome_unknown("read timed out after dispatch");
 /// assert_eq!(e.kind(), ConnectorErrorKind::OutcomeUnknown);
 /// assert!(!e.is_retryable());
-/// let e = ConnectorError::transient("HTTP 503").with_code("503");
+/// let e = ConnectorError::transient("HTTP 503")
+///     .with_code("503")
+///     .with_system(System::K3Cloud);
 /// assert!(e.is_retryable());
 /// assert_eq!(e.code(), Some("503"));
+/// assert_eq!(e.system(), Some(System::K3Cloud));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConnectorError {
     kind: ConnectorErrorKind,
     message: String,
     code: Option<String>,
+    system: Option<System>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ConnectorError {
@@ -50,6 +77,8 @@ impl ConnectorError {
             kind,
             message: message.into(),
             code: None,
+            system: None,
+            source: None,
         }
     }
     /// A transient error: nothing changed, try again later.
@@ -74,6 +103,18 @@ impl ConnectorError {
         self.code = Some(code.into());
         self
     }
+    /// Names the system that failed.
+    #[must_use]
+    pub fn with_system(mut self, system: System) -> Self {
+        self.system = Some(system);
+        self
+    }
+    /// Keeps the error this one stands for (the SDK's), as its `source()`.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
     /// The kind of failure.
     pub fn kind(&self) -> ConnectorErrorKind {
         self.kind
@@ -86,11 +127,30 @@ impl ConnectorError {
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
     }
+    /// The system that failed, when the connector said.
+    pub fn system(&self) -> Option<System> {
+        self.system
+    }
+    /// The kept error as `E` (for example `fxiaoke_sdk::Error`), when it is one.
+    pub fn source_as<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.as_deref()?.downcast_ref::<E>()
+    }
     /// Whether the same call may succeed later without a fix.
     pub fn is_retryable(&self) -> bool {
         self.kind == ConnectorErrorKind::Transient
     }
 }
+
+/// Two errors are equal when they say the same: kind, message, code and system (the kept
+/// source is what the message was written from).
+impl PartialEq for ConnectorError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.message, &self.code, self.system)
+            == (other.kind, &other.message, &other.code, other.system)
+    }
+}
+
+impl Eq for ConnectorError {}
 
 impl fmt::Display for ConnectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,7 +161,13 @@ impl fmt::Display for ConnectorError {
     }
 }
 
-impl std::error::Error for ConnectorError {}
+impl std::error::Error for ConnectorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Errors returned by the engine, the state stores and the mapping loader.
 #[derive(Debug, thiserror::Error)]

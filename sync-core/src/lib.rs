@@ -73,7 +73,7 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Counts, Engine, Failure, PlannedWrite, RecordOutcome, RunReport};
-pub use error::{ConnectorError, ConnectorErrorKind, Error, Result};
+pub use error::{ConnectorError, ConnectorErrorKind, Error, Result, System};
 pub use flow::{Flow, FlowBuilder, FlowOptions};
 pub use hash::payload_hash;
 pub use mapping::{DeclarativeMapping, LookupBy, LookupKey, Lookups, MapError, Mapped, Mapping};

@@ -354,6 +354,33 @@ async fn find_existing_targets_and_describe() {
     );
 }
 
+#[tokio::test]
+async fn a_failed_call_names_k3cloud_and_keeps_the_sdk_error() {
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    let client = k3cloud_sdk::Client::builder("http://127.0.0.1:9/k3cloud/")
+        .account("acct")
+        .user("u")
+        .auth(k3cloud_sdk::Auth::signed("app", "secret"))
+        .retry_policy(k3cloud_sdk::RetryPolicy::never())
+        .build()
+        .unwrap();
+    let sink = FormSink::new(
+        client,
+        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber"),
+    );
+    let e = sink.find("C001").await.unwrap_err();
+    assert_eq!(e.kind(), sync_core::ConnectorErrorKind::Transient);
+    assert_eq!(e.system(), Some(sync_core::System::K3Cloud));
+    assert!(
+        matches!(
+            e.source_as::<k3cloud_sdk::Error>(),
+            Some(k3cloud_sdk::Error::Connect { .. })
+        ),
+        "{e:?}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
+}
+
 /// Outbound deliveries with `lines` entry rows each, all saved at one frozen instant so that
 /// paging must break ties on FID.
 async fn deliveries(sandbox: &Sandbox, count: usize, lines: usize) {

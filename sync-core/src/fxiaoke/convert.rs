@@ -2,11 +2,11 @@
 
 use fxiaoke_sdk::{Error, FieldType, ObjectDescribe};
 
-use crate::error::{ConnectorError, ConnectorErrorKind};
+use crate::error::{ConnectorError, ConnectorErrorKind, System};
 use crate::metadata::{FieldDescription, FieldKind, ObjectDescription};
 
 /// An SDK error as the engine needs to see it.
-pub(crate) fn connector_error(e: &Error) -> ConnectorError {
+pub(crate) fn connector_error(e: Error) -> ConnectorError {
     let kind = if e.is_outcome_unknown() {
         ConnectorErrorKind::OutcomeUnknown
     } else if e.is_retryable() {
@@ -14,11 +14,21 @@ pub(crate) fn connector_error(e: &Error) -> ConnectorError {
     } else {
         ConnectorErrorKind::Permanent
     };
-    let error = ConnectorError::new(kind, e.to_string());
-    match e.error_code() {
-        Some(code) => error.with_code(format!("errorCode {code}")),
-        None => error,
+    let mut error = ConnectorError::new(kind, e.to_string()).with_system(System::Fxiaoke);
+    if let Some(code) = e.error_code() {
+        error = error.with_code(format!("errorCode {code}"));
     }
+    error.with_source(e)
+}
+
+/// A connector's own error about Fxiaoke (an answer it cannot use, a setting that does not fit).
+/// A capability Fxiaoke does not offer through this connector.
+pub(crate) fn unsupported(what: impl Into<String>) -> ConnectorError {
+    ConnectorError::unsupported(what).with_system(System::Fxiaoke)
+}
+
+pub(crate) fn permanent(message: impl Into<String>) -> ConnectorError {
+    ConnectorError::permanent(message).with_system(System::Fxiaoke)
 }
 
 /// `object/describe` → the engine's object description.

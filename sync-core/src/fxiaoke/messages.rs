@@ -41,7 +41,7 @@ fn recipients(payload: &Value) -> Vec<String> {
 #[async_trait]
 impl Sink for MessageSink {
     async fn find(&self, _natural_key: &str) -> Result<Option<TargetRef>, ConnectorError> {
-        Err(ConnectorError::unsupported(
+        Err(super::convert::unsupported(
             "a sent message cannot be looked up",
         ))
     }
@@ -80,7 +80,7 @@ impl Sink for MessageSink {
                         && !e.is_outcome_unknown()
                         && matches!(e, fxiaoke_sdk::Error::Connect { .. }) =>
                 {
-                    return Err(connector_error(&e));
+                    return Err(connector_error(e));
                 }
                 Err(e) => WriteOutcome::Failed {
                     reason: e.to_string(),

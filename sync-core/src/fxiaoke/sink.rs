@@ -118,11 +118,11 @@ impl ObjectSink {
             .limit(2)
             .send::<Map<String, Value>>()
             .await
-            .map_err(|e| connector_error(&e))?
+            .map_err(connector_error)?
             .rows;
         match rows.len() {
             0 | 1 => Ok(rows.into_iter().next()),
-            n => Err(ConnectorError::permanent(format!(
+            n => Err(super::convert::permanent(format!(
                 "{n} {} records have {field} = {value}; the natural key must be unique",
                 self.config.object
             ))),
@@ -350,7 +350,7 @@ impl Sink for ObjectSink {
                     if out.is_empty()
                         && matches!(e, FxError::Connect { .. } | FxError::InvalidInput(_)) =>
                 {
-                    return Err(connector_error(&e));
+                    return Err(connector_error(e));
                 }
                 Err(e) => out.push(WriteOutcome::Failed {
                     reason: e.to_string(),
@@ -380,7 +380,7 @@ impl Sink for ObjectSink {
                 .limit(100)
                 .send::<Map<String, Value>>()
                 .await
-                .map_err(|e| connector_error(&e))?
+                .map_err(connector_error)?
                 .rows;
             for row in rows {
                 if let Some(key) = row.get(field).map(text).filter(|k| !k.is_empty()) {
@@ -402,7 +402,7 @@ impl Sink for ObjectSink {
             .iter()
             .find(|n| n.action == action)
         else {
-            return Err(ConnectorError::unsupported(format!(
+            return Err(super::convert::unsupported(format!(
                 "no action `{action}` on {}",
                 self.config.object
             )));
@@ -425,7 +425,7 @@ impl Sink for ObjectSink {
             .describe(&self.config.object)
             .send()
             .await
-            .map_err(|e| connector_error(&e))?;
+            .map_err(connector_error)?;
         let mut description = describe(&d);
         if matches!(self.config.mode, SinkMode::UpdateExisting { .. }) {
             // Updating an existing record needs none of the fields a create requires.

@@ -153,7 +153,7 @@ impl ObjectSource {
             .pages::<Map<String, Value>>()
             .collect_all()
             .await
-            .map_err(|e| connector_error(&e))
+            .map_err(connector_error)
     }
 
     fn projection(&self) -> Vec<String> {
@@ -238,7 +238,7 @@ impl ObjectSource {
                     .and_then(fxiaoke_sdk::de::value_to_time)
                     .map(|t| t.timestamp_millis())
                     .ok_or_else(|| {
-                        ConnectorError::permanent(format!(
+                        super::convert::permanent(format!(
                             "{} {key} has no {MODIFIED} in epoch milliseconds",
                             self.config.object
                         ))
@@ -309,7 +309,7 @@ impl Source for ObjectSource {
                 .pages::<Map<String, Value>>()
                 .next_page()
                 .await
-                .map_err(|e| connector_error(&e))?;
+                .map_err(connector_error)?;
         }
         Ok(self.client.server_time().map(|t| t.timestamp_millis()))
     }
@@ -331,7 +331,7 @@ impl Source for ObjectSource {
         let rows = pager
             .next_page()
             .await
-            .map_err(|e| connector_error(&e))?
+            .map_err(connector_error)?
             .unwrap_or_default();
         let has_more = !pager.is_done();
         let mut records = self.records(rows).await?;
@@ -366,7 +366,7 @@ impl Source for ObjectSource {
                 .query(&self.config.object, vec![filter], &self.projection())
                 .send::<Map<String, Value>>()
                 .await
-                .map_err(|e| connector_error(&e))?
+                .map_err(connector_error)?
                 .rows;
             out.extend(self.records(rows).await?);
         }
@@ -379,7 +379,7 @@ impl Source for ObjectSource {
             .describe(&self.config.object)
             .send()
             .await
-            .map_err(|e| connector_error(&e))?;
+            .map_err(connector_error)?;
         Ok(Some(describe(&d)))
     }
 }

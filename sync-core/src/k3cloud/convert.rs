@@ -2,11 +2,11 @@
 
 use k3cloud_sdk::{Error, FormMetadata, RowResult};
 
-use crate::error::{ConnectorError, ConnectorErrorKind};
+use crate::error::{ConnectorError, ConnectorErrorKind, System};
 use crate::metadata::{FieldDescription, FieldKind, ObjectDescription};
 
 /// An SDK error as the engine needs to see it: may it be retried, must it be reconciled?
-pub(crate) fn connector_error(e: &Error) -> ConnectorError {
+pub(crate) fn connector_error(e: Error) -> ConnectorError {
     let kind = if e.is_outcome_unknown() {
         ConnectorErrorKind::OutcomeUnknown
     } else if e.is_retryable() || matches!(e, Error::SessionExpired { .. }) {
@@ -14,11 +14,16 @@ pub(crate) fn connector_error(e: &Error) -> ConnectorError {
     } else {
         ConnectorErrorKind::Permanent
     };
-    let error = ConnectorError::new(kind, e.to_string());
-    match e.msg_code() {
-        Some(code) => error.with_code(format!("MsgCode {code}")),
-        None => error,
+    let mut error = ConnectorError::new(kind, e.to_string()).with_system(System::K3Cloud);
+    if let Some(code) = e.msg_code() {
+        error = error.with_code(format!("MsgCode {code}"));
     }
+    error.with_source(e)
+}
+
+/// A connector's own error about K3Cloud (an answer it cannot use, a setting that does not fit).
+pub(crate) fn permanent(message: impl Into<String>) -> ConnectorError {
+    ConnectorError::permanent(message).with_system(System::K3Cloud)
 }
 
 /// The messages of a refused row, joined for the dead-letter list.
@@ -43,7 +48,7 @@ pub(crate) async fn describe_form(
     let meta = client
         .business_info(form_id)
         .await
-        .map_err(|e| connector_error(&e))?;
+        .map_err(connector_error)?;
     Ok(describe(&meta))
 }
 

@@ -231,7 +231,7 @@ impl FormSink {
                 }
                 Ok(())
             }
-            Err(e) if !sent_before => Err(connector_error(&e)),
+            Err(e) if !sent_before => Err(connector_error(e)),
             Err(e) => {
                 // Nothing of this call was applied, but earlier calls of the batch were: report
                 // per record so that their outcomes are kept.
@@ -261,7 +261,7 @@ impl FormSink {
             .pages()
             .collect_all()
             .await
-            .map_err(|e| connector_error(&e))?;
+            .map_err(connector_error)?;
         Ok(rows
             .into_iter()
             .map(|(id, status)| (text(&id), status))
@@ -414,7 +414,7 @@ impl Sink for FormSink {
                 .pages()
                 .collect_all()
                 .await
-                .map_err(|e| connector_error(&e))?;
+                .map_err(connector_error)?;
             let mut by_key: HashMap<String, Vec<(TargetRef, bool)>> = HashMap::new();
             for row in rows {
                 let cell = |i: usize| row.get(i).map(text).unwrap_or_default();
@@ -438,7 +438,7 @@ impl Sink for FormSink {
                         found.insert(key, rows.remove(0).0);
                     }
                     n => {
-                        return Err(ConnectorError::permanent(format!(
+                        return Err(super::convert::permanent(format!(
                             "{n} {} documents have {} = {key}; the natural key must be unique \
                              (set the flow's use organisation if they are one document \
                              allocated to several organisations)",
@@ -467,7 +467,7 @@ impl Sink for FormSink {
         let rows = match op.ids(ids.iter().copied()).send().await {
             Ok(result) => result.rows,
             Err(K3Error::Business(b)) => b.rows(targets.len()),
-            Err(e) => return Err(connector_error(&e)),
+            Err(e) => return Err(connector_error(e)),
         };
         // A re-run after a crash repeats actions that already happened ("单据已经审核"): a
         // document already in the state the action leads to counts as done.

@@ -148,13 +148,13 @@ impl FormSource {
     fn local(&self, ms: i64) -> Result<NaiveDateTime, ConnectorError> {
         DateTime::from_timestamp_millis(ms)
             .map(|utc| utc.with_timezone(&self.config.offset).naive_local())
-            .ok_or_else(|| ConnectorError::permanent(format!("time {ms} ms is out of range")))
+            .ok_or_else(|| super::convert::permanent(format!("time {ms} ms is out of range")))
     }
 
     fn millis(&self, cell: &Value) -> Result<i64, ConnectorError> {
         let text = cell.as_str().unwrap_or_default();
         let local = k3cloud_sdk::de::parse_datetime(text).ok_or_else(|| {
-            ConnectorError::permanent(format!(
+            super::convert::permanent(format!(
                 "{} `{text}` of {} is not a date",
                 self.config.modified_field, self.config.form_id
             ))
@@ -164,7 +164,7 @@ impl FormSource {
             .from_local_datetime(&local)
             .single()
             .map(|t| t.timestamp_millis())
-            .ok_or_else(|| ConnectorError::permanent(format!("ambiguous local time `{text}`")))
+            .ok_or_else(|| super::convert::permanent(format!("ambiguous local time `{text}`")))
     }
 
     /// The query of `filter` (and the configured filter), in `(modified, id, entry)` order.
@@ -192,7 +192,7 @@ impl FormSource {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| connector_error(&e))
+            .map_err(connector_error)
     }
 
     /// Groups consecutive rows of one document into a record body.
@@ -314,7 +314,7 @@ impl Source for FormSource {
                 limit = (limit * 2).min(k3cloud_sdk::MAX_LIMIT);
                 continue;
             } else if full {
-                return Err(ConnectorError::permanent(format!(
+                return Err(super::convert::permanent(format!(
                     "a {} document has more than {limit} rows",
                     c.form_id
                 )));
@@ -338,7 +338,7 @@ impl Source for FormSource {
             // Rows came back: there may be more, whatever their number.
             let has_more = true;
             if records.is_empty() {
-                return Err(ConnectorError::permanent(format!(
+                return Err(super::convert::permanent(format!(
                     "{} paging made no progress past {:?}",
                     c.form_id, request.after
                 )));
@@ -376,7 +376,7 @@ impl Source for FormSource {
                 .pages()
                 .collect_all()
                 .await
-                .map_err(|e| connector_error(&e))?;
+                .map_err(connector_error)?;
             out.extend(self.group(rows)?.into_iter().map(Self::record));
         }
         Ok(out)
