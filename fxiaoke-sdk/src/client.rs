@@ -482,34 +482,15 @@ impl ClientBuilder {
 }
 
 fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        // A redirect means a wrong host (www.fxiaoke.com answers 302 to HTML); following it
-        // would turn the POST into a GET. Surface it as an HTTP error instead.
-        .redirect(reqwest::redirect::Policy::none());
-    #[cfg(feature = "native-tls")]
-    {
-        builder = builder.tls_backend_native();
-    }
-    builder = builder.http1_only();
-    builder
-        .build()
-        .map_err(|e| Error::InvalidInput(format!("cannot build the HTTP client: {e}")))
+    // A redirect means a wrong host (www.fxiaoke.com answers 302 to HTML): not followed.
+    fxk3_kernel::http::client(&fxk3_kernel::http::ClientOptions::new(connect_timeout))
+        .map_err(Error::InvalidInput)
 }
 
 /// `https://host` → `https://host/`; a path prefix (a proxy) is kept, with a trailing slash.
 fn normalize_base(base_url: &str) -> Result<Url> {
     let bad = |why: &str| Error::InvalidInput(format!("base URL `{base_url}`: {why}"));
-    let mut url = Url::parse(base_url.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must start with http:// or https://"));
-    }
-    if url.host().is_none() {
-        return Err(bad("has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must not have a query or fragment"));
-    }
+    let mut url = fxk3_kernel::http::base_url(base_url).map_err(|why| bad(&why))?;
     if url.path().contains("/cgi/") {
         return Err(bad(
             "give the host (https://open.fxiaoke.com), not an endpoint",

@@ -524,45 +524,17 @@ fn http_client(
     accept_invalid_certs: bool,
     http2: bool,
 ) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        // A redirect usually means a wrong URL or http→https; following it would turn the POST
-        // into a GET. Surface it as an HTTP error instead.
-        .redirect(reqwest::redirect::Policy::none());
-    if !http2 {
-        builder = builder.http1_only();
-    }
-    #[cfg(feature = "native-tls")]
-    {
-        builder = builder.tls_backend_native();
-    }
-    #[cfg(any(feature = "rustls", feature = "native-tls"))]
-    {
-        builder = builder.tls_danger_accept_invalid_certs(accept_invalid_certs);
-    }
-    #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
-    if accept_invalid_certs {
-        return Err(Error::InvalidInput("no TLS backend compiled in".into()));
-    }
-    builder
-        .build()
-        .map_err(|e| Error::InvalidInput(format!("cannot build the HTTP client: {e}")))
+    let mut options = fxk3_kernel::http::ClientOptions::new(connect_timeout);
+    options.accept_invalid_certs = accept_invalid_certs;
+    options.http2 = http2;
+    fxk3_kernel::http::client(&options).map_err(Error::InvalidInput)
 }
 
 /// `https://host` → `https://host/k3cloud/`; `https://host/k3cloud` → `https://host/k3cloud/`;
 /// any other site path is kept, with a trailing slash.
 pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
     let bad = |why: &str| Error::InvalidInput(format!("server URL `{server_url}`: {why}"));
-    let mut url = Url::parse(server_url.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must start with http:// or https://"));
-    }
-    if url.host().is_none() {
-        return Err(bad("has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must not have a query or fragment"));
-    }
+    let mut url = fxk3_kernel::http::base_url(server_url).map_err(|why| bad(&why))?;
     let path = url.path().trim_end_matches('/').to_owned();
     if path.to_ascii_lowercase().ends_with(".kdsvc") {
         return Err(bad("give the site URL (…/k3cloud/), not a service URL"));

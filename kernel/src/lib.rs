@@ -6,6 +6,7 @@
 //! implements [`retry::Classify`] for its error type.
 #![deny(missing_docs)]
 
+pub mod http;
 pub mod json;
 pub mod retry;
 pub mod send;
