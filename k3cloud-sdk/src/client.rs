@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use url::Url;
 
-use crate::auth::{Auth, LoginInfo, Session};
+use crate::auth::{Auth, Identity, LoginInfo, SessionManager};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::form::{Allocate, BatchSave, Operation, OperationKind, Push, Save, View};
@@ -18,7 +18,7 @@ use crate::raw::RawCall;
 use crate::report::ReportQuery;
 use crate::retry::Idempotency;
 use crate::retry::RetryPolicy;
-use crate::transport::{Identity, Transport};
+use crate::transport::Transport;
 use crate::workflow::WorkflowAudit;
 
 /// A K3Cloud WebAPI client.
@@ -505,7 +505,7 @@ impl ClientBuilder {
                 identity,
                 auth,
                 signer,
-                session: Session::new(),
+                sessions: SessionManager::new(),
                 retry: self.retry,
                 limiter: Limiter::new(&self.rate_limit),
                 clock: self.clock,

@@ -12,7 +12,9 @@ use serde_json::Value;
 use tracing::Instrument;
 use url::Url;
 
-use crate::auth::{Auth, HeaderSigner, LoginInfo, Session, login_body, parse_login};
+use crate::auth::{
+    Auth, HeaderSigner, Identity, LoginInfo, LoginOutcome, SessionManager, login_body, parse_login,
+};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limit::Limiter;
@@ -22,15 +24,6 @@ use crate::service;
 use fxk3_kernel::retry::Attempts;
 use fxk3_kernel::send::SendFailure;
 
-/// Who the client acts as; part of every signed header and login.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub(crate) acct_id: String,
-    pub(crate) user: String,
-    pub(crate) lcid: u32,
-    pub(crate) org: String,
-}
-
 /// Everything needed to send a call; shared by all clones of a client.
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
@@ -39,7 +32,7 @@ pub(crate) struct Transport {
     pub(crate) auth: Auth,
     /// Set with signed-header auth.
     pub(crate) signer: Option<HeaderSigner>,
-    pub(crate) session: Session,
+    pub(crate) sessions: SessionManager,
     pub(crate) retry: RetryPolicy,
     pub(crate) limiter: Limiter,
     pub(crate) clock: Arc<dyn Clock>,
@@ -57,7 +50,7 @@ impl fmt::Debug for Transport {
             .field("base", &self.base.as_str())
             .field("identity", &self.identity)
             .field("auth", &self.auth)
-            .field("session", &self.session)
+            .field("sessions", &self.sessions)
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -144,7 +137,9 @@ impl Transport {
                 // The server refused the call without acting on it, so even a write is safe
                 // to send once more on a fresh session.
                 tracing::info!("K3Cloud session lost; logging in again");
-                self.relogin(generation).await?;
+                self.sessions
+                    .replace(generation, || self.login_exchange())
+                    .await?;
                 relogged_in = true;
                 attempts.refund();
                 continue;
@@ -183,7 +178,7 @@ impl Transport {
                 request = request.header(name, value);
             }
         }
-        let session = self.session.headers();
+        let session = self.sessions.jar().headers();
         if let Some(id) = session.session_id {
             request = request.header(crate::auth::SESSION_COOKIE, id);
         }
@@ -195,7 +190,7 @@ impl Transport {
             .send()
             .await
             .map_err(classify_send_error)?;
-        self.session.store_cookies(response.headers());
+        self.sessions.jar().store_cookies(response.headers());
         self.server_clock.observe(response.headers());
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(classify_send_error)?;
@@ -209,49 +204,16 @@ impl Transport {
         if !self.auth.uses_session() {
             return Ok(0);
         }
-        if let Some(generation) = self.session.live_generation() {
-            return Ok(generation);
-        }
-        self.fail_if_recently_refused()?;
-        let _gate = self.session.gate.lock().await;
-        if let Some(generation) = self.session.live_generation() {
-            return Ok(generation);
-        }
-        self.fail_if_recently_refused()?;
-        self.login_locked().await.map(|(generation, _)| generation)
-    }
-
-    /// Replaces the session that failed, unless another task already did.
-    async fn relogin(&self, failed_generation: u64) -> Result<()> {
-        let _gate = self.session.gate.lock().await;
-        if let Some(generation) = self.session.live_generation()
-            && generation != failed_generation
-        {
-            return Ok(());
-        }
-        self.fail_if_recently_refused()?;
-        self.login_locked().await.map(drop)
-    }
-
-    /// Credentials refused a moment ago are not tried again by every waiting or new call:
-    /// they are wrong, and repeating the login could lock the account.
-    fn fail_if_recently_refused(&self) -> Result<()> {
-        match self.session.recent_refusal() {
-            Some(r) => Err(Error::AuthFailed {
-                message: r.message,
-                login_result_type: r.login_result_type,
-            }),
-            None => Ok(()),
-        }
+        self.sessions.get(|| self.login_exchange()).await
     }
 
     /// Logs in now, replacing any session.
     pub(crate) async fn login_now(&self) -> Result<LoginInfo> {
-        let _gate = self.session.gate.lock().await;
-        self.login_locked().await.map(|(_, info)| info)
+        self.sessions.login_now(|| self.login_exchange()).await
     }
 
-    async fn login_locked(&self) -> Result<(u64, LoginInfo)> {
+    /// One login call of the auth mode, retried as a read, and its answer read.
+    async fn login_exchange(&self) -> Result<LoginOutcome> {
         let id = &self.identity;
         let Some((method, body)) = login_body(
             &self.auth.kind,
@@ -264,7 +226,6 @@ impl Transport {
                 "signed-header auth has no login call".into(),
             ));
         };
-        self.session.begin_login();
         let url = self.url(&format!("{}.{method}", service::AUTH_SERVICE))?;
         let body =
             Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::InvalidInput(e.to_string()))?);
@@ -283,42 +244,7 @@ impl Transport {
                 Err(e) => attempts.back_off(e, method).await?,
             }
         };
-        let value = answer.clone().into_value()?;
-        let outcome = parse_login(&value).inspect_err(|e| {
-            if let Error::AuthFailed {
-                message,
-                login_result_type,
-            } = e
-            {
-                self.session.record_refusal(message, *login_result_type);
-            }
-        })?;
-        if !self.session.has_session_cookie() {
-            let Some(sid) = &outcome.body_session_id else {
-                let message = "login answered success but named no session".to_owned();
-                self.session
-                    .record_refusal(&message, Some(outcome.info.result_type));
-                return Err(Error::AuthFailed {
-                    message,
-                    login_result_type: Some(outcome.info.result_type),
-                });
-            };
-            self.session.adopt_session_id(sid);
-        }
-        if let Some(notice) = outcome
-            .info
-            .message
-            .as_deref()
-            .filter(|m| !m.trim().is_empty())
-        {
-            tracing::warn!(
-                notice,
-                "K3Cloud login succeeded with a notice (often a licence warning)"
-            );
-        }
-        let generation = self.session.finish_login();
-        tracing::info!(parent: &span, generation, "logged in");
-        Ok((generation, outcome.info))
+        parse_login(&answer.into_value()?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! How the client proves who it is: signed headers (the default) or one of three session logins.
 
 mod login;
+mod manager;
 mod session;
 mod signature;
 
@@ -9,9 +10,19 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use login::LoginInfo;
-pub(crate) use login::{login_body, parse_login};
-pub(crate) use session::{SESSION_COOKIE, Session};
+pub(crate) use login::{LoginOutcome, login_body, parse_login};
+pub(crate) use manager::SessionManager;
+pub(crate) use session::SESSION_COOKIE;
 pub(crate) use signature::{HeaderSigner, Signer};
+
+/// Who the client acts as; part of every signed header and login.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) acct_id: String,
+    pub(crate) user: String,
+    pub(crate) lcid: u32,
+    pub(crate) org: String,
+}
 
 /// Credentials and the way to use them.
 ///
@@ -122,10 +133,7 @@ impl Auth {
     }
 
     /// The header signer of signed-header auth.
-    pub(crate) fn signer(
-        &self,
-        id: &crate::transport::Identity,
-    ) -> Option<Result<HeaderSigner, String>> {
+    pub(crate) fn signer(&self, id: &Identity) -> Option<Result<HeaderSigner, String>> {
         match &self.kind {
             AuthKind::Signed { app_id, app_secret } => Some(HeaderSigner::new(&Signer {
                 acct_id: &id.acct_id,

@@ -1,4 +1,4 @@
-//! The per-client session: cookie jar, session id, and the gate that makes login single-flight.
+//! The per-client session: cookie jar, session id and login state.
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -12,8 +12,6 @@ pub(crate) const SESSION_COOKIE: &str = "kdservice-sessionid";
 /// Cookies and login state of one client. Every cookie value is treated as a secret.
 pub(crate) struct Session {
     state: Mutex<State>,
-    /// Held while logging in, so that concurrent callers wait for one login.
-    pub(crate) gate: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -49,7 +47,6 @@ impl Session {
     pub(crate) fn new() -> Self {
         Session {
             state: Mutex::new(State::default()),
-            gate: tokio::sync::Mutex::new(()),
         }
     }
 
