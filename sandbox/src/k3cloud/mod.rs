@@ -6,6 +6,7 @@ mod forms;
 #[cfg(test)]
 mod fuzz;
 mod query;
+mod save;
 mod store;
 mod wire;
 

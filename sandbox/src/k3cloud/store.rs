@@ -1,5 +1,5 @@
-//! The `K3Cloud` data: forms with bills, entries and base-data references; Save, the document
-//! status machine, View and Push.
+//! The `K3Cloud` data: forms with bills, entries and base-data references; the document
+//! status machine, View and Push (Save is in `save`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,8 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{Failure, ResponseStatus, SuccessEntity};
-use super::forms::{self, FieldDef, FieldType, FormDef};
-use super::wire::{get_ci, scalar_string};
+use super::forms::{self, FieldType, FormDef};
 use crate::clock::k3_datetime;
 
 /// A stored field value.
@@ -84,8 +83,35 @@ impl Table {
             .and_then(|id| self.bills.get(id))
     }
 
-    fn id_by_number(&self, number: &str) -> Option<i64> {
+    pub(super) fn id_by_number(&self, number: &str) -> Option<i64> {
         self.by_number.get(&number.to_ascii_lowercase()).copied()
+    }
+
+    /// The next generated document number no bill has.
+    pub(super) fn next_free_number(&mut self) -> String {
+        loop {
+            let candidate = format!(
+                "{}{:0width$}",
+                self.def.number_prefix,
+                self.next_number,
+                width = self.def.number_width
+            );
+            self.next_number += 1;
+            if self.id_by_number(&candidate).is_none() {
+                return candidate;
+            }
+        }
+    }
+
+    /// Stores a bill, replacing the one with its id (and that one's number).
+    pub(super) fn insert(&mut self, bill: Bill) {
+        if let Some(old) = self.bills.get(&bill.id) {
+            let old_number = old.number.to_ascii_lowercase();
+            self.by_number.remove(&old_number);
+        }
+        self.by_number
+            .insert(bill.number.to_ascii_lowercase(), bill.id);
+        self.bills.insert(bill.id, bill);
     }
 
     /// The canonical entity key if `key` names an entry entity of this form.
@@ -131,32 +157,12 @@ pub(crate) struct K3Data {
     /// Changes whenever any table may have changed; unique across resets (see
     /// `crate::generation`), so that cached query orders are never mistaken for current ones.
     pub(crate) generation: u64,
-    next_id: i64,
-    next_entry_id: i64,
+    pub(super) next_id: i64,
+    pub(super) next_entry_id: i64,
     pub(crate) attachments: HashMap<String, (String, Vec<u8>)>,
     /// Save, Draft and BatchSave rows that reached the server, per (form, number): a client
     /// that resends shows here even when the number's uniqueness refused the copy.
     pub(crate) saves: HashMap<(&'static str, String), u64>,
-}
-
-/// Reads the lookup value of a reference packet `{"FNumber": "X"}` (any lookup key).
-fn ref_lookup(v: &Value) -> Option<String> {
-    match v {
-        Value::Object(m) => m.values().find_map(scalar_string),
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-    .filter(|s| !s.trim().is_empty())
-}
-
-fn is_empty_cell(cell: Option<&Cell>) -> bool {
-    match cell {
-        None | Some(Cell::Val(Value::Null)) => true,
-        Some(Cell::Val(Value::String(s))) => s.trim().is_empty(),
-        Some(Cell::Ref { number, .. }) => number.is_empty(),
-        Some(Cell::Val(_)) => false,
-    }
 }
 
 fn as_f64(cell: Option<&Cell>) -> Option<f64> {
@@ -164,36 +170,6 @@ fn as_f64(cell: Option<&Cell>) -> Option<f64> {
         Cell::Val(Value::Number(n)) => n.as_f64(),
         Cell::Val(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-fn pk_of(model: &Map<String, Value>, def: &FormDef) -> Option<i64> {
-    let v = get_ci(model, def.pk).or_else(|| get_ci(model, "FID"))?;
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|id| *id != 0)
-}
-
-fn entry_id_of(row: &Map<String, Value>) -> Option<i64> {
-    let v = get_ci(row, "FEntryID").or_else(|| get_ci(row, "FEntryId"))?;
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|id| *id != 0)
-}
-
-fn status_text(status: char) -> &'static str {
-    match status {
-        'Z' => "暂存",
-        'A' => "创建",
-        'B' => "审核中",
-        'C' => "已审核",
-        _ => "重新审核",
     }
 }
 
@@ -231,7 +207,7 @@ impl K3Data {
     }
 
     /// The id of a usable (not forbidden) base-data record by number.
-    fn resolve_ref(&self, form: &str, number: &str) -> Option<i64> {
+    pub(super) fn resolve_ref(&self, form: &str, number: &str) -> Option<i64> {
         let table = self.table(form)?;
         let bill = table.by_number(number)?;
         (bill.forbid != 'B').then_some(bill.id)
@@ -240,430 +216,6 @@ impl K3Data {
     /// Name of a referenced record (for `FCustId.FName` and View).
     pub(crate) fn ref_name(&self, form: &str, id: i64) -> Option<&str> {
         self.table(form)?.bills.get(&id)?.name()
-    }
-
-    /// Save / Draft of one model packet. Returns the saved bill's id and number.
-    #[allow(clippy::too_many_lines)]
-    pub(crate) fn save(
-        &mut self,
-        form: &str,
-        model: &Map<String, Value>,
-        opts: &SaveOpts,
-        now_ms: i64,
-    ) -> Result<(i64, String), Vec<Failure>> {
-        let Some(table) = self.table(form) else {
-            return Err(vec![unknown_form(form)]);
-        };
-        let def = table.def.clone();
-        let modelled = def.is_modelled();
-        let partial = !opts.need_update_fields.is_empty();
-        let listed = |key: &str| {
-            opts.need_update_fields
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(key))
-        };
-
-        // 1. Split the packet into header values and entry rows.
-        let mut head_values: Vec<(String, Value)> = Vec::new();
-        let mut entity_rows: Vec<(String, Vec<Map<String, Value>>)> = Vec::new();
-        let mut new_entities: Vec<String> = Vec::new();
-        for (key, value) in model {
-            // The pk targets the bill; status and audit fields belong to the server (a
-            // status in a direct insert is applied by the caller, not stored as a field).
-            if key.eq_ignore_ascii_case(def.pk)
-                || key.eq_ignore_ascii_case("FID")
-                || FormDef::system_field(key).is_some()
-            {
-                continue;
-            }
-            if let Some(entity) = table.entity_key(key) {
-                let rows = value
-                    .as_array()
-                    .map(|rows| rows.iter().filter_map(|r| r.as_object().cloned()).collect())
-                    .unwrap_or_default();
-                entity_rows.push((entity, rows));
-                continue;
-            }
-            let declared = def.field(key);
-            match value {
-                Value::Array(rows)
-                    if declared.is_none()
-                        && rows.iter().all(Value::is_object)
-                        && !rows.is_empty() =>
-                {
-                    new_entities.push(key.clone());
-                    entity_rows.push((
-                        key.clone(),
-                        rows.iter().filter_map(|r| r.as_object().cloned()).collect(),
-                    ));
-                }
-                Value::Object(sub)
-                    if declared.is_none() && (def.is_sub_head(key) || !looks_like_ref(sub)) =>
-                {
-                    for (k, v) in sub {
-                        head_values.push((k.clone(), v.clone()));
-                    }
-                }
-                _ => head_values.push((key.clone(), value.clone())),
-            }
-        }
-
-        // 2. Target: by pk, or by number when updating fields.
-        let number_in_packet = head_values
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(def.number_key))
-            .and_then(|(_, v)| scalar_string(v))
-            .filter(|s| !s.trim().is_empty());
-        let pk = pk_of(model, &def);
-        let existing_id = match pk {
-            Some(id) if opts.keep_ids && !table.bills.contains_key(&id) => None,
-            Some(id) => {
-                if !table.bills.contains_key(&id) {
-                    return Err(vec![Failure::new(
-                        10,
-                        Some(def.pk),
-                        format!("{}的内码“{id}”对应的数据不存在或已被删除。", def.name),
-                    )]);
-                }
-                Some(id)
-            }
-            None if partial => number_in_packet
-                .as_deref()
-                .and_then(|n| table.id_by_number(n)),
-            None => None,
-        };
-        if let Some(id) = existing_id {
-            let bill = &table.bills[&id];
-            if matches!(bill.status, 'B' | 'C') {
-                return Err(vec![Failure::new(
-                    11,
-                    Some(def.number_key),
-                    format!(
-                        "单据编号为“{}”的{}，{}状态的单据不允许修改！",
-                        bill.number,
-                        def.name,
-                        status_text(bill.status)
-                    ),
-                )]);
-            }
-        }
-        if let Some(number) = &number_in_packet
-            && let Some(other) = table.id_by_number(number)
-            && Some(other) != existing_id
-        {
-            // responses/save_error_duplicate_number.json.
-            return Err(vec![Failure::new(
-                11,
-                Some(def.number_key),
-                format!("违反字段唯一性要求：编码唯一。[{number}]在当前系统中已经被使用。"),
-            )]);
-        }
-
-        // 3. Convert values to cells, resolving base-data references.
-        let mut errors = Vec::new();
-        let mut extra_fields: Vec<(String, Option<String>)> = Vec::new();
-        let mut convert = |data: &Self,
-                           key: &str,
-                           value: &Value,
-                           entity: Option<&str>,
-                           errors: &mut Vec<Failure>|
-         -> (String, Option<Cell>) {
-            let field = def.field(key).filter(|f| f.entity == entity);
-            let canonical = if let Some(f) = field {
-                f.key.to_string()
-            } else {
-                let lower = key.to_ascii_lowercase();
-                if let Some((c, _)) = data.table(def.id).and_then(|t| t.extra_fields.get(&lower)) {
-                    c.clone()
-                } else {
-                    extra_fields.push((key.to_string(), entity.map(str::to_string)));
-                    key.to_string()
-                }
-            };
-            let ty = field.map(|f| f.ty);
-            let cell = match (ty, value) {
-                (_, Value::Null) => None,
-                (Some(FieldType::BaseData(target)), v) => match ref_lookup(v) {
-                    None => None,
-                    Some(number) => {
-                        if let Some(id) = data.resolve_ref(target, &number) {
-                            Some(Cell::Ref { number, id })
-                        } else {
-                            // NumberSearch finds nothing: the value stays empty and a required
-                            // field then fails with 字段“…”是必填项 (the real behaviour seen in a
-                            // public Java client's comment). IsVerifyBaseDataField reports it
-                            // directly; that message is our wording.
-                            if opts.verify_base_data {
-                                errors.push(Failure::new(
-                                    11,
-                                    Some(&canonical),
-                                    format!(
-                                        "字段“{}”的值“{number}”在系统中不存在或未审核！",
-                                        field.map_or("", |f| f.name)
-                                    ),
-                                ));
-                            }
-                            None
-                        }
-                    }
-                },
-                (Some(FieldType::LooseRef(_)), v) => {
-                    ref_lookup(v).map(|number| Cell::Ref { number, id: 0 })
-                }
-                (None, Value::Object(m)) if looks_like_ref(m) => {
-                    ref_lookup(value).map(|number| Cell::Ref { number, id: 0 })
-                }
-                (_, v) => Some(Cell::Val(v.clone())),
-            };
-            (canonical, cell)
-        };
-
-        // A partial update (`NeedUpDateFields`) starts from the stored bill. A full save of an
-        // existing bill replaces it: header fields the packet leaves out go back to empty or
-        // their defaults, and entry rows it matches by `FEntryID` keep only what it sends.
-        // The reference documents partial update only through NeedUpDateFields (k3cloud.md
-        // §5.1); practitioners report that a full save clears the fields not sent. We take
-        // that stricter reading so that a client that forgets NeedUpDateFields is caught.
-        // The id, the number, the status and the create / modify / approve dates are the
-        // server's and survive. Entities the packet does not name at all are left alone
-        // (the reference does not say what a full save does to them).
-        let base_bill =
-            existing_id.and_then(|id| self.table(def.id).and_then(|t| t.bills.get(&id)));
-        let mut head = match base_bill {
-            Some(b) if partial => b.head.clone(),
-            _ => BTreeMap::new(),
-        };
-        for (key, value) in &head_values {
-            if existing_id.is_some() && partial && !listed(key) {
-                continue;
-            }
-            let (canonical, cell) = convert(self, key, value, None, &mut errors);
-            match cell {
-                Some(cell) => head.insert(canonical, cell),
-                None => head.remove(&canonical),
-            };
-        }
-        let mut entries = base_bill.map(|b| b.entries.clone()).unwrap_or_default();
-        let mut entry_id = self.next_entry_id;
-        let mut used_entry_ids: Vec<i64> = Vec::new();
-        for (entity, rows) in &entity_rows {
-            if existing_id.is_some() && partial && !listed(entity) {
-                continue;
-            }
-            let old = entries.remove(entity).unwrap_or_default();
-            let mut kept: Vec<Entry> = Vec::new();
-            let mut touched = Vec::new();
-            for row in rows {
-                let row_id = entry_id_of(row);
-                let base = row_id.and_then(|id| old.iter().find(|e| e.id == id));
-                let mut entry = if let Some(e) = base {
-                    touched.push(e.id);
-                    if partial {
-                        e.clone()
-                    } else {
-                        Entry {
-                            id: e.id,
-                            seq: 0,
-                            fields: BTreeMap::new(),
-                        }
-                    }
-                } else {
-                    let id = match row_id {
-                        Some(id) if opts.keep_ids => id,
-                        _ => {
-                            entry_id += 1;
-                            entry_id - 1
-                        }
-                    };
-                    used_entry_ids.push(id);
-                    Entry {
-                        id,
-                        seq: 0,
-                        fields: BTreeMap::new(),
-                    }
-                };
-                for (key, value) in row {
-                    if key.eq_ignore_ascii_case("FEntryID") || key.eq_ignore_ascii_case("FSeq") {
-                        continue;
-                    }
-                    if base.is_some() && partial && !listed(key) {
-                        continue;
-                    }
-                    let (canonical, cell) = convert(self, key, value, Some(entity), &mut errors);
-                    match cell {
-                        Some(cell) => entry.fields.insert(canonical, cell),
-                        None => entry.fields.remove(&canonical),
-                    };
-                }
-                kept.push(entry);
-            }
-            // IsDeleteEntry (default true): rows of the bill missing from the packet are deleted
-            // and the rows sent are the lines, in their order. Otherwise the old rows stay in
-            // place (those the packet matched by FEntryID replaced) and new rows follow them.
-            let mut result: Vec<Entry> = if opts.is_delete_entry {
-                kept
-            } else {
-                let (matched, added): (Vec<Entry>, Vec<Entry>) =
-                    kept.into_iter().partition(|e| touched.contains(&e.id));
-                let mut matched: HashMap<i64, Entry> =
-                    matched.into_iter().map(|e| (e.id, e)).collect();
-                let mut merged: Vec<Entry> = old
-                    .into_iter()
-                    .map(|e| matched.remove(&e.id).unwrap_or(e))
-                    .collect();
-                merged.extend(added);
-                merged
-            };
-            for (i, e) in result.iter_mut().enumerate() {
-                e.seq = i + 1;
-            }
-            entries.insert(entity.clone(), result);
-        }
-
-        // 4. Defaults and computed amounts. Organisation fields left out of a new packet (or
-        // of a full save, which starts afresh) take the context's current organisation (the
-        // integration user's default, "100" here), as the client's form does.
-        if existing_id.is_none() || !partial {
-            let org = self.resolve_ref(forms::ORG, "100");
-            for field in def.fields.iter().filter(|f| f.entity.is_none()) {
-                if field.ty == FieldType::BaseData(forms::ORG)
-                    && !head.contains_key(field.key)
-                    && let Some(id) = org
-                {
-                    head.insert(
-                        field.key.to_string(),
-                        Cell::Ref {
-                            number: "100".into(),
-                            id,
-                        },
-                    );
-                }
-            }
-        }
-        if !def.base_data && !head.contains_key("FDate") && def.field("FDate").is_some() {
-            head.insert(
-                "FDate".into(),
-                Cell::Val(Value::String(format!(
-                    "{}T00:00:00",
-                    &k3_datetime(now_ms)[..10]
-                ))),
-            );
-        }
-        compute_amounts(&def, &mut head, &mut entries);
-
-        // 5. Validation (not for drafts, nor with ValidateFlag=false).
-        if modelled && opts.validate && !opts.draft {
-            for field in def.fields.iter().filter(|f| f.required) {
-                match field.entity {
-                    None => {
-                        if is_empty_cell(head.get(field.key)) {
-                            errors.push(required(field, None));
-                        }
-                    }
-                    Some(entity) => {
-                        for (i, entry) in entries.get(entity).into_iter().flatten().enumerate() {
-                            if is_empty_cell(entry.fields.get(field.key)) {
-                                let name = def.entity(entity).map_or(entity, |e| e.name);
-                                errors.push(required(field, Some((name, i + 1))));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-
-        // 6. Commit.
-        self.next_entry_id = entry_id;
-        let table = self
-            .table_mut(def.id)
-            .ok_or_else(|| vec![unknown_form(form)])?;
-        for (key, entity) in extra_fields {
-            table
-                .extra_fields
-                .entry(key.to_ascii_lowercase())
-                .or_insert((key, entity));
-        }
-        for entity in new_entities {
-            if !table
-                .extra_entities
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(&entity))
-            {
-                table.extra_entities.push(entity);
-            }
-        }
-        let number = match (&number_in_packet, existing_id) {
-            (Some(n), _) => n.clone(),
-            (None, Some(id)) => table.bills[&id].number.clone(),
-            (None, None) => loop {
-                let candidate = format!(
-                    "{}{:0width$}",
-                    def.number_prefix,
-                    table.next_number,
-                    width = def.number_width
-                );
-                table.next_number += 1;
-                if table.id_by_number(&candidate).is_none() {
-                    break candidate;
-                }
-            },
-        };
-        head.insert(
-            def.number_key.to_string(),
-            Cell::Val(Value::String(number.clone())),
-        );
-        let id = match existing_id {
-            Some(id) => id,
-            None => match pk {
-                Some(id) if opts.keep_ids => id,
-                _ => {
-                    self.next_id += 1;
-                    self.next_id - 1
-                }
-            },
-        };
-        if opts.keep_ids {
-            self.next_id = self.next_id.max(id + 1);
-            let max_entry = entries.values().flatten().map(|e| e.id).max().unwrap_or(0);
-            self.next_entry_id = self.next_entry_id.max(max_entry + 1);
-        }
-        let table = self
-            .table_mut(def.id)
-            .ok_or_else(|| vec![unknown_form(form)])?;
-        let status = match existing_id.and_then(|id| table.bills.get(&id)) {
-            Some(old) if old.status == 'Z' && !opts.draft => 'A',
-            Some(old) => old.status,
-            None if opts.draft => 'Z',
-            None => 'A',
-        };
-        let (create_ms, forbid) = existing_id
-            .and_then(|id| table.bills.get(&id))
-            .map_or((now_ms, 'A'), |b| (b.create_ms, b.forbid));
-        if let Some(old) = existing_id.and_then(|id| table.bills.get(&id)) {
-            let old_number = old.number.to_ascii_lowercase();
-            table.by_number.remove(&old_number);
-        }
-        let mut bill = Bill {
-            id,
-            number: number.clone(),
-            status,
-            forbid,
-            head,
-            entries,
-            create_ms,
-            modify_ms: now_ms,
-            approve_ms: None,
-        };
-        if opts.auto_submit_audit && !opts.draft {
-            bill.status = 'C';
-            bill.approve_ms = Some(now_ms);
-        }
-        table.by_number.insert(number.to_ascii_lowercase(), id);
-        table.bills.insert(id, bill);
-        Ok((id, number))
     }
 
     /// The value of `NeedReturnFields` of a saved bill.
@@ -940,33 +492,6 @@ pub(crate) fn cell_json(cell: Option<&Cell>) -> Value {
     }
 }
 
-fn looks_like_ref(m: &Map<String, Value>) -> bool {
-    const LOOKUP: &[&str] = &[
-        "FNumber",
-        "FName",
-        "FID",
-        "FUserID",
-        "FCODE",
-        "FENTRYID",
-        "FUSERNAME",
-        "FSTAFFNUMBER",
-        "FUserAccount",
-    ];
-    m.len() == 1
-        && m.keys()
-            .all(|k| LOOKUP.iter().any(|l| l.eq_ignore_ascii_case(k)))
-        && m.values().all(|v| !v.is_object() && !v.is_array())
-}
-
-fn required(field: &FieldDef, entry: Option<(&str, usize)>) -> Failure {
-    let message = match entry {
-        // responses/save_error_required_field_old_server.json.
-        Some((entity, row)) => format!("单据体“{entity}”第{row}行字段“{}”是必填项", field.name),
-        None => format!("字段“{}”是必填项", field.name),
-    };
-    Failure::new(11, Some(field.key), message)
-}
-
 pub(crate) fn unknown_form(form: &str) -> Failure {
     // responses/query_errors_observed_live.json.
     Failure::new(
@@ -978,7 +503,7 @@ pub(crate) fn unknown_form(form: &str) -> Failure {
 
 /// Line amount = quantity × tax-inclusive price, header total = sum, when the client did not
 /// send them (a small part of what the real bill plug-ins compute).
-fn compute_amounts(
+pub(super) fn compute_amounts(
     def: &FormDef,
     head: &mut BTreeMap<String, Cell>,
     entries: &mut BTreeMap<String, Vec<Entry>>,
