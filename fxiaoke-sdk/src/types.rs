@@ -1,6 +1,7 @@
 //! Typed models of the objects we sync.
 //!
-//! Each has the fields the reference names, the system fields every record carries, and
+//! Each has the fields the reference names, the system fields every record carries (in
+//! [`SystemFields`], flattened: the wire shape is flat), and
 //! `extra` for everything else — tenants add hundreds of custom fields (`field_xxxxx__c`) and
 //! the server adds read-only expansions (`owner__r`, `life_status__r`, …). Times are epoch
 //! milliseconds on the wire and [`DateTime<Utc>`] here; owners and other people fields are
@@ -16,8 +17,8 @@
 //!     "owner": ["FSUID_0123456789ABCDEF0123456789ABCDEF"],
 //!     "last_modified_time": 1716000000000, "field_erp_no__c": "C0001"
 //! }"#).unwrap();
-//! assert_eq!(account.owner.len(), 1);
-//! assert_eq!(account.last_modified_time.unwrap().timestamp_millis(), 1_716_000_000_000);
+//! assert_eq!(account.system.owner.len(), 1);
+//! assert_eq!(account.system.last_modified_time.unwrap().timestamp_millis(), 1_716_000_000_000);
 //! assert_eq!(account.extra["field_erp_no__c"], "C0001");
 //! ```
 
@@ -26,6 +27,83 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::de;
+
+/// The system fields every CRM record carries (fxiaoke.md §5): owner, business type, life
+/// and lock status, who created and last changed it and when. Flattened into each model, so
+/// the wire shape is unchanged: `account.system.owner` is the record's `owner`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemFields {
+    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
+    pub owner: Vec<String>,
+    /// `record_type`: `default__c` or a `record_…__c` business type.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_text"
+    )]
+    pub record_type: Option<String>,
+    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_text"
+    )]
+    pub life_status: Option<String>,
+    /// `lock_status`: `"0"` unlocked.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_text"
+    )]
+    pub lock_status: Option<String>,
+    /// `is_deleted`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
+    pub is_deleted: Option<bool>,
+    /// `created_by` (read-only).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
+    pub created_by: Vec<String>,
+    /// `create_time` (read-only unless `specify_time`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "de::opt_epoch_millis"
+    )]
+    pub create_time: Option<DateTime<Utc>>,
+    /// `last_modified_by` (read-only).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
+    pub last_modified_by: Vec<String>,
+    /// `last_modified_time` (read-only): the cursor of incremental syncs.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "de::opt_epoch_millis"
+    )]
+    pub last_modified_time: Option<DateTime<Utc>>,
+    /// `data_own_department`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
+    pub data_own_department: Vec<String>,
+}
 
 /// 客户 (customer). Synced to K3Cloud `BD_Customer`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -157,76 +235,9 @@ pub struct AccountObj {
         deserialize_with = "de::opt_text"
     )]
     pub remark: Option<String>,
-    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub owner: Vec<String>,
-    /// `record_type`: `default__c` or a `record_…__c` business type.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub record_type: Option<String>,
-    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub life_status: Option<String>,
-    /// `lock_status`: `"0"` unlocked.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub lock_status: Option<String>,
-    /// `is_deleted`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_bool"
-    )]
-    pub is_deleted: Option<bool>,
-    /// `created_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub created_by: Vec<String>,
-    /// `create_time` (read-only unless `specify_time`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub create_time: Option<DateTime<Utc>>,
-    /// `last_modified_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub last_modified_by: Vec<String>,
-    /// `last_modified_time` (read-only): the cursor of incremental syncs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// `data_own_department`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub data_own_department: Vec<String>,
+    /// The system fields every object has.
+    #[serde(flatten)]
+    pub system: SystemFields,
     /// Every other field: custom fields (`…__c`), `__r` expansions, fields not typed here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -325,76 +336,9 @@ pub struct ContactObj {
         deserialize_with = "de::opt_text"
     )]
     pub remark: Option<String>,
-    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub owner: Vec<String>,
-    /// `record_type`: `default__c` or a `record_…__c` business type.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub record_type: Option<String>,
-    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub life_status: Option<String>,
-    /// `lock_status`: `"0"` unlocked.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub lock_status: Option<String>,
-    /// `is_deleted`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_bool"
-    )]
-    pub is_deleted: Option<bool>,
-    /// `created_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub created_by: Vec<String>,
-    /// `create_time` (read-only unless `specify_time`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub create_time: Option<DateTime<Utc>>,
-    /// `last_modified_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub last_modified_by: Vec<String>,
-    /// `last_modified_time` (read-only): the cursor of incremental syncs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// `data_own_department`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub data_own_department: Vec<String>,
+    /// The system fields every object has.
+    #[serde(flatten)]
+    pub system: SystemFields,
     /// Every other field: custom fields (`…__c`), `__r` expansions, fields not typed here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -507,76 +451,9 @@ pub struct SalesOrderObj {
         deserialize_with = "de::opt_text"
     )]
     pub remark: Option<String>,
-    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub owner: Vec<String>,
-    /// `record_type`: `default__c` or a `record_…__c` business type.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub record_type: Option<String>,
-    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub life_status: Option<String>,
-    /// `lock_status`: `"0"` unlocked.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub lock_status: Option<String>,
-    /// `is_deleted`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_bool"
-    )]
-    pub is_deleted: Option<bool>,
-    /// `created_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub created_by: Vec<String>,
-    /// `create_time` (read-only unless `specify_time`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub create_time: Option<DateTime<Utc>>,
-    /// `last_modified_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub last_modified_by: Vec<String>,
-    /// `last_modified_time` (read-only): the cursor of incremental syncs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// `data_own_department`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub data_own_department: Vec<String>,
+    /// The system fields every object has.
+    #[serde(flatten)]
+    pub system: SystemFields,
     /// Every other field: custom fields (`…__c`), `__r` expansions, fields not typed here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -668,76 +545,9 @@ pub struct SalesOrderProductObj {
         deserialize_with = "de::opt_text"
     )]
     pub remark: Option<String>,
-    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub owner: Vec<String>,
-    /// `record_type`: `default__c` or a `record_…__c` business type.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub record_type: Option<String>,
-    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub life_status: Option<String>,
-    /// `lock_status`: `"0"` unlocked.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub lock_status: Option<String>,
-    /// `is_deleted`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_bool"
-    )]
-    pub is_deleted: Option<bool>,
-    /// `created_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub created_by: Vec<String>,
-    /// `create_time` (read-only unless `specify_time`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub create_time: Option<DateTime<Utc>>,
-    /// `last_modified_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub last_modified_by: Vec<String>,
-    /// `last_modified_time` (read-only): the cursor of incremental syncs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// `data_own_department`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub data_own_department: Vec<String>,
+    /// The system fields every object has.
+    #[serde(flatten)]
+    pub system: SystemFields,
     /// Every other field: custom fields (`…__c`), `__r` expansions, fields not typed here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -822,76 +632,9 @@ pub struct ProductObj {
         deserialize_with = "de::opt_text"
     )]
     pub remark: Option<String>,
-    /// `owner`: the owner, a list of one `openUserId` (change it with `Client::change_owner`).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub owner: Vec<String>,
-    /// `record_type`: `default__c` or a `record_…__c` business type.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub record_type: Option<String>,
-    /// `life_status`: `normal`, `ineffective`, `under_review`, `in_change`, `invalid`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub life_status: Option<String>,
-    /// `lock_status`: `"0"` unlocked.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_text"
-    )]
-    pub lock_status: Option<String>,
-    /// `is_deleted`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_bool"
-    )]
-    pub is_deleted: Option<bool>,
-    /// `created_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub created_by: Vec<String>,
-    /// `create_time` (read-only unless `specify_time`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub create_time: Option<DateTime<Utc>>,
-    /// `last_modified_by` (read-only).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub last_modified_by: Vec<String>,
-    /// `last_modified_time` (read-only): the cursor of incremental syncs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "de::opt_epoch_millis"
-    )]
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// `data_own_department`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "de::string_list"
-    )]
-    pub data_own_department: Vec<String>,
+    /// The system fields every object has.
+    #[serde(flatten)]
+    pub system: SystemFields,
     /// Every other field: custom fields (`…__c`), `__r` expansions, fields not typed here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

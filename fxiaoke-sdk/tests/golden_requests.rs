@@ -6,7 +6,7 @@ mod common;
 
 use chrono::DateTime;
 use common::*;
-use fxiaoke_sdk::types::{AccountObj, SalesOrderObj, SalesOrderProductObj};
+use fxiaoke_sdk::types::{AccountObj, SalesOrderObj, SalesOrderProductObj, SystemFields};
 use fxiaoke_sdk::{Composite, Error, FieldType, Filter, Operator, User};
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -190,8 +190,11 @@ async fn sales_order_with_lines() {
         order_amount: Some("250.00".into()),
         delivery_date: DateTime::from_timestamp_millis(1_716_604_800_000),
         remark: Some("ERP单号 SO-0001".into()),
-        owner: vec![OPERATOR.into()],
-        record_type: Some("default__c".into()),
+        system: SystemFields {
+            owner: vec![OPERATOR.into()],
+            record_type: Some("default__c".into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let line = |product: &str, qty: &str, price: &str, list: &str, subtotal: &str, remark: &str| {
@@ -252,18 +255,18 @@ async fn standard_object_reads() {
     assert_eq!(account.name.as_deref(), Some("上海示例科技有限公司"));
     assert_eq!(account.account_no.as_deref(), Some("KH-2024-0001"));
     assert_eq!(account.account_level.as_deref(), Some("2"));
-    assert_eq!(account.owner, [OPERATOR]);
+    assert_eq!(account.system.owner, [OPERATOR]);
     assert_eq!(
-        account.last_modified_by,
+        account.system.last_modified_by,
         ["FSUID_FEDCBA9876543210FEDCBA9876543210"]
     );
     assert_eq!(
-        account.create_time.unwrap().timestamp_millis(),
+        account.system.create_time.unwrap().timestamp_millis(),
         1_612_247_399_397
     );
-    assert_eq!(account.life_status.as_deref(), Some("normal"));
-    assert_eq!(account.lock_status.as_deref(), Some("0"));
-    assert_eq!(account.is_deleted, Some(false));
+    assert_eq!(account.system.life_status.as_deref(), Some("normal"));
+    assert_eq!(account.system.lock_status.as_deref(), Some("0"));
+    assert_eq!(account.system.is_deleted, Some(false));
     assert_eq!(account.extra["owner__r"]["name"], "张三");
     assert_eq!(account.extra["life_status__r"], "正常");
     assert_eq!(account.extra["version"], "3");
@@ -313,7 +316,11 @@ async fn standard_object_reads() {
     );
     assert_eq!(page.rows[1].name.as_deref(), Some("北京示例贸易有限公司"));
     assert_eq!(
-        page.rows[1].last_modified_time.unwrap().timestamp_millis(),
+        page.rows[1]
+            .system
+            .last_modified_time
+            .unwrap()
+            .timestamp_millis(),
         1_716_000_100_000
     );
 

@@ -12,7 +12,9 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use fxiaoke_sdk::types::{AccountObj, ContactObj, ProductObj, SalesOrderObj, SalesOrderProductObj};
+use fxiaoke_sdk::types::{
+    AccountObj, ContactObj, ProductObj, SalesOrderObj, SalesOrderProductObj, SystemFields,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -49,15 +51,6 @@ fn account_rows_of_the_query_fixture() {
             account_no: Some("KH-2024-0001".into()),
             account_level: Some("2".into()),
             tel: Some("021-12345678".into()),
-            owner: vec![OPERATOR.into()],
-            created_by: vec![OPERATOR.into()],
-            last_modified_by: vec![OTHER_USER.into()],
-            create_time: Some(at(1_612_247_399_397)),
-            last_modified_time: Some(at(1_716_000_000_000)),
-            life_status: Some("normal".into()),
-            lock_status: Some("0".into()),
-            is_deleted: Some(false),
-            record_type: Some("default__c".into()),
             extra: map(json!({
                 "owner_department": "销售部",
                 "object_describe_api_name": "AccountObj",
@@ -68,6 +61,18 @@ fn account_rows_of_the_query_fixture() {
                     "teamMemberPermissionType": "2"
                 }]
             })),
+            system: SystemFields {
+                owner: vec![OPERATOR.into()],
+                created_by: vec![OPERATOR.into()],
+                last_modified_by: vec![OTHER_USER.into()],
+                create_time: Some(at(1_612_247_399_397)),
+                last_modified_time: Some(at(1_716_000_000_000)),
+                life_status: Some("normal".into()),
+                lock_status: Some("0".into()),
+                is_deleted: Some(false),
+                record_type: Some("default__c".into()),
+                ..Default::default()
+            },
             ..AccountObj::default()
         }
     );
@@ -77,14 +82,17 @@ fn account_rows_of_the_query_fixture() {
             id: "5dc4cefa038eaa0001c05870".into(),
             name: Some("北京示例贸易有限公司".into()),
             account_no: Some("KH-2024-0002".into()),
-            owner: vec![OTHER_USER.into()],
-            create_time: Some(at(1_612_247_400_000)),
-            last_modified_time: Some(at(1_716_000_100_000)),
-            life_status: Some("normal".into()),
-            lock_status: Some("0".into()),
-            is_deleted: Some(false),
-            record_type: Some("default__c".into()),
             extra: map(json!({"object_describe_api_name": "AccountObj"})),
+            system: SystemFields {
+                owner: vec![OTHER_USER.into()],
+                create_time: Some(at(1_612_247_400_000)),
+                last_modified_time: Some(at(1_716_000_100_000)),
+                life_status: Some("normal".into()),
+                lock_status: Some("0".into()),
+                is_deleted: Some(false),
+                record_type: Some("default__c".into()),
+                ..Default::default()
+            },
             ..AccountObj::default()
         }
     );
@@ -116,12 +124,15 @@ fn the_order_and_its_lines_of_the_create_fixture() {
             order_amount: Some("250.00".into()),
             delivery_date: Some(at(1_716_604_800_000)),
             remark: Some("ERP单号 SO-0001".into()),
-            owner: vec![OPERATOR.into()],
-            record_type: Some("default__c".into()),
             extra: map(json!({
                 "dataObjectApiName": "SalesOrderObj",
                 "field_erp_order_no__c": "SO-0001"
             })),
+            system: SystemFields {
+                owner: vec![OPERATOR.into()],
+                record_type: Some("default__c".into()),
+                ..Default::default()
+            },
             ..SalesOrderObj::default()
         }
     );
@@ -201,18 +212,21 @@ fn a_contact_with_the_reference_fields() {
             tel1: Some("021-12345678".into()),
             mobile1: Some("13800000000".into()),
             email: Some("lisi@example.com".into()),
-            owner: vec![OPERATOR.into()],
-            created_by: vec![OPERATOR.into()],
-            create_time: Some(at(1_716_000_000_000)),
-            last_modified_time: Some(at(1_716_000_100_000)),
-            life_status: Some("normal".into()),
-            is_deleted: Some(false),
-            record_type: Some("default__c".into()),
-            data_own_department: vec!["1001".into()],
             extra: map(json!({
                 "owner__r": {"id": "1000", "name": "张三"},
                 "field_wechat__c": "lisi_wx"
             })),
+            system: SystemFields {
+                owner: vec![OPERATOR.into()],
+                created_by: vec![OPERATOR.into()],
+                create_time: Some(at(1_716_000_000_000)),
+                last_modified_time: Some(at(1_716_000_100_000)),
+                life_status: Some("normal".into()),
+                is_deleted: Some(false),
+                record_type: Some("default__c".into()),
+                data_own_department: vec!["1001".into()],
+                ..Default::default()
+            },
             ..ContactObj::default()
         }
     );
@@ -251,12 +265,15 @@ fn a_product_with_the_describe_fixture_types() {
             category: Some("1".into()),
             product_status: Some("1".into()),
             off_shelves_time: Some(at(1_790_784_000_000)),
-            owner: vec![OPERATOR.into()],
-            life_status: Some("normal".into()),
-            lock_status: Some("0".into()),
-            last_modified_by: vec![OTHER_USER.into()],
-            last_modified_time: Some(at(1_716_000_000_000)),
             extra: map(json!({"field_k3_material_id__c": "100234"})),
+            system: SystemFields {
+                owner: vec![OPERATOR.into()],
+                life_status: Some("normal".into()),
+                lock_status: Some("0".into()),
+                last_modified_by: vec![OTHER_USER.into()],
+                last_modified_time: Some(at(1_716_000_000_000)),
+                ..Default::default()
+            },
             ..ProductObj::default()
         }
     );

@@ -145,13 +145,16 @@ fn object_data(object: &str, fields: Map<String, Value>) -> Result<Map<String, V
 /// Create a record, with its detail records in the same call. Created by [`Client::create`].
 ///
 /// ```no_run
-/// use fxiaoke_sdk::types::{SalesOrderObj, SalesOrderProductObj};
+/// use fxiaoke_sdk::types::{SalesOrderObj, SalesOrderProductObj, SystemFields};
 ///
 /// # async fn run(client: fxiaoke_sdk::Client) -> Result<(), fxiaoke_sdk::Error> {
 /// let order = SalesOrderObj {
 ///     account_id: Some("5dc4cefa038eaa0001c0586f".into()),
 ///     order_amount: Some("250.00".into()),
-///     owner: vec!["FSUID_0123456789ABCDEF0123456789ABCDEF".into()],
+///     system: SystemFields {
+///         owner: vec!["FSUID_0123456789ABCDEF0123456789ABCDEF".into()],
+///         ..Default::default()
+///     },
 ///     ..Default::default()
 /// };
 /// let lines = [SalesOrderProductObj {
