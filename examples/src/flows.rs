@@ -1,16 +1,15 @@
 //! The three flows, each composed from `sync-core`: a source, a mapping file, a sink, options.
+//! The connectors' settings are `fxk3`'s presets ([`fxk3::presets`]), the same `fxk3 run`
+//! uses, so that a program and the command sync alike.
 //!
 //! The mapping files are `examples/mappings/*.toml` (the same files `fxk3 init` writes); set
 //! `FXK3_MAPPINGS` to a directory to use edited copies without rebuilding.
 
 use std::sync::Arc;
 
-use fxiaoke_sdk::Filter;
-use sync_core::fxiaoke::{
-    Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig, ObjectWriteBack,
-    SinkMode,
-};
-use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
+use fxk3::presets;
+use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
+use sync_core::k3cloud::{FormSink, FormSource};
 use sync_core::{DeclarativeMapping, Flow, Mapping};
 
 use crate::{BoxError, Systems};
@@ -34,23 +33,20 @@ pub fn mapping(name: &str) -> Result<Arc<dyn Mapping>, BoxError> {
 /// Customers: CRM `AccountObj` (with its contacts) → ERP `BD_Customer`; the ERP number is
 /// written back to the CRM field `field_erp_no__c`.
 pub fn customers(systems: &Systems) -> Result<Flow, BoxError> {
-    // Each account is read with its contacts under `contacts`, for the FT_BD_CUSTCONTACT entry.
     let source = ObjectSource::new(
         systems.fxiaoke.clone(),
-        ObjectSourceConfig::new("AccountObj")
-            .filter(Filter::eq("life_status", "normal"))
-            .related("ContactObj", "account_id", "contacts"),
+        presets::customers_source("AccountObj"),
     );
     // A changed customer updates only the mapped fields and keeps the ERP's own contact rows.
     let sink = FormSink::new(
         systems.k3cloud.clone(),
-        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber").update_policy(
-            UpdatePolicy::MappedFields {
-                replace_entries: false,
-            },
-        ),
+        presets::customers_sink("BD_Customer", false),
     );
-    let write_back = ObjectWriteBack::new(systems.fxiaoke.clone(), "AccountObj", "field_erp_no__c");
+    let write_back = ObjectWriteBack::new(
+        systems.fxiaoke.clone(),
+        "AccountObj",
+        presets::CUSTOMER_NUMBER_FIELD,
+    );
     Ok(Flow::builder(
         "customers",
         Arc::new(source),
@@ -68,25 +64,12 @@ pub fn customers(systems: &Systems) -> Result<Flow, BoxError> {
 pub fn orders(systems: &Systems) -> Result<Flow, BoxError> {
     let source = ObjectSource::new(
         systems.fxiaoke.clone(),
-        ObjectSourceConfig::new("SalesOrderObj")
-            .filter(Filter::eq("life_status", "normal"))
-            .related(
-                "SalesOrderProductObj",
-                "order_id",
-                "details.SalesOrderProductObj",
-            )
-            // Lines name their product by id; the ERP wants the product code (物料编码).
-            .expand(
-                "details.SalesOrderProductObj",
-                "product_id",
-                "ProductObj",
-                ["product_code", "name"],
-            ),
+        presets::orders_source("SalesOrderObj"),
     );
     // An audited ERP order is changed in the ERP, not overwritten from the CRM.
     let sink = FormSink::new(
         systems.k3cloud.clone(),
-        FormSinkConfig::new("SAL_SaleOrder", "FID", "FBillNo").update_policy(UpdatePolicy::Refuse),
+        presets::orders_sink("SAL_SaleOrder"),
     );
     Ok(Flow::builder(
         "orders",
@@ -95,7 +78,7 @@ pub fn orders(systems: &Systems) -> Result<Flow, BoxError> {
         Arc::new(sink),
     )
     .depends_on("customers")
-    .actions(["Submit", "Audit"])
+    .actions(presets::ORDER_ACTIONS)
     .settle_ms(systems.settle_ms())
     .build()?)
 }
@@ -103,40 +86,19 @@ pub fn orders(systems: &Systems) -> Result<Flow, BoxError> {
 /// Deliveries: audited ERP `SAL_OUTSTOCK` → the CRM order it ships (carriage number, shipped
 /// quantity, 已发货) and one message to the order's owner.
 pub fn deliveries(systems: &Systems) -> Result<Flow, BoxError> {
-    // The audit is the event: an outbound saved before one run and audited after it keeps its
-    // FModifyDate, but gets a new FApproveDate.
     let source = FormSource::new(
         systems.k3cloud.clone(),
-        FormSourceConfig::new("SAL_OUTSTOCK")
-            .modified_field("FApproveDate")
-            .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
-            .entry(
-                "FEntity",
-                [
-                    "FEntity_FEntryID",
-                    "FMaterialID.FNumber",
-                    "FRealQty",
-                    "FSoorDerno",
-                ],
-            )
-            .filter("FDocumentStatus = 'C'"),
+        presets::deliveries_source("SAL_OUTSTOCK"),
     );
+    // Sent once per delivery: a message cannot be looked up, so it is never resent. This
+    // program's text also names the shipped quantity (`fxk3`: `notify_text`).
     let sink = ObjectSink::new(
         systems.fxiaoke.clone(),
-        ObjectSinkConfig::new(
+        presets::deliveries_sink(
             "SalesOrderObj",
-            SinkMode::UpdateExisting {
-                id_field: "_id".into(),
-            },
-        )
-        .trigger_workflow(false)
-        // Sent once per delivery: a message cannot be looked up, so it is never resent.
-        .notify(Notification {
-            action: "notify".into(),
-            title: "发货通知".into(),
-            text: "您的订单 {name} 已发货，物流单号：{field_express_no__c}，发货数量：{field_shipped_qty__c}"
-                .into(),
-        }),
+            presets::DELIVERY_TITLE,
+            "您的订单 {name} 已发货，物流单号：{field_express_no__c}，发货数量：{field_shipped_qty__c}",
+        ),
     );
     Ok(Flow::builder(
         "deliveries",
@@ -145,7 +107,7 @@ pub fn deliveries(systems: &Systems) -> Result<Flow, BoxError> {
         Arc::new(sink),
     )
     .depends_on("orders")
-    .actions(["notify"])
+    .actions(presets::DELIVERY_ACTIONS)
     .settle_ms(systems.settle_ms())
     .build()?)
 }

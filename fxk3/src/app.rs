@@ -4,13 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fxiaoke_sdk::Filter;
 use serde::Serialize;
-use sync_core::fxiaoke::{
-    Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig, ObjectWriteBack,
-    SinkMode,
-};
-use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
+use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
+use sync_core::k3cloud::{FormSink, FormSource};
 use sync_core::{
     ConnectorErrorKind, DeclarativeMapping, Engine, Flow, Mapping, Observer, RunReport,
     SqliteStore, StateStore, TracingObserver,
@@ -19,6 +15,7 @@ use sync_core::{
 use crate::config::{Config, FlowConfig, FlowKind, K3Auth, parse_duration, parse_start};
 use crate::error::{AppError, ConfigError};
 use crate::observers::{CallCounter, Fanout};
+use crate::presets;
 
 /// Where secrets come from: the process environment, or a map in tests and the demo.
 pub type SecretSource = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -563,20 +560,9 @@ impl App {
         let mut builder = match c.kind {
             FlowKind::Customers => {
                 let object = c.crm_object.clone().unwrap_or_else(|| "AccountObj".into());
-                let source = ObjectSource::new(
-                    fx()?,
-                    ObjectSourceConfig::new(&object)
-                        .filter(Filter::eq("life_status", "normal"))
-                        .related("ContactObj", "account_id", "contacts"),
-                );
-                let mut config = FormSinkConfig::new(
-                    c.erp_form.clone().unwrap_or_else(|| "BD_Customer".into()),
-                    "FCUSTID",
-                    "FNumber",
-                )
-                .update_policy(UpdatePolicy::MappedFields {
-                    replace_entries: c.replace_entries,
-                });
+                let source = ObjectSource::new(fx()?, presets::customers_source(&object));
+                let form = c.erp_form.as_deref().unwrap_or("BD_Customer");
+                let mut config = presets::customers_sink(form, c.replace_entries);
                 if let Some(org) = &c.use_org {
                     config = config.use_org(org);
                 }
@@ -589,85 +575,32 @@ impl App {
                 b
             }
             FlowKind::Orders => {
-                let object = c
-                    .crm_object
-                    .clone()
-                    .unwrap_or_else(|| "SalesOrderObj".into());
-                let source = ObjectSource::new(
-                    fx()?,
-                    ObjectSourceConfig::new(&object)
-                        .filter(Filter::eq("life_status", "normal"))
-                        .related(
-                            "SalesOrderProductObj",
-                            "order_id",
-                            "details.SalesOrderProductObj",
-                        )
-                        .expand(
-                            "details.SalesOrderProductObj",
-                            "product_id",
-                            "ProductObj",
-                            ["product_code", "name"],
-                        ),
-                );
-                // Orders are audited in the ERP: changes after the sync are made there.
-                let sink = FormSink::new(
-                    k3()?,
-                    FormSinkConfig::new(
-                        c.erp_form.clone().unwrap_or_else(|| "SAL_SaleOrder".into()),
-                        "FID",
-                        "FBillNo",
-                    )
-                    .update_policy(UpdatePolicy::Refuse),
-                );
+                let object = c.crm_object.as_deref().unwrap_or("SalesOrderObj");
+                let source = ObjectSource::new(fx()?, presets::orders_source(object));
+                let form = c.erp_form.as_deref().unwrap_or("SAL_SaleOrder");
+                let sink = FormSink::new(k3()?, presets::orders_sink(form));
                 let actions = c
                     .actions
                     .clone()
-                    .unwrap_or_else(|| vec!["Submit".into(), "Audit".into()]);
+                    .unwrap_or_else(|| presets::ORDER_ACTIONS.map(String::from).to_vec());
                 Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink)).actions(actions)
             }
             FlowKind::Deliveries => {
+                let form = c.erp_form.as_deref().unwrap_or("SAL_OUTSTOCK");
                 let source = FormSource::new(
                     k3()?,
-                    FormSourceConfig::new(
-                        c.erp_form.clone().unwrap_or_else(|| "SAL_OUTSTOCK".into()),
-                    )
-                    // The event is the audit: an outbound saved before one run and audited
-                    // after it keeps its FModifyDate but gets a new FApproveDate.
-                    .modified_field("FApproveDate")
-                    .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
-                    .entry(
-                        "FEntity",
-                        [
-                            "FEntity_FEntryID",
-                            "FMaterialID.FNumber",
-                            "FRealQty",
-                            "FSoorDerno",
-                        ],
-                    )
-                    .filter("FDocumentStatus = 'C'")
-                    .utc_offset(self.config.time_zone()?),
+                    presets::deliveries_source(form).utc_offset(self.config.time_zone()?),
                 );
                 let sink = ObjectSink::new(
                     fx()?,
-                    ObjectSinkConfig::new(
-                        c.crm_object
-                            .clone()
-                            .unwrap_or_else(|| "SalesOrderObj".into()),
-                        SinkMode::UpdateExisting {
-                            id_field: "_id".into(),
-                        },
-                    )
-                    .trigger_workflow(false)
-                    .notify(Notification {
-                        action: "notify".into(),
-                        title: c.notify_title.clone().unwrap_or_else(|| "发货通知".into()),
-                        text: c.notify_text.clone().unwrap_or_else(|| {
-                            "您的订单 {name} 已发货，物流单号：{field_express_no__c}".into()
-                        }),
-                    }),
+                    presets::deliveries_sink(
+                        c.crm_object.as_deref().unwrap_or("SalesOrderObj"),
+                        c.notify_title.as_deref().unwrap_or(presets::DELIVERY_TITLE),
+                        c.notify_text.as_deref().unwrap_or(presets::DELIVERY_TEXT),
+                    ),
                 );
                 Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink))
-                    .actions(["notify"])
+                    .actions(presets::DELIVERY_ACTIONS)
             }
         };
         for dep in depends_on {

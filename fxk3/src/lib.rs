@@ -24,6 +24,7 @@ pub mod config;
 mod demo;
 mod error;
 pub mod observers;
+pub mod presets;
 pub mod report;
 
 pub use app::{App, FlowOutcome, SecretSource, advice, environment};

@@ -1,0 +1,104 @@
+//! The three standard flows' connector settings, in one place: `fxk3` builds its flows from
+//! them (adding what the configuration file says), and the repository's `examples/` compose
+//! the same presets in plain code.
+//!
+//! ```
+//! let source = fxk3::presets::orders_source("SalesOrderObj");
+//! let sink = fxk3::presets::orders_sink("SAL_SaleOrder");
+//! assert_eq!(fxk3::presets::ORDER_ACTIONS, ["Submit", "Audit"]);
+//! # let _ = (source, sink);
+//! ```
+
+use fxiaoke_sdk::Filter;
+use sync_core::fxiaoke::{Notification, ObjectSinkConfig, ObjectSourceConfig, SinkMode};
+use sync_core::k3cloud::{FormSinkConfig, FormSourceConfig, UpdatePolicy};
+
+/// The CRM accounts read by the customers flow, each with its contacts under `contacts` (for
+/// the ERP's contact entry).
+pub fn customers_source(object: &str) -> ObjectSourceConfig {
+    ObjectSourceConfig::new(object)
+        .filter(Filter::eq("life_status", "normal"))
+        .related("ContactObj", "account_id", "contacts")
+}
+
+/// The ERP customers form: a changed customer updates only the mapped fields; its entry rows
+/// (contacts) are replaced only when `replace_entries`, else the ERP's own rows are kept.
+pub fn customers_sink(form: &str, replace_entries: bool) -> FormSinkConfig {
+    FormSinkConfig::new(form, "FCUSTID", "FNumber")
+        .update_policy(UpdatePolicy::MappedFields { replace_entries })
+}
+
+/// The CRM field the customers flow writes the ERP number back to.
+pub const CUSTOMER_NUMBER_FIELD: &str = "field_erp_no__c";
+
+/// The CRM orders read by the orders flow, with their lines under
+/// `details.SalesOrderProductObj` and each line's product code and name (the ERP wants the
+/// product code, 物料编码; lines name the product by id).
+pub fn orders_source(object: &str) -> ObjectSourceConfig {
+    ObjectSourceConfig::new(object)
+        .filter(Filter::eq("life_status", "normal"))
+        .related(
+            "SalesOrderProductObj",
+            "order_id",
+            "details.SalesOrderProductObj",
+        )
+        .expand(
+            "details.SalesOrderProductObj",
+            "product_id",
+            "ProductObj",
+            ["product_code", "name"],
+        )
+}
+
+/// The ERP sales orders form. Orders are audited in the ERP: a change after the sync is made
+/// there, not overwritten from the CRM.
+pub fn orders_sink(form: &str) -> FormSinkConfig {
+    FormSinkConfig::new(form, "FID", "FBillNo").update_policy(UpdatePolicy::Refuse)
+}
+
+/// What the orders flow does to each new ERP order.
+pub const ORDER_ACTIONS: [&str; 2] = ["Submit", "Audit"];
+
+/// The audited ERP outbounds read by the deliveries flow, with the lines' material, quantity
+/// and source order number. The audit is the event: an outbound saved before one run and
+/// audited after it keeps its `FModifyDate` but gets a new `FApproveDate`.
+pub fn deliveries_source(form: &str) -> FormSourceConfig {
+    FormSourceConfig::new(form)
+        .modified_field("FApproveDate")
+        .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
+        .entry(
+            "FEntity",
+            [
+                "FEntity_FEntryID",
+                "FMaterialID.FNumber",
+                "FRealQty",
+                "FSoorDerno",
+            ],
+        )
+        .filter("FDocumentStatus = 'C'")
+}
+
+/// The title of the message a delivery sends to the order's owner.
+pub const DELIVERY_TITLE: &str = "发货通知";
+/// Its text; `{field}` takes the CRM order's field.
+pub const DELIVERY_TEXT: &str = "您的订单 {name} 已发货，物流单号：{field_express_no__c}";
+
+/// The CRM orders the deliveries flow updates (by the `_id` the mapping found), sending one
+/// message per delivery as its `notify` action — at most once: a message cannot be looked up.
+pub fn deliveries_sink(object: &str, title: &str, text: &str) -> ObjectSinkConfig {
+    ObjectSinkConfig::new(
+        object,
+        SinkMode::UpdateExisting {
+            id_field: "_id".into(),
+        },
+    )
+    .trigger_workflow(false)
+    .notify(Notification {
+        action: "notify".into(),
+        title: title.into(),
+        text: text.into(),
+    })
+}
+
+/// The deliveries flow's action.
+pub const DELIVERY_ACTIONS: [&str; 1] = ["notify"];
