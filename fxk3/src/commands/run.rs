@@ -1,0 +1,172 @@
+//! `fxk3 run` and `fxk3 watch`: runs, their reports and exit codes, and the signals that stop them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fxk3::observers::{DryRunTally, Fanout, Progress};
+use fxk3::{App, AppError, FlowOutcome, report};
+use sync_core::Observer;
+
+use crate::{FLOW_FAILED, OK, RECORDS_NEED_ATTENTION};
+
+pub(crate) async fn run_once(
+    app: &App,
+    flows: &[String],
+    dry_run: bool,
+    json: bool,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<u8, AppError> {
+    let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
+    if !json {
+        observers.push(Arc::new(Progress::new()));
+    }
+    let tally = Arc::new(DryRunTally::default());
+    if dry_run {
+        observers.push(tally.clone());
+    }
+    let observer: Arc<dyn Observer> = Arc::new(Fanout(observers));
+    let outcomes = app.run_with(flows, dry_run, Some(observer), stop).await?;
+    print_outcomes(&outcomes, dry_run, json);
+    if !dry_run {
+        return Ok(exit_code(&outcomes));
+    }
+    if !json {
+        print_dry_run_totals(&outcomes, &tally);
+    }
+    // A record that waits only for records this dry run would write first is no problem: a
+    // run writes those first.
+    let attention = outcomes.iter().any(|o| {
+        o.report.as_ref().is_some_and(|r| {
+            r.counts.dead_lettered > 0
+                || r.counts.unknown > 0
+                || r.counts.deferred > tally.waiting_for_planned(&o.flow)
+        })
+    });
+    Ok(if outcomes.iter().any(|o| o.error.is_some()) {
+        FLOW_FAILED
+    } else if attention {
+        RECORDS_NEED_ATTENTION
+    } else {
+        OK
+    })
+}
+
+/// How many writes each flow would send (the report shows the first ones), and how many
+/// records wait for records the dry run would write first.
+pub(crate) fn print_dry_run_totals(outcomes: &[FlowOutcome], tally: &DryRunTally) {
+    for o in outcomes {
+        let Some(report) = &o.report else { continue };
+        let planned = tally.planned(&o.flow);
+        if planned > 0 {
+            let shown = report.planned.len();
+            let note = if u64::try_from(shown).is_ok_and(|s| s < planned) {
+                format!(" (the first {shown} shown)")
+            } else {
+                String::new()
+            };
+            out!("{}: {planned} writes would be sent{note}", o.flow);
+        }
+        let waiting = tally.waiting_for_planned(&o.flow);
+        if waiting > 0 {
+            out!(
+                "{}: {waiting} records wait for records this dry run would write first; a run \
+                 writes those first, then these",
+                o.flow
+            );
+        }
+    }
+}
+
+pub(crate) fn exit_code(outcomes: &[FlowOutcome]) -> u8 {
+    if outcomes.iter().any(|o| o.error.is_some()) {
+        FLOW_FAILED
+    } else if outcomes.iter().all(FlowOutcome::is_clean) {
+        OK
+    } else {
+        RECORDS_NEED_ATTENTION
+    }
+}
+
+pub(crate) fn print_outcomes(outcomes: &[FlowOutcome], dry_run: bool, json: bool) {
+    if json {
+        out!("{}", report::json(outcomes));
+        return;
+    }
+    out!("{}", report::table(outcomes).trim_end());
+    if dry_run {
+        for o in outcomes {
+            for planned in o.report.iter().flat_map(|r| &r.planned) {
+                out!(
+                    "{} {} would send {}",
+                    o.flow,
+                    planned.source_key,
+                    planned.payload
+                );
+            }
+        }
+    }
+}
+
+pub(crate) async fn watch(
+    app: &App,
+    flows: &[String],
+    every: std::time::Duration,
+    dry_run: bool,
+    json: bool,
+) -> Result<u8, AppError> {
+    let (stop, mut stopped) = stop_and_notify_on_signals();
+    let mut code = OK;
+    while !stop.load(Ordering::SeqCst) {
+        code = run_once(app, flows, dry_run, json, Some(stop.clone())).await?;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+    }
+    Ok(code)
+}
+
+/// A flag set by the first Ctrl-C or SIGTERM (what systemd and `docker stop` send): the run
+/// finishes the records in flight, commits its state and stops. A second signal exits at once.
+pub(crate) fn stop_on_signals() -> Arc<AtomicBool> {
+    stop_and_notify_on_signals().0
+}
+
+/// The engine's stop flag, set on Ctrl-C or SIGTERM, and a channel that says so at once (a
+/// waiting `watch` wakes instead of sleeping out its interval).
+pub(crate) fn stop_and_notify_on_signals() -> (Arc<AtomicBool>, tokio::sync::watch::Receiver<bool>)
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let (notify, stopped) = tokio::sync::watch::channel(false);
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if shutdown_signal().await {
+            eprintln!("fxk3: stopping after the records in flight (Ctrl-C again to force)");
+            flag.store(true, Ordering::SeqCst);
+            notify.send_replace(true);
+            if shutdown_signal().await {
+                std::process::exit(130);
+            }
+        }
+    });
+    (stop, stopped)
+}
+
+/// Waits for Ctrl-C or SIGTERM; false when neither can be listened for.
+pub(crate) async fn shutdown_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
