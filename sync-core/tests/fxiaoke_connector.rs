@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use sandbox::{Clock, Sandbox};
+use sandbox::{Api, Clock, Fault, FaultKind, Sandbox};
 use serde_json::{Value, json};
 use sync_core::fxiaoke::{
     MessageSink, Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig,
@@ -473,4 +473,35 @@ async fn the_message_sink_sends_one_message_per_record() {
         sink.find("d9").await.unwrap_err().kind(),
         sync_core::ConnectorErrorKind::Unsupported
     );
+}
+
+#[tokio::test]
+async fn a_token_refused_twice_in_a_row_is_transient_not_a_stopped_flow() {
+    let sandbox = start().await;
+    // The first answer refuses the token, and so does the answer to the call resent with a
+    // fresh one.
+    sandbox.set_fault(
+        Fault::new(
+            Api::Fxiaoke,
+            "/cgi/crm/v2/data/query",
+            FaultKind::SessionLoss,
+        )
+        .next(2),
+    );
+    let source = ObjectSource::new(client(&sandbox), ObjectSourceConfig::new("AccountObj"));
+    let e = source
+        .read_page(&PageRequest {
+            window: Window { low: 0, high: T0 },
+            after: None,
+            token: None,
+            limit: 10,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), sync_core::ConnectorErrorKind::Transient, "{e}");
+    assert_eq!(e.system(), Some(sync_core::System::Fxiaoke));
+    assert!(matches!(
+        e.source_as::<fxiaoke_sdk::Error>(),
+        Some(fxiaoke_sdk::Error::TokenInvalid(_))
+    ));
 }

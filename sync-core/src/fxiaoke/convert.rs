@@ -9,7 +9,11 @@ use crate::metadata::{FieldDescription, FieldKind, ObjectDescription};
 pub(crate) fn connector_error(e: Error) -> ConnectorError {
     let kind = if e.is_outcome_unknown() {
         ConnectorErrorKind::OutcomeUnknown
-    } else if e.is_retryable() {
+    } else if e.is_retryable() || matches!(e, Error::TokenInvalid(_)) {
+        // A token refused again right after the transport fetched a new one: the credentials
+        // were accepted (the token endpoint answered), so it is churn — another process
+        // fetching, a gateway restarting — and the next attempt gets a fresh token. As a lost
+        // K3Cloud session, it leaves the records pending instead of stopping the flow.
         ConnectorErrorKind::Transient
     } else {
         ConnectorErrorKind::Permanent
