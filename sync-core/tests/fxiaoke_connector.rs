@@ -480,7 +480,7 @@ async fn a_token_refused_twice_in_a_row_is_transient_not_a_stopped_flow() {
     let sandbox = start().await;
     // The first answer refuses the token, and so does the answer to the call resent with a
     // fresh one.
-    sandbox.set_fault(
+    let _fault = sandbox.set_fault(
         Fault::new(
             Api::Fxiaoke,
             "/cgi/crm/v2/data/query",
