@@ -11,6 +11,9 @@ use super::objects::{FieldDef, ObjectDef, catalogue};
 use super::org::{Org, User};
 use crate::clock::k3_datetime;
 
+mod lifecycle;
+mod write;
+
 /// A record: the field map as `data/get` answers it.
 pub(crate) type Record = Map<String, Value>;
 
@@ -46,7 +49,7 @@ pub(crate) struct ObjTable {
 }
 
 impl ObjTable {
-    fn new(def: ObjectDef) -> Self {
+    pub(super) fn new(def: ObjectDef) -> Self {
         Self {
             def: Arc::new(def),
             records: BTreeMap::new(),
@@ -83,7 +86,7 @@ pub(crate) struct Crm {
     salt: u16,
 }
 
-fn text(v: &Value) -> Option<String> {
+pub(super) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -92,7 +95,7 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-fn is_empty(v: Option<&Value>) -> bool {
+pub(super) fn is_empty(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
@@ -137,7 +140,7 @@ impl Crm {
     }
 
     /// A new 24-hex id: issue second, a per-sandbox salt, a counter (so ids sort by creation).
-    fn new_id(&mut self, now_ms: i64) -> String {
+    pub(super) fn new_id(&mut self, now_ms: i64) -> String {
         self.seq += 1;
         let secs =
             u32::try_from(now_ms.div_euclid(1000).clamp(0, i64::from(u32::MAX))).unwrap_or(0);
@@ -155,11 +158,11 @@ impl Crm {
         }
     }
 
-    fn business(ctx: &WriteCtx<'_>, message: String) -> FxError {
+    pub(super) fn business(ctx: &WriteCtx<'_>, message: String) -> FxError {
         FxError::new(ctx.code, message.clone(), message)
     }
 
-    fn not_found(ctx: &WriteCtx<'_>, id: &str) -> FxError {
+    pub(super) fn not_found(ctx: &WriteCtx<'_>, id: &str) -> FxError {
         Self::business(ctx, format!("数据[{id}]不存在或已被删除"))
     }
 
@@ -168,12 +171,12 @@ impl Crm {
         FxError::new(code, message.clone(), message)
     }
 
-    fn user(&self, id: &str) -> Option<&User> {
+    pub(super) fn user(&self, id: &str) -> Option<&User> {
         self.org.user(id)
     }
 
     /// System fields of a new record (given values kept for direct inserts).
-    fn stamp_new(&self, def: &ObjectDef, r: &mut Record, id: &str, ctx: &WriteCtx<'_>) {
+    pub(super) fn stamp_new(&self, def: &ObjectDef, r: &mut Record, id: &str, ctx: &WriteCtx<'_>) {
         let keep = |r: &Record, k: &str| ctx.direct && !is_empty(r.get(k));
         r.insert("_id".into(), json!(id));
         if is_empty(r.get("owner")) {
@@ -217,7 +220,7 @@ impl Crm {
     }
 
     /// `owner_department`, `data_own_department` and `relevant_team` follow the owner.
-    fn stamp_owner(&self, r: &mut Record) {
+    pub(super) fn stamp_owner(&self, r: &mut Record) {
         let owner = id_list(r.get("owner"))
             .into_iter()
             .next()
@@ -239,7 +242,7 @@ impl Crm {
     }
 
     /// A write changes `last_modified_*` and the version.
-    fn touch(r: &mut Record, ctx: &WriteCtx<'_>) {
+    pub(super) fn touch(r: &mut Record, ctx: &WriteCtx<'_>) {
         r.insert("last_modified_time".into(), json!(ctx.now_ms));
         r.insert("last_modified_by".into(), json!([ctx.user]));
         let version = r
@@ -251,7 +254,7 @@ impl Crm {
     }
 
     /// `name` auto-number `yyyyMMdd-NNN` (as the reference's `数据[20210525-010]`).
-    fn auto_number(&mut self, api: &str, now_ms: i64) -> String {
+    pub(super) fn auto_number(&mut self, api: &str, now_ms: i64) -> String {
         let day: String = k3_datetime(now_ms)[..10].replace('-', "");
         let Some(table) = self.objects.get_mut(api) else {
             return day;
@@ -263,7 +266,7 @@ impl Crm {
 
     /// Checks one record against its describe: required fields, lookups, numbers, times,
     /// option values and the owner. `label` names the record in messages.
-    fn validate(
+    pub(super) fn validate(
         &self,
         def: &ObjectDef,
         r: &Record,
@@ -338,7 +341,7 @@ impl Crm {
     }
 
     /// The detail objects of `master` and their rows in a `details` map.
-    fn detail_rows<'d>(
+    pub(super) fn detail_rows<'d>(
         &self,
         master: &str,
         details: Option<&'d Map<String, Value>>,
@@ -364,414 +367,9 @@ impl Crm {
         }
         Ok(out)
     }
-
-    /// `data/create`: the new `_id`. Detail rows get the master link set.
-    pub(crate) fn create(
-        &mut self,
-        api: &str,
-        object_data: &Map<String, Value>,
-        details: Option<&Map<String, Value>>,
-        ctx: &WriteCtx<'_>,
-    ) -> Result<String, FxError> {
-        self.generation = crate::generation::next();
-        let def = self
-            .objects
-            .get(api)
-            .map(|t| t.def.clone())
-            .ok_or_else(|| Self::unknown_object(ctx.code, api))?;
-        let mut record: Record = object_data
-            .iter()
-            .filter(|(k, _)| {
-                ctx.direct
-                    || !SYSTEM_WRITE_PROTECTED.contains(&k.as_str())
-                    || (ctx.specify_time && k.as_str().ends_with("_time"))
-                    || (ctx.specify_created_by && k.as_str() == "created_by")
-            })
-            .filter(|(k, _)| k.as_str() != "dataObjectApiName")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let id = match object_data.get("_id").and_then(Value::as_str) {
-            Some(id) if ctx.direct && !id.is_empty() => {
-                if self
-                    .objects
-                    .get(api)
-                    .is_some_and(|t| t.records.contains_key(id))
-                {
-                    return Err(Self::business(ctx, format!("数据[{id}]已存在")));
-                }
-                id.to_string()
-            }
-            _ => self.new_id(ctx.now_ms),
-        };
-        if def.auto_number && is_empty(record.get("name")) {
-            // Seeded records are numbered on the day they say they were created.
-            let day = match record.get("create_time").and_then(Value::as_i64) {
-                Some(t) if ctx.direct => t,
-                _ => ctx.now_ms,
-            };
-            let number = self.auto_number(api, day);
-            record.insert("name".into(), json!(number));
-        }
-        self.stamp_new(&def, &mut record, &id, ctx);
-        let label = record
-            .get("name")
-            .and_then(text)
-            .unwrap_or_else(|| id.clone());
-        self.validate(&def, &record, &label, ctx, None)?;
-        let groups = self.detail_rows(api, details, ctx)?;
-        let mut lines = Vec::new();
-        for (detail_api, link, rows) in groups {
-            let detail_def = self.objects[&detail_api].def.clone();
-            for (i, row) in rows.into_iter().enumerate() {
-                let mut line: Record = row
-                    .iter()
-                    .filter(|(k, _)| !SYSTEM_WRITE_PROTECTED.contains(&k.as_str()))
-                    .filter(|(k, _)| k.as_str() != "dataObjectApiName")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                line.insert(link.clone(), json!(id));
-                if is_empty(line.get("owner")) {
-                    line.insert(
-                        "owner".into(),
-                        record.get("owner").cloned().unwrap_or(Value::Null),
-                    );
-                }
-                if detail_def.auto_number && is_empty(line.get("name")) {
-                    line.insert("name".into(), json!(format!("{label}-{}", i + 1)));
-                }
-                let line_id = self.new_id(ctx.now_ms);
-                self.stamp_new(&detail_def, &mut line, &line_id, ctx);
-                if ctx.direct {
-                    for key in ["create_time", "last_modified_time"] {
-                        if let Some(t) = record.get(key) {
-                            line.insert(key.into(), t.clone());
-                        }
-                    }
-                }
-                self.validate(&detail_def, &line, &label, ctx, Some(&link))?;
-                lines.push((detail_api.clone(), line_id, line));
-            }
-        }
-        if let Some(table) = self.objects.get_mut(api) {
-            table.records.insert(id.clone(), record);
-        }
-        for (detail_api, line_id, line) in lines {
-            if let Some(table) = self.objects.get_mut(&detail_api) {
-                table.records.insert(line_id, line);
-            }
-        }
-        Ok(id)
-    }
-
-    /// `data/update`: only the fields sent change (owner through `changeOwner` only). Detail
-    /// rows sent for a detail object become its rows: rows with an `_id` are updated, rows
-    /// without are created, the master's other rows are removed.
-    pub(crate) fn update(
-        &mut self,
-        api: &str,
-        object_data: &Map<String, Value>,
-        details: Option<&Map<String, Value>>,
-        ctx: &WriteCtx<'_>,
-    ) -> Result<(), FxError> {
-        self.generation = crate::generation::next();
-        let def = self
-            .objects
-            .get(api)
-            .map(|t| t.def.clone())
-            .ok_or_else(|| Self::unknown_object(ctx.code, api))?;
-        let id = object_data
-            .get("_id")
-            .and_then(text)
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| FxError::param("object_data._id 不能为空"))?;
-        let mut record = self
-            .objects
-            .get(api)
-            .and_then(|t| t.records.get(&id))
-            .cloned()
-            .ok_or_else(|| Self::not_found(ctx, &id))?;
-        let label = record
-            .get("name")
-            .and_then(text)
-            .unwrap_or_else(|| id.clone());
-        if record.get("is_deleted") == Some(&json!(true)) {
-            return Err(Self::business(
-                ctx,
-                format!("数据[{label}]已作废，不能编辑"),
-            ));
-        }
-        for (key, value) in object_data {
-            if SYSTEM_WRITE_PROTECTED.contains(&key.as_str()) || key == "owner" {
-                continue;
-            }
-            if value.is_null() {
-                record.remove(key);
-            } else {
-                record.insert(key.clone(), value.clone());
-            }
-        }
-        Self::touch(&mut record, ctx);
-        self.validate(&def, &record, &label, ctx, None)?;
-
-        let groups = self.detail_rows(api, details, ctx)?;
-        let mut new_lines: Vec<(String, String, Record)> = Vec::new();
-        let mut removed: Vec<(String, String)> = Vec::new();
-        for (detail_api, link, rows) in groups {
-            let detail_def = self.objects[&detail_api].def.clone();
-            let existing: Vec<String> = self.objects[&detail_api]
-                .records
-                .iter()
-                .filter(|(_, r)| r.get(&link).and_then(text).as_deref() == Some(id.as_str()))
-                .map(|(k, _)| k.clone())
-                .collect();
-            let mut kept = Vec::new();
-            for (i, row) in rows.into_iter().enumerate() {
-                let row_id = row
-                    .get("_id")
-                    .and_then(text)
-                    .filter(|s| existing.contains(s));
-                let (line_id, mut line) = if let Some(rid) = row_id {
-                    {
-                        kept.push(rid.clone());
-                        let mut line = self.objects[&detail_api].records[&rid].clone();
-                        for (k, v) in row {
-                            if SYSTEM_WRITE_PROTECTED.contains(&k.as_str()) || k == "owner" {
-                                continue;
-                            }
-                            if v.is_null() {
-                                line.remove(k);
-                            } else {
-                                line.insert(k.clone(), v.clone());
-                            }
-                        }
-                        Self::touch(&mut line, ctx);
-                        (rid, line)
-                    }
-                } else {
-                    {
-                        let mut line: Record = row
-                            .iter()
-                            .filter(|(k, _)| !SYSTEM_WRITE_PROTECTED.contains(&k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        line.insert(
-                            "owner".into(),
-                            record.get("owner").cloned().unwrap_or(Value::Null),
-                        );
-                        if detail_def.auto_number && is_empty(line.get("name")) {
-                            line.insert("name".into(), json!(format!("{label}-{}", i + 1)));
-                        }
-                        let line_id = self.new_id(ctx.now_ms);
-                        self.stamp_new(&detail_def, &mut line, &line_id, ctx);
-                        (line_id, line)
-                    }
-                };
-                line.insert(link.clone(), json!(id));
-                self.validate(&detail_def, &line, &label, ctx, Some(&link))?;
-                new_lines.push((detail_api.clone(), line_id, line));
-            }
-            removed.extend(
-                existing
-                    .into_iter()
-                    .filter(|e| !kept.contains(e))
-                    .map(|e| (detail_api.clone(), e)),
-            );
-        }
-        if let Some(table) = self.objects.get_mut(api) {
-            table.records.insert(id, record);
-        }
-        for (detail_api, line_id, line) in new_lines {
-            if let Some(table) = self.objects.get_mut(&detail_api) {
-                table.records.insert(line_id, line);
-            }
-        }
-        for (detail_api, line_id) in removed {
-            if let Some(table) = self.objects.get_mut(&detail_api) {
-                table.records.remove(&line_id);
-            }
-        }
-        Ok(())
-    }
-
-    /// The records `ids` of `api` and the detail records whose master is one of them: what
-    /// invalid, recover and delete act on together.
-    fn family(&self, api: &str, ids: &[String]) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> =
-            ids.iter().map(|id| (api.to_string(), id.clone())).collect();
-        for (detail_api, table) in &self.objects {
-            if let Some(link) = table.def.master_field(api) {
-                out.extend(
-                    table
-                        .records
-                        .iter()
-                        .filter(|(_, r)| {
-                            r.get(&link.api)
-                                .and_then(text)
-                                .is_some_and(|master| ids.contains(&master))
-                        })
-                        .map(|(k, _)| (detail_api.clone(), k.clone())),
-                );
-            }
-        }
-        out
-    }
-
-    fn lookup(&self, api: &str, ids: &[String], ctx: &WriteCtx<'_>) -> Result<(), FxError> {
-        let table = self
-            .objects
-            .get(api)
-            .ok_or_else(|| Self::unknown_object(ctx.code, api))?;
-        if ids.is_empty() {
-            return Err(FxError::param("数据ID不能为空"));
-        }
-        match ids.iter().find(|id| !table.records.contains_key(*id)) {
-            Some(id) => Err(Self::not_found(ctx, id)),
-            None => Ok(()),
-        }
-    }
-
-    fn label(&self, api: &str, id: &str) -> String {
-        self.objects
-            .get(api)
-            .and_then(|t| t.records.get(id))
-            .and_then(|r| r.get("name"))
-            .and_then(text)
-            .unwrap_or_else(|| id.to_string())
-    }
-
-    fn is_invalid(&self, api: &str, id: &str) -> bool {
-        self.objects
-            .get(api)
-            .and_then(|t| t.records.get(id))
-            .is_some_and(|r| r.get("is_deleted") == Some(&json!(true)))
-    }
-
-    /// `invalid` (作废): `life_status` `invalid`, `is_deleted` true; detail rows follow.
-    pub(crate) fn invalid(
-        &mut self,
-        api: &str,
-        ids: &[String],
-        ctx: &WriteCtx<'_>,
-    ) -> Result<(), FxError> {
-        self.generation = crate::generation::next();
-        self.lookup(api, ids, ctx)?;
-        if let Some(id) = ids.iter().find(|id| self.is_invalid(api, id)) {
-            return Err(Self::business(
-                ctx,
-                format!("数据[{}]已作废", self.label(api, id)),
-            ));
-        }
-        for (a, i) in self.family(api, ids) {
-            if let Some(table) = self.objects.get_mut(&a)
-                && let Some(r) = table.records.get_mut(&i)
-            {
-                let prior = r.get("life_status").cloned().unwrap_or(json!("normal"));
-                table.prior_status.insert(i.clone(), prior);
-                r.insert("life_status".into(), json!("invalid"));
-                r.insert("is_deleted".into(), json!(true));
-                Self::touch(r, ctx);
-            }
-        }
-        Ok(())
-    }
-
-    /// `recover`: undoes `invalid`.
-    pub(crate) fn recover(
-        &mut self,
-        api: &str,
-        ids: &[String],
-        ctx: &WriteCtx<'_>,
-    ) -> Result<(), FxError> {
-        self.generation = crate::generation::next();
-        self.lookup(api, ids, ctx)?;
-        if let Some(id) = ids.iter().find(|id| !self.is_invalid(api, id)) {
-            return Err(Self::business(
-                ctx,
-                format!("数据[{}]未作废，无需恢复", self.label(api, id)),
-            ));
-        }
-        for (a, i) in self.family(api, ids) {
-            if let Some(table) = self.objects.get_mut(&a)
-                && let Some(r) = table.records.get_mut(&i)
-            {
-                let prior = table.prior_status.remove(&i).unwrap_or(json!("normal"));
-                r.insert("life_status".into(), prior);
-                r.insert("is_deleted".into(), json!(false));
-                Self::touch(r, ctx);
-            }
-        }
-        Ok(())
-    }
-
-    /// `delete`: only invalidated records (fxiaoke.md §4.8, "删除之前请先作废数据").
-    pub(crate) fn delete(
-        &mut self,
-        api: &str,
-        ids: &[String],
-        ctx: &WriteCtx<'_>,
-    ) -> Result<(), FxError> {
-        self.generation = crate::generation::next();
-        self.lookup(api, ids, ctx)?;
-        if let Some(id) = ids.iter().find(|id| !self.is_invalid(api, id)) {
-            return Err(Self::business(
-                ctx,
-                format!("数据[{}]未作废，删除之前请先作废数据", self.label(api, id)),
-            ));
-        }
-        for (a, i) in self.family(api, ids) {
-            if let Some(table) = self.objects.get_mut(&a) {
-                table.records.remove(&i);
-                table.prior_status.remove(&i);
-            }
-        }
-        Ok(())
-    }
-
-    /// `changeOwner`: `[(id, owner ids)]`.
-    pub(crate) fn change_owner(
-        &mut self,
-        api: &str,
-        changes: &[(String, Vec<String>)],
-        ctx: &WriteCtx<'_>,
-    ) -> Result<(), FxError> {
-        self.generation = crate::generation::next();
-        let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
-        self.lookup(api, &ids, ctx)?;
-        for (id, owners) in changes {
-            if self.is_invalid(api, id) {
-                return Err(Self::business(
-                    ctx,
-                    format!("数据[{}]已作废，不能更换负责人", self.label(api, id)),
-                ));
-            }
-            if owners.is_empty() {
-                return Err(FxError::param("ownerId 不能为空"));
-            }
-            if let Some(bad) = owners.iter().find(|o| self.user(o).is_none()) {
-                return Err(Self::business(ctx, format!("负责人[{bad}]不是有效的员工")));
-            }
-        }
-        for (id, owners) in changes {
-            let Some(mut r) = self
-                .objects
-                .get(api)
-                .and_then(|t| t.records.get(id))
-                .cloned()
-            else {
-                continue;
-            };
-            r.insert("owner".into(), json!(owners));
-            self.stamp_owner(&mut r);
-            Self::touch(&mut r, ctx);
-            if let Some(table) = self.objects.get_mut(api) {
-                table.records.insert(id.clone(), r);
-            }
-        }
-        Ok(())
-    }
 }
 
-fn show(v: &Value) -> String {
+pub(super) fn show(v: &Value) -> String {
     text(v).unwrap_or_else(|| v.to_string())
 }
 
@@ -780,7 +378,7 @@ mod tests {
     use super::*;
     use crate::fxiaoke::org::ADMIN_OPEN_USER_ID;
 
-    fn ctx() -> WriteCtx<'static> {
+    pub(super) fn ctx() -> WriteCtx<'static> {
         WriteCtx {
             user: ADMIN_OPEN_USER_ID,
             now_ms: 1_716_000_000_000,
@@ -791,12 +389,12 @@ mod tests {
         }
     }
 
-    fn obj(v: &Value) -> Map<String, Value> {
+    pub(super) fn obj(v: &Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
     }
 
     #[test]
-    fn order_with_lines_and_lookup_errors() {
+    pub(super) fn order_with_lines_and_lookup_errors() {
         let mut crm = Crm::new(1);
         let c = ctx();
         let account = crm
@@ -870,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn update_patches_and_bumps_version() {
+    pub(super) fn update_patches_and_bumps_version() {
         let mut crm = Crm::new(1);
         let mut c = ctx();
         let id = crm
