@@ -309,6 +309,8 @@ struct SinkState {
     action_failures: HashSet<(String, String)>,
     action_answers_lost: HashSet<(String, String)>,
     once_actions: HashSet<String>,
+    /// Action calls still to fail as a whole, transiently, with nothing applied.
+    action_calls_failing: usize,
     find_fails: bool,
     batch_sizes: Vec<usize>,
     description: Option<ObjectDescription>,
@@ -455,6 +457,12 @@ impl MemorySink {
             .insert((action.into(), source_key.into()));
     }
 
+    /// The next `n` action calls fail as a whole with a transient error (a 5xx, a session lost
+    /// twice), nothing applied.
+    pub fn fail_next_action_calls(&self, n: usize) {
+        lock(&self.state).action_calls_failing = n;
+    }
+
     /// Makes `action` one that must not happen twice (like a message): see
     /// [`Sink::action_repeatable`].
     pub fn once_action(&self, action: impl Into<String>) {
@@ -584,6 +592,12 @@ impl Sink for MemorySink {
         targets: &[TargetRef],
     ) -> Result<Vec<ActionOutcome>, ConnectorError> {
         let mut st = lock(&self.state);
+        if st.action_calls_failing > 0 {
+            st.action_calls_failing -= 1;
+            return Err(ConnectorError::transient(format!(
+                "injected: {action} call refused"
+            )));
+        }
         let mut out = Vec::with_capacity(targets.len());
         for t in targets {
             let failing = st.docs.iter().find(|d| d.id == t.id).is_some_and(|d| {

@@ -1351,6 +1351,34 @@ async fn rule9_a_failed_audit_waits_beside_a_later_failed_write_and_both_are_ret
 }
 
 #[tokio::test]
+async fn rule9_an_action_call_that_failed_transiently_is_retried_by_a_later_run() {
+    let h = Harness::new();
+    h.seed(1);
+    // Submit's call fails as a whole, nothing applied (a session lost twice, a 5xx).
+    h.sink.fail_next_action_calls(1);
+    let flow = h.builder().actions(["Submit"]).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.dead_lettered), (1, 1));
+    let letters = h.store.dead_letters(FLOW, None, 10).await.unwrap();
+    assert!(
+        matches!(&letters[..], [d] if d.retryable && d.stage == Stage::Action("Submit".into())),
+        "{letters:?}"
+    );
+    // No person needed: a later run retries it once its time has come.
+    h.clock.advance(60 * 60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(r.counts.actions_done, 1);
+    assert_eq!(h.sink.documents_for("c000")[0].actions, ["Submit"]);
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn rule9_failed_write_back_is_dead_lettered_and_retried() {
     let h = Harness::new();
     h.seed(1);

@@ -319,6 +319,45 @@ async fn a_repeated_action_is_done_for_every_document_under_a_server_row_cap() {
 }
 
 #[tokio::test]
+async fn a_repeated_action_whose_status_cannot_be_read_is_unknown_not_failed() {
+    let sandbox = start().await;
+    let sink = customers(
+        &sandbox,
+        UpdatePolicy::MappedFields {
+            replace_entries: false,
+        },
+    );
+    let targets: Vec<TargetRef> = sink
+        .write(&[item("a", customer("C001", "甲"), None)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            WriteOutcome::Created(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    sink.action("Submit", &targets).await.unwrap();
+    sink.action("Audit", &targets).await.unwrap();
+    // "Already audited" comes back, and the status query that would tell so fails.
+    let fault = sandbox.set_fault(Fault::new(
+        Api::K3cloud,
+        "ExecuteBillQuery",
+        FaultKind::ServerError { status: 502 },
+    ));
+    let outcomes = sink.action("Audit", &targets).await.unwrap();
+    assert!(
+        matches!(&outcomes[..], [ActionOutcome::Unknown { reason }] if reason.contains("已经审核")),
+        "{outcomes:?}"
+    );
+    assert!(sandbox.remove_fault(fault));
+    assert_eq!(
+        sink.action("Audit", &targets).await.unwrap(),
+        [ActionOutcome::Done]
+    );
+}
+
+#[tokio::test]
 async fn find_existing_targets_and_describe() {
     let sandbox = start().await;
     let sink = customers(

@@ -154,9 +154,11 @@ impl Run<'_> {
                 outcomes
             };
             let mut next = Vec::with_capacity(alive.len());
-            for (w, outcome) in alive.into_iter().zip(outcomes) {
+            for (w, (outcome, transient)) in alive.into_iter().zip(outcomes) {
                 // A repeatable action whose answer was lost is tried again by later runs by
                 // itself (a second Submit reports "already done"); its refusal waits for a fix.
+                // A call that failed as a whole and changed nothing (a 5xx before dispatch, a
+                // session lost twice) is tried again whatever the action.
                 let (reason, retryable) = match outcome {
                     ActionOutcome::Done => {
                         self.report.counts.actions_done += 1;
@@ -173,7 +175,7 @@ impl Run<'_> {
                     // A message the sink says it did not send cannot go out twice by being
                     // tried again: later runs do so by themselves (a 502 on the read before
                     // it heals); a refusal comes back, at most hourly, and stays listed.
-                    ActionOutcome::Failed { reason } => (reason, !repeatable),
+                    ActionOutcome::Failed { reason } => (reason, transient || !repeatable),
                 };
                 let at = Stage::Action(action.clone());
                 self.follow_up_failed(w, at, reason, retryable, changes);
@@ -183,8 +185,9 @@ impl Run<'_> {
         Ok(alive.into_iter().map(|w| w.source_key.clone()).collect())
     }
 
-    /// One action call, one outcome per target whatever the sink answered.
-    async fn call_action(&self, action: &str, targets: &[TargetRef]) -> Vec<ActionOutcome> {
+    /// One action call, one outcome per target whatever the sink answered, each with whether
+    /// it is a transient failure of the whole call.
+    async fn call_action(&self, action: &str, targets: &[TargetRef]) -> Vec<(ActionOutcome, bool)> {
         match self.flow.sink.action(action, targets).await {
             Ok(mut o) => {
                 o.resize(
@@ -193,18 +196,24 @@ impl Run<'_> {
                         reason: "no outcome returned".into(),
                     },
                 );
-                o
+                o.into_iter().map(|o| (o, false)).collect()
             }
             Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
-                ActionOutcome::Unknown {
-                    reason: e.to_string()
-                };
+                (
+                    ActionOutcome::Unknown {
+                        reason: e.to_string()
+                    },
+                    false
+                );
                 targets.len()
             ],
             Err(e) => vec![
-                ActionOutcome::Failed {
-                    reason: e.to_string()
-                };
+                (
+                    ActionOutcome::Failed {
+                        reason: e.to_string()
+                    },
+                    e.is_retryable()
+                );
                 targets.len()
             ],
         }

@@ -483,25 +483,26 @@ impl Sink for FormSink {
             .map(|(_, id)| *id)
             .collect();
         let statuses = if failed.is_empty() || already.is_empty() {
-            HashMap::new()
+            Ok(HashMap::new())
         } else {
-            self.statuses(&failed).await.unwrap_or_default()
+            self.statuses(&failed).await
         };
         Ok(rows
             .iter()
             .zip(&ids)
-            .map(|(row, id)| {
-                if row.is_success()
-                    || statuses
-                        .get(*id)
-                        .is_some_and(|s| already.contains(&s.as_str()))
-                {
+            .map(|(row, id)| match &statuses {
+                _ if row.is_success() => ActionOutcome::Done,
+                Ok(s) if s.get(*id).is_some_and(|s| already.contains(&s.as_str())) => {
                     ActionOutcome::Done
-                } else {
-                    ActionOutcome::Failed {
-                        reason: row_reason(row),
-                    }
                 }
+                Ok(_) => ActionOutcome::Failed {
+                    reason: row_reason(row),
+                },
+                // Refused, and whether because it was done already cannot be read now: it is
+                // tried again later rather than left for a person ("单据已经审核" after a crash).
+                Err(e) => ActionOutcome::Unknown {
+                    reason: format!("{}; its status could not be read: {e}", row_reason(row)),
+                },
             })
             .collect())
     }
