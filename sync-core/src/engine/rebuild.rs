@@ -1,11 +1,10 @@
 //! Rebuilding a lost ID map from the two systems.
 
 use super::run::Run;
-use super::window::check_page;
+use super::window::Pages;
 use crate::error::Result;
 use crate::hash::payload_hash;
-use crate::record::Position;
-use crate::source::{PageRequest, Window};
+use crate::source::Window;
 use crate::state::{Changes, IdMapEntry};
 
 impl Run<'_> {
@@ -29,26 +28,13 @@ impl Run<'_> {
         self.engine
             .observer
             .run_started(&self.flow.name, self.report.kind, Some(&win));
-        let mut after: Option<Position> = None;
-        let mut token: Option<String> = None;
-        loop {
-            let request = PageRequest {
-                window: win,
-                after: after.clone(),
-                token: token.clone(),
-                limit: self.flow.options.page_size,
-            };
+        let mut pages = Pages::new(win);
+        while let Some(request) = pages.next_request(self.flow.options.page_size) {
             let page = self
-                .flow
-                .source
-                .read_page(&request)
+                .retrying("read_page", || self.flow.source.read_page(&request))
                 .await
                 .map_err(|e| self.source_error(e))?;
-            let before = after.clone();
-            let records = check_page(&self.flow.name, &win, after.as_ref(), page.records)?;
-            if let Some(last) = records.last() {
-                after = Some(last.position());
-            }
+            let records = pages.accept(&self.flow.name, page)?;
             self.report.counts.read += records.len() as u64;
             let lookups = self.resolve_lookups(&records).await?;
             let mapped: Vec<(String, String, String, Option<String>)> = records
@@ -118,16 +104,6 @@ impl Run<'_> {
             };
             self.report.counts.rebuilt += changes.id_map.len() as u64;
             self.apply(&changes).await?;
-            if !page.has_more {
-                break;
-            }
-            if page.token == token && after == before {
-                return Err(crate::Error::SourceContract {
-                    flow: self.flow.name.clone(),
-                    reason: "a page brought nothing new but claims more follow".into(),
-                });
-            }
-            token = page.token;
         }
         Ok(())
     }

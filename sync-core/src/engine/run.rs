@@ -2,12 +2,11 @@
 
 use super::Engine;
 use super::backoff;
-use super::window::{check_page, window};
+use super::window::{Pages, window};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::record::{Position, Record};
+use crate::record::Record;
 use crate::report::{Failure, RecordOutcome, RunReport};
-use crate::source::PageRequest;
 use crate::state::{Changes, Cursor, DeadLetter, Lease, RunKind, RunRecord, Stage};
 
 /// Clocks within this of each other count as equal: an HTTP `Date` has whole seconds, and an
@@ -315,15 +314,8 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let group = self.group_size();
-        let mut after: Option<Position> = None;
-        let mut token: Option<String> = None;
-        loop {
-            let request = PageRequest {
-                window: win,
-                after: after.clone(),
-                token: token.clone(),
-                limit: self.flow.options.page_size,
-            };
+        let mut pages = Pages::new(win);
+        while let Some(request) = pages.next_request(self.flow.options.page_size) {
             let page = self
                 .retrying("read_page", || self.flow.source.read_page(&request))
                 .await
@@ -331,17 +323,7 @@ impl<'a> Run<'a> {
             self.engine
                 .observer
                 .page_read(&self.flow.name, page.records.len());
-            let records = check_page(&self.flow.name, &win, after.as_ref(), page.records)?;
-            if records.is_empty() && page.has_more && page.token == token {
-                return Err(Error::SourceContract {
-                    flow: self.flow.name.clone(),
-                    reason: "a page brought nothing new but claims more follow".into(),
-                });
-            }
-            if let Some(last) = records.last() {
-                after = Some(last.position());
-            }
-            let mut records = records.into_iter();
+            let mut records = pages.accept(&self.flow.name, page)?.into_iter();
             loop {
                 let chunk: Vec<Record> = records.by_ref().take(group).collect();
                 let Some(last) = chunk.last() else { break };
@@ -356,10 +338,6 @@ impl<'a> Run<'a> {
                     self.report.interrupted = true;
                     return Ok(());
                 }
-            }
-            token = page.token;
-            if !page.has_more {
-                break;
             }
         }
         // The whole window is settled: the next run starts from its upper bound.

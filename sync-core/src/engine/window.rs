@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::{Position, Record};
-use crate::source::Window;
+use crate::source::{Page, PageRequest, Window};
 use std::cmp::Ordering;
 
 /// The window of a run: `[cursor - lookback, now - settle)`. The first run (no cursor) starts
@@ -64,6 +64,56 @@ pub(crate) fn check_page(
     Ok(out)
 }
 
+/// The pages of one window, read in turn: the keyset position and the source's token carried
+/// from each page to the next, every page checked ([`check_page`]), and a page that brings
+/// nothing new yet claims more follow refused — a source that would loop forever. Runs and
+/// ID-map rebuilds walk pages with it alike.
+#[derive(Debug)]
+pub(crate) struct Pages {
+    window: Window,
+    after: Option<Position>,
+    token: Option<String>,
+    done: bool,
+}
+
+impl Pages {
+    pub(crate) fn new(window: Window) -> Self {
+        Pages {
+            window,
+            after: None,
+            token: None,
+            done: false,
+        }
+    }
+
+    /// The request for the next page of `limit` records, or `None` after the last page.
+    pub(crate) fn next_request(&self, limit: usize) -> Option<PageRequest> {
+        (!self.done).then(|| PageRequest {
+            window: self.window,
+            after: self.after.clone(),
+            token: self.token.clone(),
+            limit,
+        })
+    }
+
+    /// Takes the page read for the last request: its new records, checked.
+    pub(crate) fn accept(&mut self, flow: &str, page: Page) -> Result<Vec<Record>> {
+        let records = check_page(flow, &self.window, self.after.as_ref(), page.records)?;
+        if records.is_empty() && page.has_more && page.token == self.token {
+            return Err(Error::SourceContract {
+                flow: flow.to_owned(),
+                reason: "a page brought nothing new but claims more follow".into(),
+            });
+        }
+        if let Some(last) = records.last() {
+            self.after = Some(last.position());
+        }
+        self.token = page.token;
+        self.done = !page.has_more;
+        Ok(records)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +165,37 @@ mod tests {
             check_page("f", &w, Some(&after), vec![r("a", 5), r("b", 5), r("a", 6)]).unwrap();
         let keys: Vec<_> = kept.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["b", "a"]);
+    }
+
+    #[test]
+    fn pages_carry_the_position_and_token_and_refuse_a_page_that_brings_nothing() {
+        let w = Window { low: 0, high: 100 };
+        let mut pages = Pages::new(w);
+        let first = pages.next_request(2).unwrap();
+        assert_eq!((first.after, first.token, first.limit), (None, None, 2));
+        let page = |records, has_more, token: Option<&str>| Page {
+            records,
+            has_more,
+            token: token.map(str::to_owned),
+        };
+        let got = pages
+            .accept("f", page(vec![r("a", 1), r("b", 2)], true, Some("t1")))
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        let second = pages.next_request(2).unwrap();
+        assert_eq!(second.after.map(|p| p.key), Some("b".to_owned()));
+        assert_eq!(second.token.as_deref(), Some("t1"));
+        // The overlap is dropped; nothing new, the same token, and more claimed: refused.
+        let e = pages
+            .accept("f", page(vec![r("b", 2)], true, Some("t1")))
+            .unwrap_err();
+        assert!(e.to_string().contains("brought nothing new"), "{e}");
+        // A new token is progress of its own (a server-side cursor).
+        let mut pages = Pages::new(w);
+        pages.accept("f", page(vec![], true, Some("t2"))).unwrap();
+        pages
+            .accept("f", page(vec![r("c", 3)], false, None))
+            .unwrap();
+        assert!(pages.next_request(2).is_none());
     }
 }
