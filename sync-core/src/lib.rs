@@ -64,6 +64,7 @@ pub mod k3cloud;
 pub mod mapping;
 pub mod metadata;
 pub mod observer;
+mod path;
 pub mod record;
 pub mod report;
 pub mod sink;

@@ -11,6 +11,7 @@ use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
 use crate::json::text;
 use crate::metadata::ObjectDescription;
+use crate::path::FieldPath;
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
 const ID: &str = "_id";
@@ -303,10 +304,10 @@ fn render(template: &str, record: &Map<String, Value>) -> String {
             return out;
         };
         let path = &rest[open + 1..open + close];
-        let mut value = record.get(path.split('.').next().unwrap_or_default());
-        for segment in path.split('.').skip(1) {
-            value = value.and_then(|v| v.get(segment));
-        }
+        let value = path
+            .parse::<FieldPath>()
+            .ok()
+            .and_then(|p| p.get_in_object(record));
         out.push_str(&value.map(text).unwrap_or_default());
         rest = &rest[open + close + 1..];
     }

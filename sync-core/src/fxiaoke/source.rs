@@ -9,8 +9,9 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe};
 use crate::error::ConnectorError;
-use crate::json::{set_path, text};
+use crate::json::text;
 use crate::metadata::ObjectDescription;
+use crate::path::FieldPath;
 use crate::record::Record;
 use crate::source::{Page, PageRequest, Source};
 
@@ -189,16 +190,18 @@ impl ObjectSource {
                         .push(Value::Object(row));
                 }
             }
+            let into = place(&related.into)?;
             for body in &mut bodies {
                 let id = body.get(ID).map(text).unwrap_or_default();
                 let lines = by_parent.remove(&id).unwrap_or_default();
-                set_path(body, &related.into, Value::Array(lines));
+                into.put(body, Value::Array(lines));
             }
         }
         for expand in &self.config.expand {
+            let at = place(&expand.at)?;
             let mut ids = BTreeSet::new();
             for body in &bodies {
-                for row in rows_at(body, &expand.at) {
+                for row in at.rows(body) {
                     if let Some(id) = row.get(&expand.field).map(text).filter(|s| !s.is_empty()) {
                         ids.insert(id);
                     }
@@ -221,7 +224,7 @@ impl ObjectSource {
             }
             let key = format!("{}__ref", expand.field);
             for body in &mut bodies {
-                for row in rows_at_mut(body, &expand.at) {
+                for row in at.rows_mut(body) {
                     let id = row.get(&expand.field).map(text).unwrap_or_default();
                     if let Some(target) = found.get(&id) {
                         row.insert(key.clone(), target.clone());
@@ -249,53 +252,10 @@ impl ObjectSource {
     }
 }
 
-/// The objects at a dotted path; arrays on the way are walked. `""` is the record itself.
-fn rows_at<'a>(body: &'a Map<String, Value>, path: &str) -> Vec<&'a Map<String, Value>> {
-    if path.is_empty() {
-        return vec![body];
-    }
-    let mut current: Vec<&Value> = Vec::new();
-    let mut segments = path.split('.');
-    let first = segments.next().unwrap_or_default();
-    current.extend(body.get(first));
-    for segment in segments {
-        current = current
-            .into_iter()
-            .flat_map(|v| -> Vec<&Value> {
-                match v {
-                    Value::Array(items) => items.iter().filter_map(|i| i.get(segment)).collect(),
-                    other => other.get(segment).into_iter().collect(),
-                }
-            })
-            .collect();
-    }
-    current
-        .into_iter()
-        .flat_map(|v| match v {
-            Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
-            Value::Object(o) => vec![o],
-            _ => Vec::new(),
-        })
-        .collect()
-}
-
-fn rows_at_mut<'a>(
-    body: &'a mut Map<String, Value>,
-    path: &str,
-) -> Vec<&'a mut Map<String, Value>> {
-    if path.is_empty() {
-        return vec![body];
-    }
-    let (head, rest) = path.split_once('.').map_or((path, ""), |(h, r)| (h, r));
-    match body.get_mut(head) {
-        Some(Value::Object(o)) => rows_at_mut(o, rest),
-        Some(Value::Array(items)) => items
-            .iter_mut()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|o| rows_at_mut(o, rest))
-            .collect(),
-        _ => Vec::new(),
-    }
+/// A place in the records that the source's settings name (`""`: the record itself).
+fn place(path: &str) -> Result<FieldPath, ConnectorError> {
+    FieldPath::place(path)
+        .map_err(|e| super::convert::permanent(format!("the source's settings: {e}")))
 }
 
 #[async_trait]
@@ -381,35 +341,5 @@ impl Source for ObjectSource {
             .await
             .map_err(connector_error)?;
         Ok(Some(describe(&d)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn paths_are_walked_through_arrays() {
-        let mut body = json!({"details": {"SalesOrderProductObj": [{"product_id": "p1"}, {"product_id": "p2"}]}})
-            .as_object()
-            .cloned()
-            .unwrap();
-        let ids: Vec<String> = rows_at(&body, "details.SalesOrderProductObj")
-            .iter()
-            .map(|r| text(&r["product_id"]))
-            .collect();
-        assert_eq!(ids, ["p1", "p2"]);
-        for row in rows_at_mut(&mut body, "details.SalesOrderProductObj") {
-            row.insert("seen".into(), json!(true));
-        }
-        assert_eq!(
-            body["details"]["SalesOrderProductObj"][1]["seen"],
-            json!(true)
-        );
-        assert_eq!(rows_at(&body, "").len(), 1);
-        assert!(rows_at(&body, "nowhere.at.all").is_empty());
-        set_path(&mut body, "a.b", json!(1));
-        assert_eq!(body["a"]["b"], json!(1));
     }
 }

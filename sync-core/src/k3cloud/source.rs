@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 
 use super::convert::{connector_error, describe_form};
 use crate::error::ConnectorError;
-use crate::json::{set_path, text};
+use crate::json::text;
 use crate::metadata::ObjectDescription;
+use crate::path::FieldPath;
 use crate::record::{Position, Record};
 use crate::source::{Page, PageRequest, Source};
 
@@ -198,6 +199,17 @@ impl FormSource {
     /// Groups consecutive rows of one document into a record body.
     fn group(&self, rows: Vec<Vec<Value>>) -> Result<Vec<Document>, ConnectorError> {
         let keys = self.keys();
+        // `FCustomerID.FNumber` is placed as `{"FCustomerID": {"FNumber": …}}`; a key that is
+        // not a path stays as it is.
+        let paths: Vec<Option<FieldPath>> = keys.iter().map(|k| k.parse().ok()).collect();
+        let put = |i: usize, object: &mut Map<String, Value>, cell: &Value| {
+            if !paths[i]
+                .as_ref()
+                .is_some_and(|p| p.put(object, cell.clone()))
+            {
+                object.insert(keys[i].clone(), cell.clone());
+            }
+        };
         let header_len = keys.len() - self.config.entry.as_ref().map_or(0, |(_, f)| f.len());
         let mut docs: Vec<Document> = Vec::new();
         for row in rows {
@@ -205,8 +217,8 @@ impl FormSource {
             if docs.last().is_none_or(|d| d.id != id) {
                 let version = self.millis(row.get(1).unwrap_or(&Value::Null))?;
                 let mut body = Map::new();
-                for (key, cell) in keys.iter().zip(&row).take(header_len) {
-                    set_path(&mut body, key, cell.clone());
+                for (i, cell) in row.iter().enumerate().take(header_len) {
+                    put(i, &mut body, cell);
                 }
                 if let Some((entry_key, _)) = &self.config.entry {
                     body.insert(entry_key.clone(), Value::Array(Vec::new()));
@@ -224,8 +236,8 @@ impl FormSource {
                 let cells = &row[header_len.min(row.len())..];
                 if cells.iter().any(|c| !c.is_null()) {
                     let mut line = Map::new();
-                    for (key, cell) in keys[header_len..].iter().zip(cells) {
-                        set_path(&mut line, key, cell.clone());
+                    for (i, cell) in (header_len..keys.len()).zip(cells) {
+                        put(i, &mut line, cell);
                     }
                     if let Some(Value::Array(lines)) = doc.body.get_mut(entry_key) {
                         lines.push(Value::Object(line));
@@ -406,9 +418,17 @@ mod tests {
     #[test]
     fn dotted_keys_nest() {
         let mut m = Map::new();
-        set_path(&mut m, "FCustomerID.FNumber", Value::from("C1"));
-        set_path(&mut m, "FCustomerID.FName", Value::from("客户"));
-        set_path(&mut m, "FBillNo", Value::from("XSCKD1"));
+        for (key, value) in [
+            ("FCustomerID.FNumber", "C1"),
+            ("FCustomerID.FName", "客户"),
+            ("FBillNo", "XSCKD1"),
+        ] {
+            assert!(
+                key.parse::<FieldPath>()
+                    .unwrap()
+                    .put(&mut m, Value::from(value))
+            );
+        }
         assert_eq!(
             Value::Object(m),
             serde_json::json!({"FCustomerID": {"FNumber": "C1", "FName": "客户"}, "FBillNo": "XSCKD1"})

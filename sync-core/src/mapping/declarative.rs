@@ -1,10 +1,10 @@
 //! [`DeclarativeMapping`]: a mapping compiled from a JSON or TOML file.
 
-use super::path::FieldPath;
 use super::spec::{By, DictionarySpec, EntrySpec, FieldSpec, MappingSpec, Take, UnknownPolicy};
 use super::transform::Transform;
 use super::{LookupBy, LookupKey, Lookups, MapError, Mapped, Mapping, ValidationIssue};
 use crate::metadata::ObjectDescription;
+use crate::path::FieldPath;
 use crate::record::Record;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

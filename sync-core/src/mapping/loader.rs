@@ -1,8 +1,8 @@
 //! Loading a [`DeclarativeMapping`] from JSON or TOML, with line-numbered errors.
 
 use super::declarative::{CompileError, DeclarativeMapping};
-use super::path::{FieldPath, Segment};
 use super::spec::MappingSpec;
+use crate::path::{FieldPath, Segment};
 use serde_json::Value;
 use std::fmt;
 use std::path::Path;

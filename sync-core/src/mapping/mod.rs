@@ -5,14 +5,13 @@
 
 mod declarative;
 mod loader;
-mod path;
 mod spec;
 mod transform;
 mod validate;
 
+pub use crate::path::{FieldPath, PathError, Segment};
 pub use declarative::DeclarativeMapping;
 pub use loader::{Format, LoadError};
-pub use path::{FieldPath, PathError, Segment};
 pub use validate::{Severity, ValidationIssue};
 
 use crate::metadata::ObjectDescription;

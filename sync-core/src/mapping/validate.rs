@@ -1,8 +1,8 @@
 //! Checking a [`DeclarativeMapping`] against object descriptions before a run.
 
 use super::declarative::{DeclarativeMapping, Entry, Field, ValueFrom};
-use super::path::FieldPath;
 use crate::metadata::{FieldKind, ObjectDescription};
+use crate::path::FieldPath;
 use std::fmt;
 
 /// How bad a [`ValidationIssue`] is.
@@ -76,7 +76,7 @@ fn check_source(
 /// The key after the root of `a.b…`, if the path has one.
 fn second_key(path: &FieldPath) -> Option<&str> {
     match path.segments().get(1) {
-        Some(super::path::Segment::Key(k)) => Some(k),
+        Some(crate::path::Segment::Key(k)) => Some(k),
         _ => None,
     }
 }
