@@ -1,10 +1,13 @@
 //! The sync engine: windows, batches, intents, reconciliation, deferral, dead letters.
 //!
 //! See `docs/sync-model.md` for the model in prose. Each rule lives in one private module:
-//! `window` (rule 1), `process` (rules 2, 3, 5, 7, 8, 10), `reconcile` (rule 4), `defer`
-//! (rule 6), `follow_up` (rule 9), `deps` (dependency order).
+//! `window` (rule 1), `process` (rules 2, 3, 5, 8, 10), `reconcile` (rule 4), `defer`
+//! (rule 6), `dead_letter` (rule 7), `follow_up` (rule 9), `backoff` (the waits of rules 7 and
+//! of transient calls), `deps` (dependency order); `run` holds a run's state and its
+//! incremental walk, `rebuild` the ID-map rebuild.
 
 mod backoff;
+mod dead_letter;
 mod defer;
 mod deps;
 mod follow_up;

@@ -375,46 +375,4 @@ impl Run<'_> {
             });
         }
     }
-
-    /// Rule 7: puts a record on the dead-letter list for stage `at` (one more attempt if it was
-    /// there for that stage; its letters of other stages stay).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn dead_letter(
-        &mut self,
-        key: &str,
-        state: &KeyState,
-        at: Stage,
-        reason: String,
-        payload: Option<serde_json::Value>,
-        retryable: bool,
-        changes: &mut Changes,
-    ) {
-        let now = self.now();
-        let prior = state.dead_letter(&at);
-        if state.deferral.is_some() {
-            changes.deferrals_clear.push(key.to_owned());
-        }
-        // Mapping and writing are one problem of the record's data: the latest stands.
-        for other in [Stage::Map, Stage::Write] {
-            if matches!(at, Stage::Map | Stage::Write)
-                && other != at
-                && state.dead_letter(&other).is_some()
-            {
-                changes
-                    .dead_letter_stages_clear
-                    .push((key.to_owned(), other));
-            }
-        }
-        changes.dead_letters_put.push(crate::state::DeadLetter {
-            source_key: key.to_owned(),
-            stage: at.clone(),
-            reason: reason.clone(),
-            payload,
-            attempts: prior.map_or(1, |d| d.attempts.saturating_add(1)),
-            retryable,
-            first_at: prior.map_or(now, |d| d.first_at),
-            last_at: now,
-        });
-        self.settled(key, RecordOutcome::DeadLettered { stage: at, reason });
-    }
 }

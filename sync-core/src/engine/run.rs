@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::record::Record;
 use crate::report::{Failure, RecordOutcome, RunReport};
-use crate::state::{Changes, Cursor, DeadLetter, Lease, RunKind, RunRecord, Stage};
+use crate::state::{Changes, Cursor, Lease, RunKind, RunRecord};
 
 /// Clocks within this of each other count as equal: an HTTP `Date` has whole seconds, and an
 /// answer takes time to arrive.
@@ -353,49 +353,5 @@ impl<'a> Run<'a> {
             ..Changes::default()
         })
         .await
-    }
-
-    /// Rule 7: re-run dead letters, a page at a time.
-    pub(crate) async fn dead_letters(&mut self) -> Result<()> {
-        self.engine
-            .observer
-            .run_started(&self.flow.name, self.report.kind, None);
-        self.resume_sends().await?;
-        self.reconcile_pending().await?;
-        self.rerun_letters(|_| true).await
-    }
-
-    /// Tries again the dead letters `pick` selects, a group at a time: records from the
-    /// source, follow-ups from the ID map's targets.
-    pub(crate) async fn rerun_letters(&mut self, pick: impl Fn(&DeadLetter) -> bool) -> Result<()> {
-        let group = self.group_size();
-        let mut after: Option<String> = None;
-        loop {
-            let letters = self
-                .engine
-                .store
-                .dead_letters(&self.flow.name, after.as_deref(), group)
-                .await?;
-            let Some(last) = letters.last() else { break };
-            after = Some(last.source_key.clone());
-            let (data, follow): (Vec<_>, Vec<_>) = letters
-                .into_iter()
-                .filter(|d| pick(d))
-                .partition(|d| matches!(d.stage, Stage::Map | Stage::Write));
-            if !follow.is_empty() {
-                self.rerun_follow_ups(follow).await?;
-            }
-            if data.is_empty() {
-                continue;
-            }
-            let mut keys: Vec<String> = data.iter().map(|d| d.source_key.clone()).collect();
-            keys.dedup();
-            self.reprocess(&keys, |c| &mut c.dead_letters_clear).await?;
-            if self.engine.stopping() {
-                self.report.interrupted = true;
-                break;
-            }
-        }
-        Ok(())
     }
 }
