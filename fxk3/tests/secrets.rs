@@ -13,7 +13,10 @@ use serde_json::json;
 
 fn kinds() -> Vec<FaultKind> {
     vec![
-        FaultKind::Latency { ms: 50 },
+        FaultKind::Latency {
+            ms: 50,
+            per_row_ms: 0,
+        },
         FaultKind::ServerError { status: 502 },
         FaultKind::Hang,
         FaultKind::DropAfterWrite,

@@ -36,10 +36,15 @@ impl Api {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FaultKind {
-    /// Answer normally after `ms` milliseconds.
+    /// Answer normally after `ms` milliseconds, plus `per_row_ms` for each row the call
+    /// writes (K3Cloud Save / BatchSave models, Fxiaoke records with their detail rows): a
+    /// real server's work grows with what a batch carries, so a batch is not free.
     Latency {
-        /// Added latency in milliseconds.
+        /// Added latency in milliseconds, once per call (the round trip).
         ms: u64,
+        /// Added milliseconds per row written, after the work.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        per_row_ms: u64,
     },
     /// Answer with this HTTP status and an HTML error page, without doing the work.
     ServerError {
@@ -90,6 +95,12 @@ pub enum FaultKind {
         /// Rows kept.
         rows: usize,
     },
+}
+
+/// An unset per-row cost stays out of the fault list, so old clients read what they sent.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn gateway_timeout() -> u16 {
@@ -327,7 +338,10 @@ impl FaultRegistry {
                 .entry(format!("{} {}", api.as_str(), entry.fault.kind.name()))
                 .or_insert(0) += 1;
             match entry.fault.kind {
-                FaultKind::Latency { ms } => picked.delay_ms = picked.delay_ms.saturating_add(ms),
+                FaultKind::Latency { ms, per_row_ms } => {
+                    picked.delay_ms = picked.delay_ms.saturating_add(ms);
+                    picked.per_row_ms = picked.per_row_ms.saturating_add(per_row_ms);
+                }
                 ref kind => picked.kind = Some(kind.clone()),
             }
         }
@@ -342,6 +356,8 @@ impl FaultRegistry {
 pub(crate) struct Picked {
     /// Milliseconds to wait before anything else happens (0: none).
     pub(crate) delay_ms: u64,
+    /// Milliseconds to wait per row the work wrote, after it.
+    pub(crate) per_row_ms: u64,
     /// The fault that then applies; never [`FaultKind::Latency`].
     pub(crate) kind: Option<FaultKind>,
 }
@@ -355,7 +371,10 @@ mod tests {
         let reg = FaultRegistry::new(1);
         reg.add(Fault::any_endpoint(
             Api::K3cloud,
-            FaultKind::Latency { ms: 1 },
+            FaultKind::Latency {
+                ms: 1,
+                per_row_ms: 0,
+            },
         ));
         reg.add(Fault::new(Api::K3cloud, "Save", FaultKind::Hang).next(2));
         for _ in 0..3 {
@@ -404,19 +423,26 @@ mod tests {
         let reg = FaultRegistry::new(1);
         let a = reg.add(Fault::any_endpoint(
             Api::K3cloud,
-            FaultKind::Latency { ms: 5 },
+            FaultKind::Latency {
+                ms: 5,
+                per_row_ms: 0,
+            },
         ));
         reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::Hang).next(1));
         reg.add(Fault::any_endpoint(Api::K3cloud, FaultKind::SessionLoss).next(1));
         reg.add(Fault::any_endpoint(
             Api::K3cloud,
-            FaultKind::Latency { ms: 7 },
+            FaultKind::Latency {
+                ms: 7,
+                per_row_ms: 0,
+            },
         ));
         // Both delays add up; the first other fault wins and the second keeps its budget.
         assert_eq!(
             reg.pick(Api::K3cloud, "Save"),
             Picked {
                 delay_ms: 12,
+                per_row_ms: 0,
                 kind: Some(FaultKind::Hang)
             }
         );
@@ -424,6 +450,7 @@ mod tests {
             reg.pick(Api::K3cloud, "Save"),
             Picked {
                 delay_ms: 12,
+                per_row_ms: 0,
                 kind: Some(FaultKind::SessionLoss)
             }
         );
@@ -432,6 +459,7 @@ mod tests {
             reg.pick(Api::K3cloud, "Save"),
             Picked {
                 delay_ms: 7,
+                per_row_ms: 0,
                 kind: None
             }
         );

@@ -12,6 +12,8 @@ pub(crate) struct Reply {
     pub(crate) content_type: &'static str,
     pub(crate) body: Vec<u8>,
     pub(crate) set_cookies: Vec<String>,
+    /// Rows the call wrote, for the per-row cost of a latency rule.
+    pub(crate) rows: u64,
 }
 
 pub(crate) const JSON: &str = "application/json; charset=utf-8";
@@ -25,7 +27,14 @@ impl Reply {
             content_type,
             body,
             set_cookies: Vec::new(),
+            rows: 0,
         }
+    }
+
+    /// Records how many rows the call wrote.
+    pub(crate) fn with_rows(mut self, rows: usize) -> Self {
+        self.rows = u64::try_from(rows).unwrap_or(u64::MAX);
+        self
     }
 
     /// HTTP 200 with a JSON body.

@@ -151,29 +151,30 @@ async fn answer(
         );
         tokio::time::sleep(Duration::from_millis(picked.delay_ms)).await;
     }
+    let per_row = picked.per_row_ms;
     let Some(kind) = picked.kind else {
-        return work().into_response();
+        return worked(work, per_row).await.into_response();
     };
     tracing::debug!(api = api.as_str(), endpoint, ?kind, "fault fires");
     let reply = match kind {
         // `pick` folds every latency into `delay_ms`; kept for exhaustiveness.
-        FaultKind::Latency { .. } => work(),
+        FaultKind::Latency { .. } => worked(work, per_row).await,
         FaultKind::ServerError { status } => error_page(api, status),
         FaultKind::Hang => return std::future::pending().await,
         FaultKind::DropAfterWrite => {
-            let _applied = work();
+            let _applied = worked(work, per_row).await;
             if let Some(conn) = conn {
                 conn.abort();
             }
             return std::future::pending().await;
         }
         FaultKind::MalformedJson => {
-            let mut reply = work();
+            let mut reply = worked(work, per_row).await;
             reply.corrupt();
             reply
         }
         FaultKind::TruncatedJson => {
-            let mut reply = work();
+            let mut reply = worked(work, per_row).await;
             reply.truncate();
             reply
         }
@@ -181,7 +182,7 @@ async fn answer(
             let conn = conn.cloned();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                let _applied = work();
+                let _applied = worked(work, per_row).await;
                 if let Some(conn) = conn {
                     conn.abort();
                 }
@@ -189,16 +190,16 @@ async fn answer(
             return std::future::pending().await;
         }
         FaultKind::ServerErrorAfterWrite { status } => {
-            let _applied = work();
+            let _applied = worked(work, per_row).await;
             error_page(api, status)
         }
         FaultKind::WithoutKey { key } => {
-            let mut reply = work();
+            let mut reply = worked(work, per_row).await;
             reply.without_key(&key);
             reply
         }
         FaultKind::RowCap { rows } => {
-            let mut reply = work();
+            let mut reply = worked(work, per_row).await;
             reply.cap_rows(rows);
             reply
         }
@@ -210,6 +211,17 @@ async fn answer(
         }
     };
     reply.into_response()
+}
+
+/// Does the simulator's work, then waits the per-row cost of what it wrote: the server's
+/// processing, before its answer leaves.
+async fn worked(work: impl FnOnce() -> Reply, per_row_ms: u64) -> Reply {
+    let reply = work();
+    let cost = per_row_ms.saturating_mul(reply.rows);
+    if cost > 0 {
+        tokio::time::sleep(Duration::from_millis(cost)).await;
+    }
+    reply
 }
 
 /// The HTML error page of a 5xx fault.

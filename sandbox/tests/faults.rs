@@ -54,13 +54,25 @@ fn fx_request(fx: &Fx, path: &str, body: &Value) -> reqwest::RequestBuilder {
 async fn latency_delays_the_answer() {
     let sandbox = sandbox(1).await;
     let (k3, fx) = (K3::login(&sandbox).await, Fx::token(&sandbox).await);
-    let _ =
-        sandbox.set_fault(Fault::new(Api::K3cloud, "Save", FaultKind::Latency { ms: 150 }).next(1));
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::K3cloud,
+            "Save",
+            FaultKind::Latency {
+                ms: 150,
+                per_row_ms: 0,
+            },
+        )
+        .next(1),
+    );
     let _ = sandbox.set_fault(
         Fault::new(
             Api::Fxiaoke,
             "/cgi/crm/v2/data/create",
-            FaultKind::Latency { ms: 150 },
+            FaultKind::Latency {
+                ms: 150,
+                per_row_ms: 0,
+            },
         )
         .next(1),
     );
@@ -74,6 +86,36 @@ async fn latency_delays_the_answer() {
         .unwrap();
     assert!(start.elapsed() >= Duration::from_millis(150));
     assert!(body.contains("\"errorCode\":0"), "{body}");
+}
+
+#[tokio::test]
+async fn a_per_row_cost_grows_with_the_rows_a_call_writes() {
+    let sandbox = sandbox(1).await;
+    let k3 = K3::login(&sandbox).await;
+    let _ = sandbox.set_fault(Fault::any_endpoint(
+        Api::K3cloud,
+        FaultKind::Latency {
+            ms: 0,
+            per_row_ms: 100,
+        },
+    ));
+    let models: Vec<Value> = (1..=4)
+        .map(|i| json!({"FNumber": format!("B{i}"), "FName": "乙", "FCreateOrgId": {"FNumber": "100"}}))
+        .collect();
+    let start = Instant::now();
+    let (_, body) = send(k3.request(
+        "BatchSave",
+        &json!({"formid": "BD_Customer", "data": {"Model": models}}),
+    ))
+    .await
+    .unwrap();
+    assert!(body.contains("\"IsSuccess\":true"), "{body}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "four rows cost four times the per-row time: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 5);
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ impl FxSim {
                 }),
         };
         match answer {
-            Ok(value) => Reply::json(&value),
+            Ok(value) => Reply::json(&value).with_rows(written_rows(route, &body)),
             Err(e) => Reply::json(&self.tracer.error(n, &e)),
         }
     }
@@ -385,5 +385,22 @@ impl FxSim {
             "sentAt": now_ms,
         }));
         Ok(self.tracer.ok(self.trace(), true, Map::new()))
+    }
+}
+
+/// Records a successful create or update wrote: the record and its detail rows.
+fn written_rows(route: Route, body: &Map<String, Value>) -> usize {
+    match route {
+        Route::Data(DataOp::Create | DataOp::Update, _) => {
+            let details = obj(body.get("data"))
+                .and_then(|d| obj(d.get("details")))
+                .map_or(0, |d| {
+                    d.values()
+                        .map(|rows| rows.as_array().map_or(0, Vec::len))
+                        .sum()
+                });
+            1 + details
+        }
+        _ => 0,
     }
 }

@@ -177,6 +177,7 @@ impl K3Sim {
                 let form = form_arg(&st.data, p)?;
                 let data = data_at(1)?;
                 let envelope = save_call(&mut st.data, form, &data, method, now_ms);
+                let rows = get_ci(&data, "Model").map_or(0, |m| m.as_array().map_or(1, Vec::len));
                 if p.raw_top.contains_key("beginmethod") {
                     // Async "QUERY" mode (k3cloud.md §5.9): the sandbox finishes at once.
                     let task = st.rng.uuid();
@@ -184,9 +185,10 @@ impl K3Sim {
                     st.tasks.insert(task.clone(), result.clone());
                     return Ok(Reply::json(
                         &json!({"TaskId": task, "Status": 2, "Result": result}),
-                    ));
+                    )
+                    .with_rows(rows));
                 }
-                Ok(Reply::json(&envelope))
+                Ok(Reply::json(&envelope).with_rows(rows))
             }
             "Delete" | "Submit" | "Audit" | "UnAudit" | "CancelAssign" => {
                 let form = form_arg(&st.data, p)?;
