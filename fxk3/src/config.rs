@@ -229,6 +229,12 @@ pub struct FlowConfig {
     pub notify_text: Option<String>,
     /// Records per write batch (default 100).
     pub batch_size: Option<usize>,
+    /// Write batches in flight at once (default 1; see `docs/performance.md` before raising
+    /// it: the ERP server's capacity is yours to know).
+    pub concurrency: Option<usize>,
+    /// Write-back calls in flight while the queue drains (default 4); the Fxiaoke rate limit
+    /// paces them.
+    pub follow_up_concurrency: Option<usize>,
     /// How far below the cursor to read again (default `5m`).
     pub lookback: Option<String>,
     /// How recent changes are left to the next run (default `5s`).
@@ -382,6 +388,12 @@ impl Config {
                     .map_err(|e| ConfigError::Invalid(format!("flow `{}`: {e}", flow.name)))?;
             }
             flow.check_keys_apply()?;
+            if flow.concurrency == Some(0) || flow.follow_up_concurrency == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "flow `{}`: concurrency and follow_up_concurrency must be positive",
+                    flow.name
+                )));
+            }
             if flow.batch_size == Some(0) {
                 return Err(ConfigError::Invalid(format!(
                     "flow `{}`: batch_size must be positive",

@@ -79,6 +79,14 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
             let _ = writeln!(out, "  {}: {what}", f.source_key);
         }
         let c = &r.counts;
+        if r.write_backs_pending > 0 {
+            let _ = writeln!(
+                out,
+                "  → {} write-backs are still queued (the run stopped before they were sent): the \
+                 next run sends them",
+                r.write_backs_pending
+            );
+        }
         if c.dead_lettered > 0 {
             let _ = writeln!(
                 out,
@@ -134,7 +142,9 @@ mod tests {
             failures,
             planned: Vec::new(),
             started_at: 0,
+            writes_done_at: 1000,
             finished_at: 1200,
+            write_backs_pending: 0,
             interrupted: false,
             clock_skew_ms: None,
         };

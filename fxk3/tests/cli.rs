@@ -604,16 +604,22 @@ async fn json_reports_the_counts_of_every_flow() {
     assert_eq!(
         counts(0),
         &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
-                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300, "actions_done": 0, "actions_unknown": 0, "rebuilt": 0,
+                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300,
+                "write_backs_queued": 300, "write_backs_skipped": 0, "actions_done": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 3})
     );
     assert_eq!(
         counts(1),
         &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
-                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0, "actions_done": 400, "actions_unknown": 0, "rebuilt": 0,
+                "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0,
+                "write_backs_queued": 0, "write_backs_skipped": 0, "actions_done": 400, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 2})
     );
     assert_eq!(counts(2)["read"], 0);
+    // The queue was drained by the run: none left, and the drain ended after the writes.
+    let customers = &report[0]["report"];
+    assert_eq!(customers["write_backs_pending"], 0);
+    assert!(customers["writes_done_at"].as_i64() <= customers["finished_at"].as_i64());
     for i in 0..3 {
         assert_eq!(report[i]["error"], Value::Null);
         assert_eq!(report[i]["report"]["failures"], json!([]));
@@ -649,7 +655,7 @@ fn china_time(ms: &Value) -> String {
 }
 
 const STATUS_HEADER: &str =
-    "flow         cursor                     pending   dead  deferred  last run";
+    "flow         cursor                     pending write-backs   dead  deferred  last run";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
@@ -660,9 +666,9 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
         out.stdout_lines(),
         [
             STATUS_HEADER,
-            "customers    -                                0      0         0  never",
-            "orders       -                                0      0         0  never",
-            "deliveries   -                                0      0         0  never",
+            "customers    -                                0           0      0         0  never",
+            "orders       -                                0           0      0         0  never",
+            "deliveries   -                                0           0      0         0  never",
         ]
     );
 
@@ -706,6 +712,7 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
             json!([
                 f["flow"],
                 f["pending_writes"],
+                f["pending_write_backs"],
                 f["dead_letters"],
                 f["deferred"],
                 f["last_runs"].as_array().unwrap().len()
@@ -715,9 +722,9 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
     assert_eq!(
         summary,
         [
-            json!(["customers", 100, 1, 0, 1]),
-            json!(["orders", 0, 0, 200, 1]),
-            json!(["deliveries", 0, 0, 0, 0])
+            json!(["customers", 100, 0, 1, 0, 1]),
+            json!(["orders", 0, 0, 0, 200, 1]),
+            json!(["deliveries", 0, 0, 0, 0, 0])
         ]
     );
     let customers = &status[0];
@@ -739,16 +746,17 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
         [
             STATUS_HEADER.to_owned(),
             format!(
-                "customers    {}      100      1         0  {} created 200 updated 0 dead 1",
+                "customers    {}      100           0      1         0  {} created 200 updated 0 dead 1",
                 china_time(&customers["cursor"]),
                 china_time(&customers["last_runs"][0]["started_at"])
             ),
             format!(
-                "orders       {}        0      0       200  {} created 0 updated 0 dead 0",
+                "orders       {}        0           0      0       200  {} created 0 updated 0 dead 0",
                 china_time(&orders["cursor"]),
                 china_time(&orders["last_runs"][0]["started_at"])
             ),
-            "deliveries   -                                0      0         0  never".to_owned(),
+            "deliveries   -                                0           0      0         0  never"
+                .to_owned(),
         ]
     );
 

@@ -18,6 +18,9 @@ pub struct FlowOptions {
     /// Write batches in flight at once (default 1). Batches of one group are independent; the
     /// cursor moves after the whole group has settled.
     pub concurrency: usize,
+    /// Write-back calls in flight at once while a run drains its write-back queue (default
+    /// 4), each carrying up to 10 records; the source client's rate limiter paces them.
+    pub follow_up_concurrency: usize,
     /// How far before the cursor a window starts, ms (default 5 minutes): covers clock skew
     /// and records that became visible late. Re-read records are skipped by their hash.
     pub lookback_ms: i64,
@@ -60,6 +63,7 @@ impl Default for FlowOptions {
             page_size: 100,
             batch_size: 100,
             concurrency: 1,
+            follow_up_concurrency: 4,
             lookback_ms: 5 * 60 * 1000,
             settle_ms: 5 * 1000,
             start_from_ms: 0,
@@ -201,6 +205,11 @@ impl FlowBuilder {
         self.flow.options.batch_size = n;
         self
     }
+    /// See [`FlowOptions::follow_up_concurrency`].
+    pub fn follow_up_concurrency(mut self, n: usize) -> Self {
+        self.flow.options.follow_up_concurrency = n;
+        self
+    }
     /// See [`FlowOptions::concurrency`].
     pub fn concurrency(mut self, n: usize) -> Self {
         self.flow.options.concurrency = n;
@@ -266,8 +275,14 @@ impl FlowBuilder {
         if f.name.trim().is_empty() {
             return bad("empty name");
         }
-        if o.page_size == 0 || o.batch_size == 0 || o.concurrency == 0 {
-            return bad("page_size, batch_size and concurrency must be at least 1");
+        if o.page_size == 0
+            || o.batch_size == 0
+            || o.concurrency == 0
+            || o.follow_up_concurrency == 0
+        {
+            return bad(
+                "page_size, batch_size, concurrency and follow_up_concurrency must be at least 1",
+            );
         }
         if o.lookback_ms < 0
             || o.settle_ms < 0

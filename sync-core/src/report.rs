@@ -72,6 +72,11 @@ pub struct Counts {
     pub gone: u64,
     /// Successful write-backs.
     pub written_back: u64,
+    /// Write-backs queued by this run's creates, drained alongside its writes (or by the runs
+    /// after it).
+    pub write_backs_queued: u64,
+    /// Write-backs not needed: the source record already held the value.
+    pub write_backs_skipped: u64,
     /// Successful post-save actions (one per action and target).
     pub actions_done: u64,
     /// Actions that may or may not have happened and are not sent again (at most once: a
@@ -127,8 +132,14 @@ pub struct RunReport {
     pub planned: Vec<PlannedWrite>,
     /// Start, epoch ms.
     pub started_at: i64,
+    /// When the run's writes were done, epoch ms: every record read had reached the sink (or
+    /// settled otherwise). The write-back queue drained until `finished_at`.
+    pub writes_done_at: i64,
     /// End, epoch ms.
     pub finished_at: i64,
+    /// Write-backs still queued when the run ended (a stopped run, a source that failed):
+    /// the next run drains them.
+    pub write_backs_pending: u64,
     /// The run stopped early on the engine's stop signal, after settling the records in flight.
     pub interrupted: bool,
     /// The source server's clock minus this machine's, ms (to the second), when the source
@@ -149,7 +160,9 @@ impl RunReport {
             failures: Vec::new(),
             planned: Vec::new(),
             started_at,
+            writes_done_at: started_at,
             finished_at: started_at,
+            write_backs_pending: 0,
             interrupted: false,
             clock_skew_ms: None,
         }

@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use common::{CrashStore, FLOW, Harness, NowMsExt as _, QUIET, T0, customer};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use sync_core::state::{MemoryStore, Stage, StateStore};
+use sync_core::state::{MemoryStore, Stage, StateStore, WRITE_BACK};
 use sync_core::testing::{CallFault, MemorySink, MemorySource};
 use sync_core::{
     ConnectorError, DeclarativeMapping, Error, Flow, FlowOptions, Page, PageRequest, Record,
-    RecordOutcome, Sink, Source, TargetRef, WriteItem, WriteOutcome,
+    RecordOutcome, Sink, Source, SourceWriteBack, TargetRef, WriteBackItem, WriteBackOutcome,
+    WriteItem, WriteOutcome,
 };
 
 // ---- Rule 1: the window --------------------------------------------------------------------
@@ -1306,6 +1307,212 @@ async fn rule9_number_is_written_back_and_actions_run_per_record() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A write-back that answers only once `ready` says so, counting the records it was given.
+struct GatedWriteBack {
+    inner: Arc<MemorySource>,
+    ready: Box<dyn Fn() -> bool + Send + Sync>,
+    items: std::sync::atomic::AtomicUsize,
+    /// Every call fails as a whole.
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl GatedWriteBack {
+    fn new(inner: Arc<MemorySource>, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            inner,
+            ready: Box::new(ready),
+            items: std::sync::atomic::AtomicUsize::new(0),
+            down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl SourceWriteBack for GatedWriteBack {
+    async fn write_back(
+        &self,
+        items: &[WriteBackItem],
+    ) -> Result<Vec<WriteBackOutcome>, ConnectorError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConnectorError::transient("HTTP 502 from the CRM"));
+        }
+        while !(self.ready)() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.items
+            .fetch_add(items.len(), std::sync::atomic::Ordering::SeqCst);
+        self.inner.write_back(items).await
+    }
+
+    fn written_back(&self, record: &Record) -> Option<String> {
+        self.inner.written_back(record)
+    }
+}
+
+#[tokio::test]
+async fn rule9_the_sink_side_never_waits_on_write_backs() {
+    // Each write-back answers only once every record is in the sink: a run that waited for a
+    // group's write-backs before writing the next group would never end.
+    let h = Harness::new();
+    h.seed(300);
+    h.source.write_back_into("field_erp_no__c");
+    let sink = h.sink.clone();
+    let wb = Arc::new(GatedWriteBack::new(h.source.clone(), move || {
+        sink.documents().len() == 300
+    }));
+    let flow = h
+        .builder()
+        .page_size(100)
+        .batch_size(100)
+        .write_back(wb.clone())
+        .build()
+        .unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), h.engine.run(&flow))
+        .await
+        .expect("the writes went on while the write-backs waited")
+        .unwrap();
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.write_backs_queued,
+            r.counts.written_back,
+            r.write_backs_pending,
+            r.counts.batches
+        ),
+        (300, 300, 300, 0, 3)
+    );
+    for d in h.sink.documents() {
+        let rec = h.source.record(&d.source_key).unwrap();
+        assert_eq!(rec.body["field_erp_no__c"], json!(d.number));
+    }
+    assert_eq!(
+        h.store.queued_count(FLOW, WRITE_BACK).await.unwrap(),
+        0,
+        "the queue is drained"
+    );
+}
+
+#[tokio::test]
+async fn rule9_write_backs_queued_when_the_process_dies_are_sent_by_the_next_run() {
+    let h = Harness::new();
+    h.seed(30);
+    h.source.write_back_into("field_erp_no__c");
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = open.clone();
+    let wb = Arc::new(GatedWriteBack::new(h.source.clone(), move || {
+        gate.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    let flow = h.builder().write_back(wb.clone()).build().unwrap();
+    // The process dies (its future is dropped) once the documents are written and their
+    // write-backs queued, before any write-back went out.
+    let sink = h.sink.clone();
+    tokio::select! {
+        _ = h.engine.run(&flow) => panic!("the run cannot end while its write-backs wait"),
+        () = async {
+            while sink.documents().len() < 30 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        } => {}
+    }
+    assert_eq!(h.store.queued_count(FLOW, WRITE_BACK).await.unwrap(), 30);
+    assert_eq!(wb.items.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.written_back,
+            r.write_backs_pending
+        ),
+        (0, 30, 0)
+    );
+    assert_eq!(h.sink.documents().len(), 30, "nothing written twice");
+    for d in h.sink.documents() {
+        let rec = h.source.record(&d.source_key).unwrap();
+        assert_eq!(rec.body["field_erp_no__c"], json!(d.number));
+    }
+}
+
+#[tokio::test]
+async fn rule9_write_backs_of_a_source_that_is_down_stay_queued_for_the_next_run() {
+    let h = Harness::new();
+    h.seed(25);
+    h.source.write_back_into("field_erp_no__c");
+    let wb = Arc::new(GatedWriteBack::new(h.source.clone(), || true));
+    wb.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let flow = h.builder().write_back(wb.clone()).build().unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (r.counts.created, r.counts.written_back, r.write_backs_pending),
+        (25, 0, 25)
+    );
+    assert!(
+        h.store.dead_letters(FLOW, None, 10).await.unwrap().is_empty(),
+        "a call that failed as a whole is no record's failure"
+    );
+
+    wb.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    h.clock.advance(60_000);
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.written_back, r.write_backs_pending), (25, 0));
+    assert_eq!(h.sink.documents().len(), 25);
+}
+
+#[tokio::test]
+async fn rule9_a_write_back_the_source_already_holds_is_not_sent() {
+    let h = Harness::new();
+    // The ERP number is the CRM's account number, and the write-back field holds it already
+    // for one record (a rebuild, an import, a field the mapping reads the number from).
+    for (key, held) in [("c1", Some("C-c1")), ("c2", None)] {
+        let mut body = json!({"_id": key, "name": key, "account_no": format!("C-{key}")});
+        if let Some(v) = held {
+            body["field_erp_no__c"] = json!(v);
+        }
+        h.source.upsert(Record::new(key, T0 - 10_000, body));
+    }
+    h.source.write_back_into("field_erp_no__c");
+    let mapping = DeclarativeMapping::from_toml(
+        r#"
+        natural_key = "F_CrmId"
+        [[fields]]
+        target = "FName"
+        source = "name"
+        [[fields]]
+        target = "F_CrmId"
+        source = "_id"
+        [[fields]]
+        target = "FNumber"
+        source = "account_no"
+        "#,
+    )
+    .unwrap();
+    let wb = Arc::new(GatedWriteBack::new(h.source.clone(), || true));
+    let flow = Flow::builder(FLOW, h.source.clone(), Arc::new(mapping), h.sink.clone())
+        .lookback_ms(0)
+        .settle_ms(1_000)
+        .write_back(wb.clone())
+        .build()
+        .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.write_backs_skipped,
+            r.counts.write_backs_queued,
+            r.counts.written_back
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(wb.items.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        h.source.record("c2").unwrap().body["field_erp_no__c"],
+        json!("C-c2")
     );
 }
 

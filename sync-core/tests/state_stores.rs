@@ -6,8 +6,8 @@ use common::{FLOW, Harness, T0};
 use serde_json::json;
 use std::sync::Arc;
 use sync_core::state::{
-    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, MemoryStore, SqliteStore,
-    Stage, StateStore,
+    Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, MemoryStore, PendingSend,
+    SqliteStore, Stage, StateStore, WRITE_BACK,
 };
 use sync_core::{Error, TargetRef};
 
@@ -214,6 +214,60 @@ async fn contract(store: &dyn StateStore) {
             .id,
         "101"
     );
+
+    // The write-back queue: by source key, apart from the sends of actions.
+    let send = |key: &str, action: &str| PendingSend {
+        source_key: key.into(),
+        action: action.into(),
+        target: TargetRef::new(format!("id-{key}"), Some(format!("N-{key}"))),
+        queued_at: 1_500,
+        started_at: None,
+    };
+    store
+        .apply(
+            &lease,
+            &Changes {
+                sends_put: vec![
+                    send("q3", WRITE_BACK),
+                    send("q1", WRITE_BACK),
+                    send("q2", WRITE_BACK),
+                    send("q1", "notify"),
+                ],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    let first: Vec<String> = store
+        .queued(FLOW, WRITE_BACK, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.source_key)
+        .collect();
+    assert_eq!(first, ["q1", "q2"]);
+    assert_eq!(
+        store.queued(FLOW, WRITE_BACK, 9).await.unwrap()[2],
+        send("q3", WRITE_BACK)
+    );
+    assert_eq!(store.queued_count(FLOW, WRITE_BACK).await.unwrap(), 3);
+    assert_eq!(store.sends(FLOW).await.unwrap(), [send("q1", "notify")]);
+    store
+        .apply(
+            &lease,
+            &Changes {
+                sends_clear: vec![
+                    ("q1".into(), WRITE_BACK.into()),
+                    ("q2".into(), WRITE_BACK.into()),
+                    ("q3".into(), WRITE_BACK.into()),
+                    ("q1".into(), "notify".into()),
+                ],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.queued_count(FLOW, WRITE_BACK).await.unwrap(), 0);
 
     // A lease taken over after expiry fences the old holder out.
     let taken = store.acquire_lease(FLOW, "b", 2_000, 1_000).await.unwrap();

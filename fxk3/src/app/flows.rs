@@ -112,6 +112,12 @@ impl App {
         if let Some(n) = c.batch_size {
             builder = builder.batch_size(n);
         }
+        if let Some(n) = c.concurrency {
+            builder = builder.concurrency(n);
+        }
+        if let Some(n) = c.follow_up_concurrency {
+            builder = builder.follow_up_concurrency(n);
+        }
         if let Some(v) = &c.lookback {
             builder = builder.lookback_ms(millis(parse_duration(v).map_err(ConfigError::Invalid)?));
         }

@@ -1,6 +1,7 @@
 //! `fxk3 status`: flows, cursors, what waits, from the state file.
 
 use fxk3::{App, AppError};
+use sync_core::state::WRITE_BACK;
 
 use super::local_time;
 use crate::OK;
@@ -13,6 +14,7 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
         let name = flow.name();
         let cursor = store.cursor(name).await?;
         let intents = store.intents(name).await?;
+        let write_backs = store.queued_count(name, WRITE_BACK).await?;
         let dead = store.dead_letters(name, None, 1_000).await?;
         let deferred = store.deferrals(name, None, 1_000).await?;
         let runs = store.runs(name, 5).await?;
@@ -20,6 +22,7 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
             "flow": name,
             "cursor": cursor.map(|c| c.version),
             "pending_writes": intents.len(),
+            "pending_write_backs": write_backs,
             "dead_letters": dead.len(),
             "deferred": deferred.len(),
             "last_runs": runs.iter().map(|r| serde_json::json!({
@@ -32,10 +35,11 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
         out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         out!(
-            "{:<12} {:<25} {:>8} {:>6} {:>9}  last run",
+            "{:<12} {:<25} {:>8} {:>11} {:>6} {:>9}  last run",
             "flow",
             "cursor",
             "pending",
+            "write-backs",
             "dead",
             "deferred"
         );
@@ -62,10 +66,11 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
             // Numbers, not JSON values: `Value`'s Display ignores the column widths.
             let count = |key: &str| s[key].as_u64().unwrap_or_default();
             out!(
-                "{:<12} {:<25} {:>8} {:>6} {:>9}  {last}",
+                "{:<12} {:<25} {:>8} {:>11} {:>6} {:>9}  {last}",
                 s["flow"].as_str().unwrap_or_default(),
                 cursor,
                 count("pending_writes"),
+                count("pending_write_backs"),
                 count("dead_letters"),
                 count("deferred")
             );

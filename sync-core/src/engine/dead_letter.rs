@@ -7,6 +7,27 @@ use crate::error::Result;
 use crate::report::RecordOutcome;
 use crate::state::{Changes, DeadLetter, KeyState, Stage};
 
+/// The letter of a failure of `key` at stage `at`: one more attempt than `prior`, the letter
+/// of the same stage it replaces. Retryable, without payload, unless the caller says otherwise.
+pub(crate) fn letter(
+    key: &str,
+    prior: Option<&DeadLetter>,
+    at: Stage,
+    reason: String,
+    now: i64,
+) -> DeadLetter {
+    DeadLetter {
+        source_key: key.to_owned(),
+        stage: at,
+        reason,
+        payload: None,
+        attempts: prior.map_or(1, |d| d.attempts.saturating_add(1)),
+        retryable: true,
+        first_at: prior.map_or(now, |d| d.first_at),
+        last_at: now,
+    }
+}
+
 impl Run<'_> {
     /// Rule 7: puts a record on the dead-letter list for stage `at` (one more attempt if it was
     /// there for that stage; its letters of other stages stay).
@@ -37,15 +58,10 @@ impl Run<'_> {
                     .push((key.to_owned(), other));
             }
         }
-        changes.dead_letters_put.push(crate::state::DeadLetter {
-            source_key: key.to_owned(),
-            stage: at.clone(),
-            reason: reason.clone(),
+        changes.dead_letters_put.push(DeadLetter {
             payload,
-            attempts: prior.map_or(1, |d| d.attempts.saturating_add(1)),
             retryable,
-            first_at: prior.map_or(now, |d| d.first_at),
-            last_at: now,
+            ..letter(key, prior, at.clone(), reason.clone(), now)
         });
         self.settled(key, RecordOutcome::DeadLettered { stage: at, reason });
     }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::report::{Failure, RecordOutcome};
 use crate::sink::{ActionOutcome, TargetRef};
 use crate::source::{WriteBackItem, WriteBackOutcome};
-use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage};
+use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage, WRITE_BACK};
 use std::collections::HashSet;
 
 /// How the reason of a dead letter for an action that may have happened begins: re-runs of
@@ -21,11 +21,14 @@ pub(crate) struct Written {
     pub(crate) created: bool,
     /// Its dead letters before this write, for the attempt counts of its follow-up stages.
     pub(crate) prior: Vec<DeadLetter>,
+    /// What the source record already holds in the write-back field, when known.
+    pub(crate) holds: Option<String>,
 }
 
 impl Run<'_> {
-    /// Runs the write-back (creates only) and the actions (creates, and updates when asked).
-    /// Failures become dead letters of their stage; they never undo the write.
+    /// Queues the write-backs (creates only; drained alongside the run, see `drain`) and runs
+    /// the actions (creates, and updates when asked). Failures become dead letters of their
+    /// stage; they never undo the write.
     pub(crate) async fn follow_ups(
         &mut self,
         written: Vec<Written>,
@@ -35,8 +38,25 @@ impl Run<'_> {
             return Ok(());
         }
         if self.flow.write_back.is_some() {
-            let created: Vec<&Written> = written.iter().filter(|w| w.created).collect();
-            self.write_back(&created, changes).await;
+            let now = self.now();
+            for w in written.iter().filter(|w| w.created) {
+                let value = w.target.number.as_deref().unwrap_or(&w.target.id);
+                // The source record already holds it (its number came from that field, or an
+                // earlier write-back got there): writing it again would cost a rate-limited
+                // call for nothing.
+                if w.holds.as_deref() == Some(value) {
+                    self.report.counts.write_backs_skipped += 1;
+                    continue;
+                }
+                self.report.counts.write_backs_queued += 1;
+                changes.sends_put.push(PendingSend {
+                    source_key: w.source_key.clone(),
+                    action: WRITE_BACK.to_owned(),
+                    target: w.target.clone(),
+                    queued_at: now,
+                    started_at: None,
+                });
+            }
         }
         let on_update = self.flow.options.actions_on_update;
         let eligible: Vec<&Written> = written.iter().filter(|w| w.created || on_update).collect();
@@ -137,7 +157,9 @@ impl Run<'_> {
                     queued_at,
                     started_at,
                 };
-                changes.sends_put = alive.iter().map(|w| send(w, None)).collect();
+                changes
+                    .sends_put
+                    .extend(alive.iter().map(|w| send(w, None)));
                 let mut outcomes = Vec::with_capacity(targets.len());
                 for (w, target) in alive.iter().zip(&targets) {
                     changes.sends_put.push(send(w, Some(self.now())));
@@ -301,6 +323,7 @@ impl Run<'_> {
                     target: s.target,
                     created: true,
                     prior: Vec::new(),
+                    holds: None,
                 }),
                 (Some(_), _) => {
                     self.action_unknown(
@@ -340,6 +363,7 @@ impl Run<'_> {
                 target: entry.target.clone(),
                 created: true,
                 prior: vec![letter.clone()],
+                holds: None,
             };
             let ok = match &letter.stage {
                 Stage::WriteBack => self

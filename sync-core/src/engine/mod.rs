@@ -3,13 +3,15 @@
 //! See `docs/sync-model.md` for the model in prose. Each rule lives in one private module:
 //! `window` (rule 1), `process` (rules 2, 3, 5, 8, 10), `reconcile` (rule 4), `defer`
 //! (rule 6), `dead_letter` (rule 7), `follow_up` (rule 9), `backoff` (the waits of rules 7 and
-//! of transient calls), `deps` (dependency order); `run` holds a run's state and its
+//! of transient calls), `drain` (rule 9's write-back queue, drained alongside a run's writes),
+//! `deps` (dependency order); `run` holds a run's state and its
 //! incremental walk, `rebuild` the ID-map rebuild.
 
 mod backoff;
 mod dead_letter;
 mod defer;
 mod deps;
+mod drain;
 mod follow_up;
 mod owner;
 mod process;
@@ -26,7 +28,7 @@ use crate::flow::Flow;
 use crate::mapping::ValidationIssue;
 use crate::observer::{NoopObserver, Observer};
 use crate::state::{Lease, RunKind, StateStore};
-use run::Run;
+use run::{Run, Writes};
 use std::fmt;
 use std::sync::Arc;
 
@@ -138,7 +140,7 @@ impl Engine {
     /// record, so running again loses nothing.
     pub async fn run(&self, flow: &Flow) -> Result<RunReport> {
         let mut run = Run::start(self, flow, RunKind::Incremental).await?;
-        let result = run.incremental().await;
+        let result = run.drained(Writes::Incremental).await;
         run.finish(result).await
     }
 
@@ -155,7 +157,7 @@ impl Engine {
     /// Records that fail again stay on the list with one more attempt.
     pub async fn rerun_dead_letters(&self, flow: &Flow) -> Result<RunReport> {
         let mut run = Run::start(self, flow, RunKind::DeadLetters).await?;
-        let result = run.dead_letters().await;
+        let result = run.drained(Writes::DeadLetters).await;
         run.finish(result).await
     }
 

@@ -18,6 +18,8 @@ struct Pending {
     item: WriteItem,
     hash: String,
     state: KeyState,
+    /// What the source record holds in the write-back field.
+    holds: Option<String>,
 }
 
 impl Run<'_> {
@@ -136,13 +138,23 @@ impl Run<'_> {
                         self.settled(&record.key, RecordOutcome::Unchanged);
                         continue;
                     }
+                    let holds = self
+                        .flow
+                        .write_back
+                        .as_ref()
+                        .and_then(|wb| wb.written_back(&record));
                     let item = WriteItem {
                         source_key: record.key,
                         natural_key: mapped.natural_key,
                         payload: mapped.payload,
                         target: known.map(|e| e.target.clone()),
                     };
-                    pending.push(Pending { item, hash, state });
+                    pending.push(Pending {
+                        item,
+                        hash,
+                        state,
+                        holds,
+                    });
                 }
             }
         }
@@ -372,6 +384,7 @@ impl Run<'_> {
                 target,
                 created,
                 prior: p.state.dead_letters,
+                holds: p.holds,
             });
         }
     }

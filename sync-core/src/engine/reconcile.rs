@@ -72,6 +72,7 @@ impl Run<'_> {
             target,
             created: true,
             prior: Vec::new(),
+            holds: None,
         });
         Ok(Some(entry))
     }

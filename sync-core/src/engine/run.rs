@@ -2,12 +2,14 @@
 
 use super::Engine;
 use super::backoff;
+use super::drain::{Drain, Signal};
 use super::window::{Pages, window};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::record::Record;
 use crate::report::{Failure, RecordOutcome, RunReport};
-use crate::state::{Changes, Cursor, Lease, RunKind, RunRecord};
+use crate::state::{Changes, Cursor, Lease, RunKind, RunRecord, WRITE_BACK};
+use std::sync::Arc;
 
 /// Clocks within this of each other count as equal: an HTTP `Date` has whole seconds, and an
 /// answer takes time to arrive.
@@ -22,6 +24,15 @@ pub(crate) struct Run<'a> {
     pub(crate) started_at: i64,
     /// The cursor as committed so far in this run.
     pub(crate) cursor: Option<i64>,
+    /// Tells the write-back drain, while one runs alongside, that more is queued.
+    drain: Option<Arc<Signal>>,
+}
+
+/// What a run does while its write-back queue drains alongside.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Writes {
+    Incremental,
+    DeadLetters,
 }
 
 impl<'a> Run<'a> {
@@ -39,6 +50,7 @@ impl<'a> Run<'a> {
             report: RunReport::new(&flow.name, kind, now),
             started_at: now,
             cursor: None,
+            drain: None,
         })
     }
 
@@ -48,6 +60,49 @@ impl<'a> Run<'a> {
 
     pub(crate) fn now(&self) -> i64 {
         self.engine.clock.now_ms()
+    }
+
+    /// Runs `writes` while the flow's write-back queue drains alongside (a dry run, or a flow
+    /// without write-back, just runs them). The run ends when both are done; a failed or
+    /// stopped run leaves what is still queued to the next one.
+    pub(crate) async fn drained(&mut self, writes: Writes) -> Result<()> {
+        let signal = Arc::new(Signal::default());
+        let drain = self
+            .lease
+            .clone()
+            .and_then(|lease| Drain::new(self.engine, self.flow, lease, Arc::clone(&signal)));
+        let Some(drain) = drain else {
+            let result = self.writes(writes).await;
+            self.report.writes_done_at = self.now();
+            return result;
+        };
+        self.drain = Some(Arc::clone(&signal));
+        let writing = async {
+            let result = self.writes(writes).await;
+            self.report.writes_done_at = self.now();
+            signal.writes_done(result.is_ok() && !self.report.interrupted);
+            result
+        };
+        let (result, (drained, drain_result)) =
+            futures_util::future::join(writing, drain.run()).await;
+        self.drain = None;
+        self.report.counts.written_back += drained.written_back;
+        for (key, outcome) in drained.failed {
+            self.settled(&key, outcome);
+        }
+        self.report.write_backs_pending = self
+            .engine
+            .store
+            .queued_count(&self.flow.name, WRITE_BACK)
+            .await?;
+        result.and(drain_result)
+    }
+
+    async fn writes(&mut self, writes: Writes) -> Result<()> {
+        match writes {
+            Writes::Incremental => self.incremental().await,
+            Writes::DeadLetters => self.dead_letters().await,
+        }
     }
 
     /// Records the run, gives the lease back and hands out the report.
@@ -82,6 +137,13 @@ impl<'a> Run<'a> {
         };
         if !changes.is_empty() {
             self.engine.store.apply(lease, changes).await?;
+            if let Some(drain) = self
+                .drain
+                .as_ref()
+                .filter(|_| !changes.sends_put.is_empty())
+            {
+                drain.queued();
+            }
         }
         let ttl = self.flow.options.lease_ttl_ms;
         if self.now() >= lease.expires_at.saturating_sub(ttl / 2) {

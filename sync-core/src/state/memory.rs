@@ -2,7 +2,7 @@
 
 use super::{
     Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, KeyState, Lease, PendingSend,
-    RunRecord, StateStore,
+    RunRecord, StateStore, WRITE_BACK,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -231,8 +231,35 @@ impl StateStore for MemoryStore {
         Ok(self
             .lock()
             .get(flow)
-            .map(|s| s.sends.values().cloned().collect())
+            .map(|s| {
+                s.sends
+                    .values()
+                    .filter(|s| s.action != WRITE_BACK)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
+    }
+
+    async fn queued(&self, flow: &str, action: &str, limit: usize) -> Result<Vec<PendingSend>> {
+        Ok(self
+            .lock()
+            .get(flow)
+            .map(|s| {
+                s.sends
+                    .values()
+                    .filter(|s| s.action == action)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn queued_count(&self, flow: &str, action: &str) -> Result<u64> {
+        Ok(self.lock().get(flow).map_or(0, |s| {
+            s.sends.values().filter(|s| s.action == action).count() as u64
+        }))
     }
 
     async fn dead_letters(

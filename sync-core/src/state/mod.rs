@@ -13,7 +13,7 @@ pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease,
-    PendingSend, RunKind, RunRecord, Stage,
+    PendingSend, RunKind, RunRecord, Stage, WRITE_BACK,
 };
 
 use crate::error::Result;
@@ -89,8 +89,16 @@ pub trait StateStore: Send + Sync {
     /// Pending intents: writes that were started and not settled.
     async fn intents(&self, flow: &str) -> Result<Vec<Intent>>;
 
-    /// Sends of actions that must not be repeated, started and not settled.
+    /// Sends of actions that must not be repeated, started and not settled (queued
+    /// write-backs are not among them: see [`queued`](Self::queued)).
     async fn sends(&self, flow: &str) -> Result<Vec<PendingSend>>;
+
+    /// The first `limit` follow-ups of `action` on record (the write-back queue, action
+    /// [`WRITE_BACK`]), by source key.
+    async fn queued(&self, flow: &str, action: &str, limit: usize) -> Result<Vec<PendingSend>>;
+
+    /// How many follow-ups of `action` are on record.
+    async fn queued_count(&self, flow: &str, action: &str) -> Result<u64>;
 
     /// The dead letters of at most `limit` source keys (all stages of each), ordered by source
     /// key and stage, starting after the key `after`.

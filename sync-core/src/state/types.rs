@@ -114,15 +114,22 @@ pub struct Deferral {
     pub last_at: i64,
 }
 
-/// An action that must not be repeated (a CRM message), on record from the moment its write is
-/// committed until its outcome is known. When a run starts and finds one, its process died:
-/// one never started is sent now; one that was being sent may or may not have gone out, and
-/// it is reported as unknown — never sent again, never silently taken as sent.
+/// The action name under which write-backs wait in the follow-up queue
+/// ([`PendingSend`]); not a sink action.
+pub const WRITE_BACK: &str = "write_back";
+
+/// A follow-up on record from the moment its write is committed until its outcome is known.
+///
+/// For an action that must not be repeated (a CRM message): when a run starts and finds one,
+/// its process died; one never started is sent now; one that was being sent may or may not
+/// have gone out, and it is reported as unknown — never sent again, never silently taken as
+/// sent. For a write-back ([`WRITE_BACK`], repeatable): it waits here while runs drain the
+/// queue alongside their writes, so that the sink side never waits on the source's rate limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingSend {
     /// The source record's key.
     pub source_key: String,
-    /// The action (`notify`).
+    /// The action (`notify`), or [`WRITE_BACK`].
     pub action: String,
     /// The target it was sent for.
     pub target: TargetRef,

@@ -181,6 +181,17 @@ impl StateStore for CrashStore {
     async fn sends(&self, flow: &str) -> Result<Vec<sync_core::state::PendingSend>> {
         self.inner.sends(flow).await
     }
+    async fn queued(
+        &self,
+        flow: &str,
+        action: &str,
+        limit: usize,
+    ) -> Result<Vec<sync_core::state::PendingSend>> {
+        self.inner.queued(flow, action, limit).await
+    }
+    async fn queued_count(&self, flow: &str, action: &str) -> Result<u64> {
+        self.inner.queued_count(flow, action).await
+    }
     async fn dead_letters(
         &self,
         flow: &str,

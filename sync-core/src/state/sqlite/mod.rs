@@ -6,7 +6,7 @@ mod token_cache;
 
 use super::{
     Changes, Cursor, DeadLetter, Deferral, IdMapEntry, Intent, IntentOp, KeyState, Lease,
-    PendingSend, RunKind, RunRecord, Stage, StateStore,
+    PendingSend, RunKind, RunRecord, Stage, StateStore, WRITE_BACK,
 };
 use crate::error::{Error, Result};
 use crate::sink::TargetRef;
@@ -246,6 +246,19 @@ fn read_deferral(r: &Row<'_>) -> rusqlite::Result<Deferral> {
         attempts: r.get(3)?,
         first_at: r.get(4)?,
         last_at: r.get(5)?,
+    })
+}
+
+fn read_send(r: &Row<'_>) -> rusqlite::Result<PendingSend> {
+    Ok(PendingSend {
+        source_key: r.get(0)?,
+        action: r.get(1)?,
+        target: TargetRef {
+            id: r.get(2)?,
+            number: r.get(3)?,
+        },
+        queued_at: r.get(4)?,
+        started_at: r.get(5)?,
     })
 }
 
@@ -570,21 +583,30 @@ impl StateStore for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT source_key, action, target_id, target_number, queued_at, started_at
-             FROM sends WHERE flow = ?1 ORDER BY source_key, action",
+             FROM sends WHERE flow = ?1 AND action != ?2 ORDER BY source_key, action",
         )?;
-        let rows = stmt.query_map([flow], |r| {
-            Ok(PendingSend {
-                source_key: r.get(0)?,
-                action: r.get(1)?,
-                target: TargetRef {
-                    id: r.get(2)?,
-                    number: r.get(3)?,
-                },
-                queued_at: r.get(4)?,
-                started_at: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([flow, WRITE_BACK], read_send)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn queued(&self, flow: &str, action: &str, limit: usize) -> Result<Vec<PendingSend>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT source_key, action, target_id, target_number, queued_at, started_at
+             FROM sends WHERE flow = ?1 AND action = ?2 ORDER BY source_key LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![flow, action, limit], read_send)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn queued_count(&self, flow: &str, action: &str) -> Result<u64> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM sends WHERE flow = ?1 AND action = ?2",
+            params![flow, action],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn dead_letters(
