@@ -375,7 +375,7 @@ impl ClientBuilder {
     }
 
     /// Keeps calls under a per-endpoint limit (off by default), e.g.
-    /// [`RateLimit::vendor_default`] — 100 calls per 20 s per endpoint.
+    /// [`RateLimit::vendor_default`] — 100 calls per 20 s per endpoint, with a margin.
     pub fn rate_limit(self, limit: RateLimit) -> Self {
         self.rate_limiter(Arc::new(limit))
     }

@@ -229,7 +229,7 @@ pub struct FlowConfig {
     pub notify_text: Option<String>,
     /// Records per write batch (default 100).
     pub batch_size: Option<usize>,
-    /// Write batches in flight at once (default 1; see `docs/performance.md` before raising
+    /// Write batches in flight at once (default 4; see `docs/performance.md` before raising
     /// it: the ERP server's capacity is yours to know).
     pub concurrency: Option<usize>,
     /// Write-back calls in flight while the queue drains (default 4); the Fxiaoke rate limit

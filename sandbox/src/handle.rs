@@ -470,6 +470,13 @@ impl Sandbox {
         self.shared.fx.users()
     }
 
+    /// Calls the per-path rate limit refused (30004) since the start or the last reset —
+    /// what a client that keeps under the limit never sees.
+    #[must_use]
+    pub fn fxiaoke_rate_limited(&self) -> u64 {
+        self.shared.fx.rate_limited()
+    }
+
     /// Sets the per-path rate limit (`None`: unlimited) until the next reset.
     pub fn fxiaoke_set_rate_limit(&self, limit: Option<(usize, Duration)>) {
         self.shared.fx.set_limits(|l| l.rate_limit = limit);

@@ -15,8 +15,11 @@ pub struct FlowOptions {
     pub page_size: usize,
     /// Records per sink write (default 100 models per K3Cloud `BatchSave`).
     pub batch_size: usize,
-    /// Write batches in flight at once (default 1). Batches of one group are independent; the
-    /// cursor moves after the whole group has settled.
+    /// Write batches in flight at once (default 4). Batches of one group are independent; the
+    /// cursor moves after the whole group has settled. One K3Cloud deployment was observed
+    /// serving 4 truly concurrent requests without errors, and a client-side cap of 4–8 is the
+    /// reference's advice; more is faster only as far as the ERP server has capacity (see
+    /// `docs/performance.md`).
     pub concurrency: usize,
     /// Write-back calls in flight at once while a run drains its write-back queue (default
     /// 4), each carrying up to 10 records; the source client's rate limiter paces them.
@@ -62,7 +65,7 @@ impl Default for FlowOptions {
         Self {
             page_size: 100,
             batch_size: 100,
-            concurrency: 1,
+            concurrency: 4,
             follow_up_concurrency: 4,
             lookback_ms: 5 * 60 * 1000,
             settle_ms: 5 * 1000,

@@ -345,6 +345,7 @@ async fn rule3_the_lease_is_renewed_before_every_write() {
     .lookback_ms(0)
     .settle_ms(1_000)
     .batch_size(1)
+    .concurrency(1)
     .lease_ttl_ms(10_000)
     .build()
     .unwrap();
@@ -1252,6 +1253,23 @@ async fn rule8_independent_batches_run_with_bounded_concurrency() {
     assert!(h.sink.batch_sizes().iter().all(|n| *n <= 10));
 }
 
+#[tokio::test]
+async fn rule8_a_group_gathers_pages_so_that_batches_of_small_pages_go_out_together() {
+    // Pages of 10 and batches of 10: three batches in flight need a group of three pages.
+    let h = Harness::new();
+    h.seed(30);
+    let flow = h
+        .builder()
+        .page_size(10)
+        .batch_size(10)
+        .concurrency(3)
+        .build()
+        .unwrap();
+    let r = h.engine.run(&flow).await.unwrap();
+    assert_eq!((r.counts.created, r.counts.batches), (30, 3));
+    assert_eq!(h.sink.max_in_flight(), 3);
+}
+
 // ---- Rule 9: write-back and post-save actions ----------------------------------------------
 
 #[tokio::test]
@@ -1449,11 +1467,19 @@ async fn rule9_write_backs_of_a_source_that_is_down_stay_queued_for_the_next_run
     let flow = h.builder().write_back(wb.clone()).build().unwrap();
     let r = h.engine.run(&flow).await.unwrap();
     assert_eq!(
-        (r.counts.created, r.counts.written_back, r.write_backs_pending),
+        (
+            r.counts.created,
+            r.counts.written_back,
+            r.write_backs_pending
+        ),
         (25, 0, 25)
     );
     assert!(
-        h.store.dead_letters(FLOW, None, 10).await.unwrap().is_empty(),
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "a call that failed as a whole is no record's failure"
     );
 

@@ -55,6 +55,8 @@ pub(crate) struct AuthState {
     path_calls: HashMap<String, VecDeque<i64>>,
     /// (GMT+8 day, calls that day).
     day: (i64, u64),
+    /// Calls refused by the per-path rate limit (not by an injected fault).
+    pub(crate) rate_limited: u64,
     pub(crate) limits: Limits,
     rng: SplitMix64,
     /// Every token issued (the first [`ISSUED_KEPT`]), for tests that look for them in output.
@@ -72,6 +74,7 @@ impl AuthState {
             token_calls: HashMap::new(),
             path_calls: HashMap::new(),
             day: (0, 0),
+            rate_limited: 0,
             limits: Limits::from_config(config),
             rng: SplitMix64::new(seed ^ 0xF8_1A0C),
             issued: Vec::new(),
@@ -162,6 +165,7 @@ impl AuthState {
                 times.pop_front();
             }
             if times.len() >= calls {
+                self.rate_limited += 1;
                 return Err(FxError::rate_limited(code));
             }
             times.push_back(now_ms);
@@ -222,6 +226,7 @@ mod tests {
         assert!(auth.admit("/a", 30004, T0).is_ok());
         assert!(auth.admit("/a", 30004, T0 + 1).is_ok());
         assert_eq!(auth.admit("/a", 30004, T0 + 2).unwrap_err().code, 30004);
+        assert_eq!(auth.rate_limited, 1);
         assert!(auth.admit("/b", 30004, T0 + 3).is_ok());
         assert_eq!(auth.admit("/c", 30004, T0 + 4).unwrap_err().code, 30002);
         // The next GMT+8 day.

@@ -191,6 +191,11 @@ impl FxSim {
         }
     }
 
+    /// Calls refused by the per-path rate limit since the last reset.
+    pub(crate) fn rate_limited(&self) -> u64 {
+        self.auth.lock().rate_limited
+    }
+
     pub(crate) fn reset(&self, seed: u64, _now: i64) {
         *self.auth.lock() = AuthState::new(&self.config, seed);
         *self.crm.write() = Crm::new(seed);

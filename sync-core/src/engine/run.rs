@@ -376,30 +376,54 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let group = self.group_size();
+        let page_size = self.flow.options.page_size;
+        let (engine, flow) = (self.engine, self.flow);
         let mut pages = Pages::new(win);
-        while let Some(request) = pages.next_request(self.flow.options.page_size) {
-            let page = self
-                .retrying("read_page", || self.flow.source.read_page(&request))
-                .await
-                .map_err(|e| self.source_error(e))?;
-            self.engine
-                .observer
-                .page_read(&self.flow.name, page.records.len());
-            let mut records = pages.accept(&self.flow.name, page)?.into_iter();
-            loop {
-                let chunk: Vec<Record> = records.by_ref().take(group).collect();
-                let Some(last) = chunk.last() else { break };
-                // Rule 5: the cursor moves past these records in the same transaction that
-                // settles them.
-                let cursor = Cursor {
-                    version: self.cursor.map_or(last.version, |c| c.max(last.version)),
-                    key: Some(last.key.clone()),
+        let mut buffer: Vec<Record> = Vec::new();
+        loop {
+            while buffer.len() < group {
+                let Some(request) = pages.next_request(page_size) else {
+                    break;
                 };
-                self.process(chunk, Some(cursor)).await?;
-                if self.engine.stopping() {
-                    self.report.interrupted = true;
-                    return Ok(());
+                let page = self
+                    .retrying("read_page", || flow.source.read_page(&request))
+                    .await
+                    .map_err(|e| self.source_error(e))?;
+                engine.observer.page_read(&flow.name, page.records.len());
+                buffer.extend(pages.accept(&flow.name, page)?);
+            }
+            let Some(last) = buffer.get(group.min(buffer.len()).saturating_sub(1)) else {
+                break;
+            };
+            // Rule 5: the cursor moves past these records in the same transaction that
+            // settles them.
+            let cursor = Cursor {
+                version: self.cursor.map_or(last.version, |c| c.max(last.version)),
+                key: Some(last.key.clone()),
+            };
+            let chunk: Vec<Record> = buffer.drain(..group.min(buffer.len())).collect();
+            // The next group's pages are read while this one is written. Without retries: a
+            // read that fails here is made again, with them, above.
+            let read_ahead = async {
+                while buffer.len() < group {
+                    let Some(request) = pages.next_request(page_size) else {
+                        break;
+                    };
+                    let Ok(page) = flow.source.read_page(&request).await else {
+                        break;
+                    };
+                    engine.observer.page_read(&flow.name, page.records.len());
+                    buffer.extend(pages.accept(&flow.name, page)?);
                 }
+                Ok::<(), Error>(())
+            };
+            let (written, read) =
+                futures_util::future::join(self.process(chunk, Some(cursor)), read_ahead).await;
+            written?;
+            read?;
+            if self.engine.stopping() {
+                self.report.interrupted = true;
+                return Ok(());
             }
         }
         // The whole window is settled: the next run starts from its upper bound.

@@ -94,6 +94,8 @@ impl Harness {
         .quiet_period_ms(QUIET)
         // Most rules are shown with a fault ending the run; retries have tests of their own.
         .transient_retries(0)
+        // And with one batch per group; groups of several batches have tests of their own.
+        .concurrency(1)
     }
 
     pub fn flow(&self) -> Flow {
