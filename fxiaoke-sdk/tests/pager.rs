@@ -559,6 +559,28 @@ async fn a_walk_resumes_after_a_row_and_says_when_it_is_done() {
 }
 
 #[tokio::test]
+async fn a_resumed_walk_costs_one_call_when_the_rest_fits_a_page() {
+    // A sync resuming from its cursor: the rest of the anchor's time and the times after it,
+    // fewer than a page, in one call (not one for the anchor's time and one for the rest).
+    let (server, _) = serving(crm(1_000)).await;
+    let client = client(&server);
+    let all = sorted_by_time(rows(1_000), true);
+    let anchor = &all[949];
+    let mut pager = client
+        .query("AccountObj")
+        .order_by("last_modified_time", true)
+        .pages::<Value>()
+        .start_after(
+            anchor["last_modified_time"].clone(),
+            anchor["_id"].as_str().unwrap(),
+        );
+    let page = pager.next_page().await.unwrap().unwrap();
+    assert_each_once(&page, &all[950..]);
+    assert!(pager.is_done());
+    assert_eq!(pager.calls(), 1);
+}
+
+#[tokio::test]
 async fn a_server_that_ignores_the_keyset_condition_ends_the_walk_with_an_error_not_a_loop() {
     let server = MockServer::start().await;
     mount_token(&server).await;

@@ -150,12 +150,14 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
     /// between runs). Without an order field `value` is ignored and the walk resumes after
     /// `_id`.
     pub fn start_after(mut self, value: impl Into<Value>, id: impl Into<String>) -> Self {
-        // The rest of the row's value by `_id` first, then the values beyond it: no row
-        // before the position is fetched again.
+        // From the row's value on, dropping the rows of that value up to `_id`: one call when
+        // few rows share the value (a resumed sync: times in milliseconds), where reading the
+        // rest of the value by `_id` first always costs a second call. A page of nothing but
+        // such rows turns to reading them by `_id` (see `advance`).
         let id = id.into();
         self.segment = match self.order {
-            Some(_) => Segment::Ties {
-                value: value.into(),
+            Some(_) => Segment::From {
+                value: Some(value.into()),
                 id,
             },
             None => Segment::From { value: None, id },

@@ -383,9 +383,11 @@ fn matches(r: &Record, f: &Filter, kind: Kind) -> bool {
         items.iter().filter_map(&lower).any(|t| test(&t, &needle))
     };
     let any_eq = || {
-        items
-            .iter()
-            .any(|x| f.values.iter().any(|y| eq_scalar(x, y, kind)))
+        items.iter().any(|x| match (x, &f.texts) {
+            // Text against text compares as text unless the field is numeric.
+            (Value::String(s), Some(texts)) if kind != Kind::Numeric => texts.contains(s),
+            _ => f.values.iter().any(|y| eq_scalar(x, y, kind)),
+        })
     };
     let cmp_first = |want: &dyn Fn(Ordering) -> bool| {
         let Some(y) = first else { return false };

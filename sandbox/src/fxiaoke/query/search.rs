@@ -61,6 +61,27 @@ pub(super) struct Filter {
     pub(super) field: String,
     pub(super) op: Op,
     pub(super) values: Vec<Value>,
+    /// The values of a list operator (`IN`, `HASANYOF` and their negations) when all are
+    /// text: a lookup instead of a scan of the list for every record (a sync asks for the
+    /// contacts of 100 accounts at a time, over tens of thousands of contacts).
+    pub(super) texts: Option<std::collections::HashSet<String>>,
+}
+
+impl Filter {
+    pub(super) fn new(field: String, op: Op, values: Vec<Value>) -> Self {
+        let listed = matches!(op, Op::In | Op::Nin | Op::HasAnyOf | Op::NHasAnyOf);
+        let texts = values
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .filter(|_| listed);
+        Self {
+            field,
+            op,
+            values,
+            texts,
+        }
+    }
 }
 
 /// How a field's values compare: by the describe's type where the field is declared.
@@ -185,7 +206,7 @@ impl Search {
                     "operator {op_text} 需要 {needs} 个 field_values"
                 )));
             }
-            filters.push(Filter { field, op, values });
+            filters.push(Filter::new(field, op, values));
         }
         let mut orders = Vec::new();
         for o in info
@@ -250,11 +271,7 @@ impl Search {
         {
             if let Some(terms) = c.get("conditions").and_then(Value::as_object) {
                 for (field, value) in terms {
-                    filters.push(Filter {
-                        field: field.clone(),
-                        op: Op::Eq,
-                        values: vec![value.clone()],
-                    });
+                    filters.push(Filter::new(field.clone(), Op::Eq, vec![value.clone()]));
                 }
             }
         }
@@ -267,11 +284,7 @@ impl Search {
             if let Some(field) = r.get("fieldName").and_then(Value::as_str) {
                 for (key, op) in [("from", Op::Gte), ("to", Op::Lte)] {
                     if let Some(v) = r.get(key).filter(|v| !v.is_null()) {
-                        filters.push(Filter {
-                            field: field.to_string(),
-                            op,
-                            values: vec![v.clone()],
-                        });
+                        filters.push(Filter::new(field.to_string(), op, vec![v.clone()]));
                     }
                 }
             }
