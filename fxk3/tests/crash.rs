@@ -141,9 +141,14 @@ impl World {
 
     /// The dead letters of the deliveries flow, read from the state file while no run is on.
     async fn dead_letters(&self) -> Vec<sync_core::state::DeadLetter> {
+        self.dead_letters_of("deliveries").await
+    }
+
+    /// The dead letters of `flow`, read from the state file while no run is on.
+    async fn dead_letters_of(&self, flow: &str) -> Vec<sync_core::state::DeadLetter> {
         let store = sync_core::SqliteStore::open(self.dir.path().join("fxk3-state.sqlite3"))
             .expect("the state file");
-        sync_core::state::StateStore::dead_letters(&store, "deliveries", None, 100_000)
+        sync_core::state::StateStore::dead_letters(&store, flow, None, 100_000)
             .await
             .unwrap()
     }
@@ -456,7 +461,13 @@ async fn settle_and_check(
     let mut settle_runs = 0;
     loop {
         settle_runs += 1;
-        assert!(settle_runs <= 20, "did not settle");
+        if settle_runs > 20 {
+            let mut letters = Vec::new();
+            for flow in ["customers", "orders"] {
+                letters.extend(w.dead_letters_of(flow).await);
+            }
+            panic!("did not settle; dead letters of customers and orders: {letters:?}");
+        }
         let (code, report) = w.run_json(&["run"]).await;
         unknown_messages(&report, &mut reported);
         let (_, status) = w.run_json(&["status"]).await;

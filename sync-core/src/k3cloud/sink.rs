@@ -163,7 +163,11 @@ impl FormSink {
         }
         match call.send().await {
             Ok(result) => {
-                let retryable = result.status.is_transient();
+                // Refused before anything was saved: network control and call limits, and a
+                // session the server lost (MsgCode 1; under signed headers the client reports
+                // refused credentials before this), which a new session heals.
+                let retryable = result.status.is_transient()
+                    || result.status.msg_code == Some(k3cloud_sdk::MsgCode::CONTEXT_LOST);
                 for (row, &i) in result.rows.iter().zip(indices) {
                     out[i] = Some(match row {
                         RowResult::Succeeded(e) => {
