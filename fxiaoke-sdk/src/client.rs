@@ -476,6 +476,7 @@ impl ClientBuilder {
                 third_trace_id: self.third_trace_id,
                 requests: std::sync::atomic::AtomicU64::new(0),
                 server_clock: fxk3_kernel::server_clock::ServerClock::default(),
+                urls: std::sync::RwLock::default(),
             }),
         })
     }

@@ -54,6 +54,9 @@ pub(crate) struct Transport {
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// The server's clock, from the `Date` of its answers.
     pub(crate) server_clock: fxk3_kernel::server_clock::ServerClock,
+    /// Each API path joined to the base once: a client calls a handful of paths, and parsing
+    /// the URL again on every call was a measurable share of a create's client CPU.
+    pub(crate) urls: std::sync::RwLock<std::collections::HashMap<String, Url>>,
 }
 
 impl fmt::Debug for Transport {
@@ -344,10 +347,30 @@ impl Transport {
                 "not an API path: `{path}` (expected e.g. `/cgi/crm/v2/data/query`)"
             )));
         }
-        let mut url = self
-            .base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::InvalidInput(format!("path `{path}`: {e}")))?;
+        let cached = self
+            .urls
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        let mut url = if let Some(url) = cached {
+            url
+        } else {
+            let url = self
+                .base
+                .join(path.trim_start_matches('/'))
+                .map_err(|e| Error::InvalidInput(format!("path `{path}`: {e}")))?;
+            let mut urls = self
+                .urls
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A caller naming paths without end (ids in paths) cannot grow it for ever.
+            if urls.len() >= 64 {
+                urls.clear();
+            }
+            urls.insert(path.to_owned(), url.clone());
+            url
+        };
         if self.third_trace_id {
             url.query_pairs_mut()
                 .append_pair("thirdTraceId", &uuid_v4());
