@@ -349,6 +349,7 @@ fn print_table(rows: &[Figures]) {
             f.per_second(),
             f.per_second() / base,
             f.drained
+                .filter(|_| f.calls.crm_write_backs > 0)
                 .map_or_else(|| "—".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
             f.drain_share()
                 .map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0)),
