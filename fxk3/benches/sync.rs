@@ -252,12 +252,17 @@ async fn fxk3(records: usize, concurrency: usize, costs: bool, write_back: bool)
         .current_dir(dir.path())
         .envs(secrets(&sandbox))
         .stdout(out)
-        // `FXK3_BENCH_LOG=debug` keeps the run's log beside the report, for a slow run.
+        // `FXK3_BENCH_LOG=debug` keeps the run's log in the temp directory, for a slow run.
         .env(
             "RUST_LOG",
             std::env::var("FXK3_BENCH_LOG").unwrap_or_else(|_| "off".into()),
         )
-        .stderr(std::fs::File::create("/tmp/fxk3-bench.log").expect("log file"))
+        .stderr(match std::env::var_os("FXK3_BENCH_LOG") {
+            Some(_) => std::fs::File::create(std::env::temp_dir().join("fxk3-bench.log"))
+                .expect("log file")
+                .into(),
+            None => std::process::Stdio::null(),
+        })
         .spawn()
         .expect("fxk3 starts");
     // When the first write-back reached the CRM, for the drain's rate.

@@ -1370,7 +1370,8 @@ impl SourceWriteBack for GatedWriteBack {
     }
 }
 
-#[tokio::test]
+// Paused time: the gate's polling and the drain's idle waits advance no real clock.
+#[tokio::test(start_paused = true)]
 async fn rule9_the_sink_side_never_waits_on_write_backs() {
     // Each write-back answers only once every record is in the sink: a run that waited for a
     // group's write-backs before writing the next group would never end.
@@ -1413,7 +1414,8 @@ async fn rule9_the_sink_side_never_waits_on_write_backs() {
     );
 }
 
-#[tokio::test]
+// Paused time: the gate's polling and the drain's idle waits advance no real clock.
+#[tokio::test(start_paused = true)]
 async fn rule9_write_backs_queued_when_the_process_dies_are_sent_by_the_next_run() {
     let h = Harness::new();
     h.seed(30);
@@ -1426,14 +1428,13 @@ async fn rule9_write_backs_queued_when_the_process_dies_are_sent_by_the_next_run
     let flow = h.builder().write_back(wb.clone()).build().unwrap();
     // The process dies (its future is dropped) once the documents are written and their
     // write-backs queued, before any write-back went out.
-    let sink = h.sink.clone();
+    let store = h.store.clone();
     tokio::select! {
         _ = h.engine.run(&flow) => panic!("the run cannot end while its write-backs wait"),
         () = async {
-            while sink.documents().len() < 30 {
+            while store.queued_count(FLOW, WRITE_BACK).await.unwrap() < 30 {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         } => {}
     }
     assert_eq!(h.store.queued_count(FLOW, WRITE_BACK).await.unwrap(), 30);
@@ -1457,7 +1458,8 @@ async fn rule9_write_backs_queued_when_the_process_dies_are_sent_by_the_next_run
     }
 }
 
-#[tokio::test]
+// Paused time: the gate's polling and the drain's idle waits advance no real clock.
+#[tokio::test(start_paused = true)]
 async fn rule9_write_backs_of_a_source_that_is_down_stay_queued_for_the_next_run() {
     let h = Harness::new();
     h.seed(25);
