@@ -482,6 +482,7 @@ async fn settle_and_check(
             .iter()
             .map(|f| {
                 f["pending_writes"].as_u64().unwrap()
+                    + f["pending_write_backs"].as_u64().unwrap()
                     + f["dead_letters"].as_u64().unwrap()
                     + f["deferred"].as_u64().unwrap()
             })
@@ -521,6 +522,11 @@ async fn settle_and_check(
         .filter(|n| !customers.contains_key(*n))
         .count();
     let customers_twice = customers.values().filter(|c| **c > 1).count();
+    // The write-back queue, through kills and faults: every CRM account holds its ERP number.
+    let numbers_not_written_back = accounts
+        .iter()
+        .filter(|a| a["field_erp_no__c"] != a["account_no"])
+        .count();
 
     let crm_orders = w.sandbox.fxiaoke_records("SalesOrderObj");
     let erp_orders = count_by(&w.erp_state("SAL_SaleOrder", |r| &r["BillNo"]));
@@ -602,12 +608,15 @@ async fn settle_and_check(
          | CRM accounts → ERP customers | {} | {customers_missing} | {customers_twice} | {customers_sent_again} |\n\
          | CRM orders → ERP orders | {} | {orders_missing} | {orders_twice} | {orders_sent_again} |\n\
          | audited outbounds → CRM order updates | {} | {not_applied} | — | {repeated_updates} (same values) |\n\
+         | ERP numbers written back to the CRM accounts | {} | {numbers_not_written_back} | — | — |\n\
          | messages: sent once {sent}, twice {sent_twice}, reported unknown {reported_count} (kept for a person to check), not sent and not reported {lost_unreported} | | | |",
         header(),
         accounts.len(),
         crm_orders.len(),
         outbounds.len(),
+        accounts.len(),
     );
+    assert_eq!(numbers_not_written_back, 0, "ERP numbers not written back");
     assert_eq!(
         (customers_missing, customers_twice, accounts.len()),
         (0, 0, customers.len())
