@@ -87,6 +87,14 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
                 r.write_backs_pending
             );
         }
+        if r.sends_pending > 0 {
+            let _ = writeln!(
+                out,
+                "  → {} messages are still queued (the run stopped before they were sent): the \
+                 next run sends them",
+                r.sends_pending
+            );
+        }
         if c.dead_lettered > 0 {
             let _ = writeln!(
                 out,
@@ -145,6 +153,7 @@ mod tests {
             writes_done_at: 1000,
             finished_at: 1200,
             write_backs_pending: 0,
+            sends_pending: 0,
             interrupted: false,
             clock_skew_ms: None,
         };

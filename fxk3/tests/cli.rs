@@ -610,14 +610,14 @@ async fn json_reports_the_counts_of_every_flow() {
         counts(0),
         &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300,
-                "write_backs_queued": 300, "write_backs_skipped": 0, "actions_done": 0, "actions_unknown": 0, "rebuilt": 0,
+                "write_backs_queued": 300, "write_backs_skipped": 0, "actions_done": 0, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 3})
     );
     assert_eq!(
         counts(1),
         &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0,
-                "write_backs_queued": 0, "write_backs_skipped": 0, "actions_done": 400, "actions_unknown": 0, "rebuilt": 0,
+                "write_backs_queued": 0, "write_backs_skipped": 0, "actions_done": 400, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 2})
     );
     assert_eq!(counts(2)["read"], 0);
@@ -659,8 +659,7 @@ fn china_time(ms: &Value) -> String {
         .to_string()
 }
 
-const STATUS_HEADER: &str =
-    "flow         cursor                     pending write-backs   dead  deferred  last run";
+const STATUS_HEADER: &str = "flow         cursor                     pending write-backs messages   dead  deferred  last run";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
@@ -671,9 +670,9 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
         out.stdout_lines(),
         [
             STATUS_HEADER,
-            "customers    -                                0           0      0         0  never",
-            "orders       -                                0           0      0         0  never",
-            "deliveries   -                                0           0      0         0  never",
+            "customers    -                                0           0        0      0         0  never",
+            "orders       -                                0           0        0      0         0  never",
+            "deliveries   -                                0           0        0      0         0  never",
         ]
     );
 
@@ -718,6 +717,7 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
                 f["flow"],
                 f["pending_writes"],
                 f["pending_write_backs"],
+                f["pending_messages"],
                 f["dead_letters"],
                 f["deferred"],
                 f["last_runs"].as_array().unwrap().len()
@@ -727,9 +727,9 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
     assert_eq!(
         summary,
         [
-            json!(["customers", 100, 0, 1, 0, 1]),
-            json!(["orders", 0, 0, 0, 200, 1]),
-            json!(["deliveries", 0, 0, 0, 0, 0])
+            json!(["customers", 100, 0, 0, 1, 0, 1]),
+            json!(["orders", 0, 0, 0, 0, 200, 1]),
+            json!(["deliveries", 0, 0, 0, 0, 0, 0])
         ]
     );
     let customers = &status[0];
@@ -751,16 +751,16 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
         [
             STATUS_HEADER.to_owned(),
             format!(
-                "customers    {}      100           0      1         0  {} created 200 updated 0 dead 1",
+                "customers    {}      100           0        0      1         0  {} created 200 updated 0 dead 1",
                 china_time(&customers["cursor"]),
                 china_time(&customers["last_runs"][0]["started_at"])
             ),
             format!(
-                "orders       {}        0           0      0       200  {} created 0 updated 0 dead 0",
+                "orders       {}        0           0        0      0       200  {} created 0 updated 0 dead 0",
                 china_time(&orders["cursor"]),
                 china_time(&orders["last_runs"][0]["started_at"])
             ),
-            "deliveries   -                                0           0      0         0  never"
+            "deliveries   -                                0           0        0      0         0  never"
                 .to_owned(),
         ]
     );

@@ -483,6 +483,7 @@ async fn settle_and_check(
             .map(|f| {
                 f["pending_writes"].as_u64().unwrap()
                     + f["pending_write_backs"].as_u64().unwrap()
+                    + f["pending_messages"].as_u64().unwrap()
                     + f["dead_letters"].as_u64().unwrap()
                     + f["deferred"].as_u64().unwrap()
             })

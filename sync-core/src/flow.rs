@@ -21,8 +21,9 @@ pub struct FlowOptions {
     /// reference's advice; more is faster only as far as the ERP server has capacity (see
     /// `docs/performance.md`).
     pub concurrency: usize,
-    /// Write-back calls in flight at once while a run drains its write-back queue (default
-    /// 4), each carrying up to 10 records; the source client's rate limiter paces them.
+    /// Follow-up calls in flight at once while a run drains its queues (default 4): write-back
+    /// calls of up to 10 records each, and messages (the drained action) one each — also how
+    /// many messages a kill can leave of unknown outcome. The clients' rate limiters pace them.
     pub follow_up_concurrency: usize,
     /// How far before the cursor a window starts, ms (default 5 minutes): covers clock skew
     /// and records that became visible late. Re-read records are skipped by their hash.

@@ -79,6 +79,9 @@ pub struct Counts {
     pub write_backs_skipped: u64,
     /// Successful post-save actions (one per action and target).
     pub actions_done: u64,
+    /// Sends of the flow's last action that must not repeat (its messages) queued by this run,
+    /// sent by the drain alongside its writes (or by the runs after it).
+    pub sends_queued: u64,
     /// Actions that may or may not have happened and are not sent again (at most once: a
     /// message whose answer was lost, or that a crash interrupted).
     pub actions_unknown: u64,
@@ -140,6 +143,9 @@ pub struct RunReport {
     /// Write-backs still queued when the run ended (a stopped run, a source that failed):
     /// the next run drains them.
     pub write_backs_pending: u64,
+    /// Sends of actions that must not repeat (messages) still queued when the run ended: the
+    /// next run sends them.
+    pub sends_pending: u64,
     /// The run stopped early on the engine's stop signal, after settling the records in flight.
     pub interrupted: bool,
     /// The source server's clock minus this machine's, ms (to the second), when the source
@@ -163,6 +169,7 @@ impl RunReport {
             writes_done_at: started_at,
             finished_at: started_at,
             write_backs_pending: 0,
+            sends_pending: 0,
             interrupted: false,
             clock_skew_ms: None,
         }

@@ -15,6 +15,8 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
         let cursor = store.cursor(name).await?;
         let intents = store.intents(name).await?;
         let write_backs = store.queued_count(name, WRITE_BACK).await?;
+        // Messages queued or being sent (`sends` leaves write-backs out).
+        let messages = store.sends(name).await?.len();
         let dead = store.dead_letters(name, None, 1_000).await?;
         let deferred = store.deferrals(name, None, 1_000).await?;
         let runs = store.runs(name, 5).await?;
@@ -23,6 +25,7 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
             "cursor": cursor.map(|c| c.version),
             "pending_writes": intents.len(),
             "pending_write_backs": write_backs,
+            "pending_messages": messages,
             "dead_letters": dead.len(),
             "deferred": deferred.len(),
             "last_runs": runs.iter().map(|r| serde_json::json!({
@@ -35,11 +38,12 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
         out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         out!(
-            "{:<12} {:<25} {:>8} {:>11} {:>6} {:>9}  last run",
+            "{:<12} {:<25} {:>8} {:>11} {:>8} {:>6} {:>9}  last run",
             "flow",
             "cursor",
             "pending",
             "write-backs",
+            "messages",
             "dead",
             "deferred"
         );
@@ -66,11 +70,12 @@ pub(crate) async fn status(app: &App, flows: &[String], json: bool) -> Result<u8
             // Numbers, not JSON values: `Value`'s Display ignores the column widths.
             let count = |key: &str| s[key].as_u64().unwrap_or_default();
             out!(
-                "{:<12} {:<25} {:>8} {:>11} {:>6} {:>9}  {last}",
+                "{:<12} {:<25} {:>8} {:>11} {:>8} {:>6} {:>9}  {last}",
                 s["flow"].as_str().unwrap_or_default(),
                 cursor,
                 count("pending_writes"),
                 count("pending_write_backs"),
+                count("pending_messages"),
                 count("dead_letters"),
                 count("deferred")
             );

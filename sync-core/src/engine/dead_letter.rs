@@ -2,6 +2,7 @@
 //! the stage it failed at, and re-runs take the list a group at a time (records from the
 //! source again, follow-ups from the ID map's targets).
 
+use super::follow_up::UNKNOWN_SEND;
 use super::run::Run;
 use crate::error::Result;
 use crate::report::RecordOutcome;
@@ -24,6 +25,24 @@ pub(crate) fn letter(
         attempts: prior.map_or(1, |d| d.attempts.saturating_add(1)),
         retryable: true,
         first_at: prior.map_or(now, |d| d.first_at),
+        last_at: now,
+    }
+}
+
+/// The letter of an action that must not repeat and may have happened: kept for a person,
+/// never retried (re-runs of dead letters leave it alone, see [`UNKNOWN_SEND`]).
+pub(crate) fn unknown_letter(key: &str, action: &str, reason: &str, now: i64) -> DeadLetter {
+    DeadLetter {
+        source_key: key.to_owned(),
+        stage: Stage::Action(action.to_owned()),
+        reason: format!(
+            "{UNKNOWN_SEND}`{action}` may have happened ({reason}); it is not sent again: check \
+             with the recipient, then drop this letter"
+        ),
+        payload: None,
+        attempts: 1,
+        retryable: false,
+        first_at: now,
         last_at: now,
     }
 }

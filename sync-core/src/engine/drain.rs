@@ -1,21 +1,31 @@
-//! Rule 9, off the critical path: the write-back queue, drained alongside the run's writes.
+//! Rule 9, off the critical path: the follow-up queues, drained alongside the run's writes.
 //!
 //! A write-back is one source call per record (a Fxiaoke `update`, 100 calls per 20 s per
-//! path), where the sink takes a hundred records per call. Sent in line, it would hold every
-//! group back to the source's rate. So the write that creates a target queues its write-back
-//! in the same transaction as the ID map (a crash loses none), and the drain sends the queue a
-//! few calls at a time while the next groups are read and written; the source client's rate
-//! limiter paces it. A run ends when its writes are done and its queue is empty.
+//! path), where the sink takes a hundred records per call; a message is one call per record
+//! too. Sent in line, they would hold every group back to that rate. So the write that creates
+//! a target queues its write-back, and the write of a flow whose last action must not repeat
+//! (a message) queues that send, in the same transaction as the ID map (a crash loses none);
+//! the drain sends both queues a few calls at a time while the next groups are read and
+//! written, paced by the clients' rate limiters. A run ends when its writes are done and its
+//! queues are empty.
+//!
+//! A message goes out at most once: the drain marks a round of sends as being sent, in one
+//! transaction, before any of them goes out, and settles each as its answer comes. A process
+//! that dies leaves exactly the sends in flight marked — at most `follow_up_concurrency` — and
+//! the next run reports those as unknown instead of sending them again.
 
 use super::Engine;
-use super::dead_letter::letter;
+use super::dead_letter::{letter, unknown_letter};
+use super::follow_up::call_action;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::report::RecordOutcome;
-use crate::sink::TargetRef;
+use crate::sink::{ActionOutcome, TargetRef};
 use crate::source::{SourceWriteBack, WriteBackItem, WriteBackOutcome};
 use crate::state::{Changes, Lease, PendingSend, Stage, WRITE_BACK};
+use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -54,35 +64,55 @@ impl Signal {
     }
 }
 
+/// The flow's action that the drain sends: its last one when it must not repeat (a message).
+/// An action followed by others stays in line, where the next ones follow its outcome.
+pub(crate) fn drained_action(flow: &Flow) -> Option<&str> {
+    flow.options
+        .actions
+        .last()
+        .map(String::as_str)
+        .filter(|a| !flow.sink.action_repeatable(a))
+}
+
 /// What a drain did, for the run's report.
 #[derive(Debug, Default)]
 pub(crate) struct Drained {
     pub(crate) written_back: u64,
-    /// Write-backs that failed, now dead letters of stage `write_back` (retried by later runs).
+    pub(crate) actions_done: u64,
+    /// Write-backs and sends that failed, now retryable dead letters of their stage.
     pub(crate) failed: Vec<(String, RecordOutcome)>,
+    /// Sends that may have gone out (their answer was lost), with their letter's reason.
+    pub(crate) unknown: Vec<(String, String)>,
 }
 
 pub(crate) struct Drain<'a> {
     engine: &'a Engine,
     flow: &'a Flow,
-    write_back: Arc<dyn SourceWriteBack>,
+    write_back: Option<Arc<dyn SourceWriteBack>>,
+    send: Option<&'a str>,
     lease: Lease,
     signal: Arc<Signal>,
     done: Drained,
 }
 
 impl<'a> Drain<'a> {
-    /// A drain of `flow`'s write-back queue, or `None` when the flow writes nothing back.
+    /// A drain of `flow`'s follow-up queues, or `None` when it has none (no write-back and no
+    /// [drained action](drained_action)).
     pub(crate) fn new(
         engine: &'a Engine,
         flow: &'a Flow,
         lease: Lease,
         signal: Arc<Signal>,
     ) -> Option<Self> {
+        let send = drained_action(flow);
+        if flow.write_back.is_none() && send.is_none() {
+            return None;
+        }
         Some(Self {
             engine,
             flow,
-            write_back: flow.write_back.clone()?,
+            write_back: flow.write_back.clone(),
+            send,
             lease,
             signal,
             done: Drained::default(),
@@ -102,21 +132,41 @@ impl<'a> Drain<'a> {
             if self.signal.abort.load(Ordering::SeqCst) || self.engine.stopping() {
                 return Ok(());
             }
-            // Read before the queue: a write-back queued before the writes ended is seen.
+            // Read before the queues: a follow-up queued before the writes ended is seen.
             let writes_done = self.signal.writes_done.load(Ordering::SeqCst);
-            let queued = self
-                .engine
-                .store
-                .queued(&self.flow.name, WRITE_BACK, lanes * PER_CALL)
-                .await?;
-            if queued.is_empty() {
+            let write_backs = match self.write_back {
+                Some(_) => {
+                    self.engine
+                        .store
+                        .queued(&self.flow.name, WRITE_BACK, lanes * PER_CALL)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            // A send marked as being sent is a dead process's, which the run reports as
+            // unknown (`resume_sends`); it is never sent again.
+            let sends: Vec<PendingSend> = match self.send {
+                Some(action) => self
+                    .engine
+                    .store
+                    .queued(&self.flow.name, action, lanes)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.started_at.is_none())
+                    .collect(),
+                None => Vec::new(),
+            };
+            if write_backs.is_empty() && sends.is_empty() {
                 if writes_done {
                     return Ok(());
                 }
                 let _ = tokio::time::timeout(IDLE, self.signal.wake.notified()).await;
                 continue;
             }
-            if self.round(&queued).await? {
+            if !sends.is_empty() {
+                self.send_round(sends).await?;
+            }
+            if write_backs.is_empty() || self.round(&write_backs).await? {
                 failures_in_a_row = 0;
                 continue;
             }
@@ -152,7 +202,9 @@ impl<'a> Drain<'a> {
                     .collect()
             })
             .collect();
-        let wb = &self.write_back;
+        let Some(wb) = &self.write_back else {
+            return Ok(true);
+        };
         let results = join_all(calls.iter().map(|items| wb.write_back(items))).await;
         let mut changes = Changes::default();
         let mut failed: Vec<(String, TargetRef, String)> = Vec::new();
@@ -207,6 +259,69 @@ impl<'a> Drain<'a> {
             self.renew_lease().await?;
         }
         Ok(answered)
+    }
+
+    /// Sends `sends` of the drained action, all at once, one target per call: marked as being
+    /// sent in one transaction first, each settled in its own as its answer comes.
+    async fn send_round(&mut self, sends: Vec<PendingSend>) -> Result<()> {
+        let Some(action) = self.send else {
+            return Ok(());
+        };
+        let now = self.engine.clock.now_ms();
+        let start = Changes {
+            sends_put: sends
+                .iter()
+                .map(|s| PendingSend {
+                    started_at: Some(now),
+                    ..s.clone()
+                })
+                .collect(),
+            ..Changes::default()
+        };
+        self.engine.store.apply(&self.lease, &start).await?;
+        let sink = self.flow.sink.as_ref();
+        let mut flying: FuturesUnordered<_> = sends
+            .into_iter()
+            .map(|s| async move {
+                let outcome = call_action(sink, action, std::slice::from_ref(&s.target)).await;
+                (s, outcome)
+            })
+            .collect();
+        while let Some((send, outcomes)) = flying.next().await {
+            let key = send.source_key;
+            let mut changes = Changes::default();
+            changes.sends_clear.push((key.clone(), action.to_owned()));
+            let now = self.engine.clock.now_ms();
+            let outcome = outcomes.into_iter().next().map(|(o, _)| o);
+            match outcome.unwrap_or(ActionOutcome::Unknown {
+                reason: "no outcome returned".into(),
+            }) {
+                ActionOutcome::Done => self.done.actions_done += 1,
+                ActionOutcome::Unknown { reason } => {
+                    let letter = unknown_letter(&key, action, &reason, now);
+                    self.done.unknown.push((key, letter.reason.clone()));
+                    changes.dead_letters_put.push(letter);
+                }
+                // Not sent, by the sink's word: sending it again cannot make it twice.
+                ActionOutcome::Failed { reason } => {
+                    let stage = Stage::Action(action.to_owned());
+                    let states = self
+                        .engine
+                        .store
+                        .lookup(&self.flow.name, std::slice::from_ref(&key))
+                        .await?;
+                    let prior = states.first().and_then(|s| s.dead_letter(&stage));
+                    changes.dead_letters_put.push(crate::state::DeadLetter {
+                        payload: serde_json::to_value(&send.target).ok(),
+                        ..letter(&key, prior, stage.clone(), reason.clone(), now)
+                    });
+                    let outcome = RecordOutcome::DeadLettered { stage, reason };
+                    self.done.failed.push((key, outcome));
+                }
+            }
+            self.engine.store.apply(&self.lease, &changes).await?;
+        }
+        self.renew_lease().await
     }
 
     /// The drain may outlast the writes by far (a queue drains at the source's rate): it keeps

@@ -1,10 +1,12 @@
 //! Rule 9: write-back of the target's number to the source, and post-save actions
 //! (Submit, Audit), each with per-record outcomes.
 
+use super::dead_letter::unknown_letter;
+use super::drain::drained_action;
 use super::run::Run;
 use crate::error::Result;
 use crate::report::{Failure, RecordOutcome};
-use crate::sink::{ActionOutcome, TargetRef};
+use crate::sink::{ActionOutcome, Sink, TargetRef};
 use crate::source::{WriteBackItem, WriteBackOutcome};
 use crate::state::{Changes, DeadLetter, KeyState, PendingSend, Stage, WRITE_BACK};
 use std::collections::HashSet;
@@ -140,6 +142,20 @@ impl Run<'_> {
                 break;
             }
             let repeatable = self.flow.sink.action_repeatable(&action);
+            if self.drains_sends() && drained_action(self.flow) == Some(action.as_str()) {
+                // The drain beside the run sends it, a few at a time, marking each as being
+                // sent first: queued here in the write's transaction, it is never lost.
+                let queued_at = self.now();
+                changes.sends_put.extend(alive.iter().map(|w| PendingSend {
+                    source_key: w.source_key.clone(),
+                    action: action.clone(),
+                    target: w.target.clone(),
+                    queued_at,
+                    started_at: None,
+                }));
+                self.report.counts.sends_queued += alive.len() as u64;
+                return Ok(HashSet::new());
+            }
             let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
             let outcomes = if repeatable {
                 self.call_action(&action, &targets).await
@@ -207,40 +223,6 @@ impl Run<'_> {
         Ok(alive.into_iter().map(|w| w.source_key.clone()).collect())
     }
 
-    /// One action call, one outcome per target whatever the sink answered, each with whether
-    /// it is a transient failure of the whole call.
-    async fn call_action(&self, action: &str, targets: &[TargetRef]) -> Vec<(ActionOutcome, bool)> {
-        match self.flow.sink.action(action, targets).await {
-            Ok(mut o) => {
-                o.resize(
-                    targets.len(),
-                    ActionOutcome::Unknown {
-                        reason: "no outcome returned".into(),
-                    },
-                );
-                o.into_iter().map(|o| (o, false)).collect()
-            }
-            Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
-                (
-                    ActionOutcome::Unknown {
-                        reason: e.to_string()
-                    },
-                    false
-                );
-                targets.len()
-            ],
-            Err(e) => vec![
-                (
-                    ActionOutcome::Failed {
-                        reason: e.to_string()
-                    },
-                    e.is_retryable()
-                );
-                targets.len()
-            ],
-        }
-    }
-
     /// A failed follow-up is a dead letter of its stage with the target as its payload; a
     /// retry repeats the follow-up, not the write.
     fn follow_up_failed(
@@ -272,29 +254,25 @@ impl Run<'_> {
     /// lost with a killed process or an unread log cannot hide it; re-runs of dead letters
     /// leave it alone (it would repeat it): a person checks with the recipient and drops it.
     fn action_unknown(&mut self, key: &str, action: &str, reason: &str, changes: &mut Changes) {
+        let letter = unknown_letter(key, action, reason, self.now());
+        self.report_unknown(key, letter.reason.clone());
+        changes.dead_letters_put.push(letter);
+    }
+
+    /// Counts and reports an action that may have happened (its letter is on record).
+    pub(crate) fn report_unknown(&mut self, key: &str, reason: String) {
         self.report.counts.actions_unknown += 1;
-        let reason = format!(
-            "{UNKNOWN_SEND}`{action}` may have happened ({reason}); it is not sent again: check \
-             with the recipient, then drop this letter"
-        );
         tracing::warn!(flow = %self.flow.name, key, %reason, "action outcome unknown");
-        let now = self.now();
-        changes.dead_letters_put.push(DeadLetter {
-            source_key: key.to_owned(),
-            stage: Stage::Action(action.to_owned()),
-            reason: reason.clone(),
-            payload: None,
-            attempts: 1,
-            retryable: false,
-            first_at: now,
-            last_at: now,
-        });
         if self.report.failures.len() < self.flow.options.report_limit {
             self.report.failures.push(Failure {
                 source_key: key.to_owned(),
                 outcome: RecordOutcome::Unknown { reason },
             });
         }
+    }
+
+    async fn call_action(&self, action: &str, targets: &[TargetRef]) -> Vec<(ActionOutcome, bool)> {
+        call_action(self.flow.sink.as_ref(), action, targets).await
     }
 
     /// Settles the sends a dead process left on record. One that was being sent may or may
@@ -402,5 +380,43 @@ impl Run<'_> {
             }
         }
         self.apply(&changes).await
+    }
+}
+
+/// One action call, one outcome per target whatever the sink answered, each with whether
+/// it is a transient failure of the whole call.
+pub(crate) async fn call_action(
+    sink: &dyn Sink,
+    action: &str,
+    targets: &[TargetRef],
+) -> Vec<(ActionOutcome, bool)> {
+    match sink.action(action, targets).await {
+        Ok(mut o) => {
+            o.resize(
+                targets.len(),
+                ActionOutcome::Unknown {
+                    reason: "no outcome returned".into(),
+                },
+            );
+            o.into_iter().map(|o| (o, false)).collect()
+        }
+        Err(e) if e.kind() == crate::ConnectorErrorKind::OutcomeUnknown => vec![
+            (
+                ActionOutcome::Unknown {
+                    reason: e.to_string()
+                },
+                false
+            );
+            targets.len()
+        ],
+        Err(e) => vec![
+            (
+                ActionOutcome::Failed {
+                    reason: e.to_string()
+                },
+                e.is_retryable()
+            );
+            targets.len()
+        ],
     }
 }

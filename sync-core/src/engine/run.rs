@@ -24,11 +24,11 @@ pub(crate) struct Run<'a> {
     pub(crate) started_at: i64,
     /// The cursor as committed so far in this run.
     pub(crate) cursor: Option<i64>,
-    /// Tells the write-back drain, while one runs alongside, that more is queued.
+    /// Tells the follow-up drain, while one runs alongside, that more is queued.
     drain: Option<Arc<Signal>>,
 }
 
-/// What a run does while its write-back queue drains alongside.
+/// What a run does while its follow-up queues drain alongside.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Writes {
     Incremental,
@@ -54,6 +54,11 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// Whether a drain runs beside the writes, to which the flow's drained action is queued.
+    pub(crate) fn drains_sends(&self) -> bool {
+        self.drain.is_some()
+    }
+
     pub(crate) fn dry(&self) -> bool {
         self.lease.is_none()
     }
@@ -62,8 +67,8 @@ impl<'a> Run<'a> {
         self.engine.clock.now_ms()
     }
 
-    /// Runs `writes` while the flow's write-back queue drains alongside (a dry run, or a flow
-    /// without write-back, just runs them). The run ends when both are done; a failed or
+    /// Runs `writes` while the flow's follow-up queues drain alongside (a dry run, or a flow
+    /// without follow-ups to queue, just runs them). The run ends when both are done; a failed or
     /// stopped run leaves what is still queued to the next one.
     pub(crate) async fn drained(&mut self, writes: Writes) -> Result<()> {
         let signal = Arc::new(Signal::default());
@@ -87,14 +92,18 @@ impl<'a> Run<'a> {
             futures_util::future::join(writing, drain.run()).await;
         self.drain = None;
         self.report.counts.written_back += drained.written_back;
+        self.report.counts.actions_done += drained.actions_done;
         for (key, outcome) in drained.failed {
             self.settled(&key, outcome);
         }
-        self.report.write_backs_pending = self
-            .engine
-            .store
-            .queued_count(&self.flow.name, WRITE_BACK)
-            .await?;
+        for (key, reason) in drained.unknown {
+            self.report_unknown(&key, reason);
+        }
+        let store = &self.engine.store;
+        self.report.write_backs_pending = store.queued_count(&self.flow.name, WRITE_BACK).await?;
+        if let Some(action) = super::drain::drained_action(self.flow) {
+            self.report.sends_pending = store.queued_count(&self.flow.name, action).await?;
+        }
         result.and(drain_result)
     }
 
