@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 use sync_core::{MemoryStore, SqliteStore, StateStore};
 
 use crate::BoxError;

@@ -38,7 +38,7 @@ pub async fn ship(k3: &k3cloud_sdk::Client, orders: &[String]) -> Result<usize, 
 }
 
 /// The numbers of up to `n` audited sales orders in the simulated ERP.
-pub fn audited_orders(sandbox: &sandbox::Sandbox, n: usize) -> Vec<String> {
+pub fn audited_orders(sandbox: &fxk3_simulators::Sandbox, n: usize) -> Vec<String> {
     sandbox
         .k3cloud_records("SAL_SaleOrder")
         .iter()

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sandbox::{Api, Fault, FaultKind, GenerateSpec, Sandbox};
+use fxk3_simulators::{Api, Fault, FaultKind, GenerateSpec, Sandbox};
 use serde_json::Value;
 use sync_core::{DeclarativeMapping, Lookups, Mapping, Record};
 

@@ -10,7 +10,7 @@ use crate::error::ConfigError;
 /// The example configuration with both connections pointed at `sandbox` and the state in
 /// `state`; secrets are the simulators' demo credentials (see [`sandbox_secrets`]).
 pub fn sandbox_config(
-    sandbox: &sandbox::Sandbox,
+    sandbox: &fxk3_simulators::Sandbox,
     state: &Path,
     base_dir: &Path,
 ) -> Result<Config, ConfigError> {
@@ -22,7 +22,7 @@ pub fn sandbox_config(
 }
 
 /// The example configuration text, pointed at `sandbox`.
-pub fn sandbox_config_text(sandbox: &sandbox::Sandbox) -> String {
+pub fn sandbox_config_text(sandbox: &fxk3_simulators::Sandbox) -> String {
     let k3 = &sandbox.config().k3cloud;
     let fx = &sandbox.config().fxiaoke.apps[0];
     EXAMPLE
@@ -47,7 +47,7 @@ pub fn sandbox_config_text(sandbox: &sandbox::Sandbox) -> String {
 
 /// [`sandbox_config_text`] with the `export` lines for the demo secrets, as `fxk3 sandbox`
 /// prints it.
-pub fn demo_config_text(sandbox: &sandbox::Sandbox) -> String {
+pub fn demo_config_text(sandbox: &fxk3_simulators::Sandbox) -> String {
     let k3 = &sandbox.config().k3cloud;
     let fx = &sandbox.config().fxiaoke.apps[0];
     format!(
@@ -64,7 +64,7 @@ pub fn demo_config_text(sandbox: &sandbox::Sandbox) -> String {
 }
 
 /// The simulators' demo credentials as a [`SecretSource`].
-pub fn sandbox_secrets(sandbox: &sandbox::Sandbox) -> SecretSource {
+pub fn sandbox_secrets(sandbox: &fxk3_simulators::Sandbox) -> SecretSource {
     let k3 = sandbox.config().k3cloud.clone();
     let fx = sandbox.config().fxiaoke.apps[0].clone();
     Arc::new(move |name| match name {

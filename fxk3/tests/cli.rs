@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 use serde_json::{Value, json};
 
 /// The variables `fxk3` reads; the test process's own values never reach the child.
@@ -686,10 +686,10 @@ async fn status_shows_cursors_pending_writes_dead_letters_and_deferrals() {
     // Customers: the answer to the first batch is lost after the ERP saved it, and one account
     // has a type the mapping refuses.
     let _ = s.sandbox.set_fault(
-        sandbox::Fault::new(
-            sandbox::Api::K3cloud,
+        fxk3_simulators::Fault::new(
+            fxk3_simulators::Api::K3cloud,
             "BatchSave",
-            sandbox::FaultKind::DropAfterWrite,
+            fxk3_simulators::FaultKind::DropAfterWrite,
         )
         .next(1),
     );

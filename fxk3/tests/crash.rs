@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fxk3_simulators::{Api, Fault, FaultKind, GenerateSpec, Sandbox};
 use k3cloud_sdk::Auth;
-use sandbox::{Api, Fault, FaultKind, GenerateSpec, Sandbox};
 
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! nothing written twice, changes and late customers, dead letters fixed and retried.
 
 use fxk3::{App, Config, FlowOutcome, sandbox_config, sandbox_secrets};
-use sandbox::{Api, Fault, FaultKind, Sandbox};
+use fxk3_simulators::{Api, Fault, FaultKind, Sandbox};
 use serde_json::{Value, json};
 
 const OWNER: &str = "FSUID_FEDCBA9876543210FEDCBA9876543210";

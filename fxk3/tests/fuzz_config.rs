@@ -9,7 +9,7 @@ use fxk3::Config;
 
 #[tokio::test]
 async fn fuzz_configuration_files() {
-    let sandbox = sandbox::Sandbox::builder().start().await.unwrap();
+    let sandbox = fxk3_simulators::Sandbox::builder().start().await.unwrap();
     let demo = fxk3::demo_config_text(&sandbox);
     fuzz_kit::Fuzz::new("fxk3 configuration loader", 20_000)
         .corpus([fxk3::config::EXAMPLE, demo.as_str()])

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use sandbox::{Api, Fault, FaultKind, Sandbox};
+use fxk3_simulators::{Api, Fault, FaultKind, Sandbox};
 use serde_json::json;
 
 fn kinds() -> Vec<FaultKind> {

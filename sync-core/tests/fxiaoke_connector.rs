@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use sandbox::{Api, Clock, Fault, FaultKind, Sandbox};
+use fxk3_simulators::{Api, Clock, Fault, FaultKind, Sandbox};
 use serde_json::{Value, json};
 use sync_core::fxiaoke::{
     MessageSink, Notification, ObjectSink, ObjectSinkConfig, ObjectSource, ObjectSourceConfig,

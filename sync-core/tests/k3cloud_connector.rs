@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sandbox::{Api, Clock, Fault, FaultKind, Sandbox};
+use fxk3_simulators::{Api, Clock, Fault, FaultKind, Sandbox};
 use serde_json::{Value, json};
 use sync_core::k3cloud::{FormSink, FormSinkConfig, FormSource, FormSourceConfig, UpdatePolicy};
 use sync_core::testing::{MemorySink, MemorySource};
@@ -283,9 +283,9 @@ async fn actions_submit_and_audit_and_count_a_repeat_as_done() {
 async fn a_repeated_action_is_done_for_every_document_under_a_server_row_cap() {
     let sandbox = Sandbox::builder()
         .demo_data(false)
-        .k3cloud(sandbox::K3CloudConfig {
+        .k3cloud(fxk3_simulators::K3CloudConfig {
             max_query_rows: 2,
-            ..sandbox::K3CloudConfig::default()
+            ..fxk3_simulators::K3CloudConfig::default()
         })
         .start()
         .await
@@ -634,9 +634,9 @@ async fn a_server_row_cap_below_the_page_size_skips_no_document() {
     let sandbox = Sandbox::builder()
         .demo_data(false)
         .clock(Clock::frozen_at_ms(now))
-        .k3cloud(sandbox::K3CloudConfig {
+        .k3cloud(fxk3_simulators::K3CloudConfig {
             max_query_rows: 5,
-            ..sandbox::K3CloudConfig::default()
+            ..fxk3_simulators::K3CloudConfig::default()
         })
         .start()
         .await

@@ -19,7 +19,7 @@ use std::time::Instant;
 use examples::{BoxError, warehouse};
 use fxk3::observers::Progress;
 use fxk3::{App, FlowOutcome, report, sandbox_config, sandbox_secrets};
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 use serde_json::json;
 
 #[tokio::main]

@@ -9,7 +9,7 @@ pub(crate) async fn sandbox(listen: &str, no_demo: bool) -> Result<u8, AppError>
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
         fxk3::ConfigError::Invalid(format!("--listen: `{listen}` is not an address"))
     })?;
-    let sb = sandbox::Sandbox::builder()
+    let sb = fxk3_simulators::Sandbox::builder()
         .listen(addr)
         .demo_data(!no_demo)
         .start()

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 
 /// How the configuration departs from the simulators' example.
 pub struct Options {

@@ -36,8 +36,8 @@ pub enum Error {
 /// Builds a [`Sandbox`].
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), sandbox::Error> {
-/// use sandbox::{Clock, Sandbox};
+/// # async fn demo() -> Result<(), fxk3_simulators::Error> {
+/// use fxk3_simulators::{Clock, Sandbox};
 ///
 /// let sandbox = Sandbox::builder()
 ///     .clock(Clock::frozen_at_secs(1_700_000_000))
@@ -258,7 +258,7 @@ impl Sandbox {
     /// This is how API calls per synced record are measured.
     ///
     /// ```no_run
-    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// # async fn demo(sandbox: fxk3_simulators::Sandbox) {
     /// sandbox.reset_calls();
     /// // … sync 100 customers …
     /// let per_record = sandbox.calls("k3cloud:BatchSave") as f64 / 100.0;
@@ -328,8 +328,8 @@ impl Sandbox {
     /// `life_status` `invalid` and `is_deleted` true; deleted ones are gone).
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), sandbox::Error> {
-    /// let sandbox = sandbox::Sandbox::builder().demo_data(true).start().await?;
+    /// # async fn demo() -> Result<(), fxk3_simulators::Error> {
+    /// let sandbox = fxk3_simulators::Sandbox::builder().demo_data(true).start().await?;
     /// let orders = sandbox.fxiaoke_records("SalesOrderObj");
     /// let lines = sandbox.fxiaoke_records("SalesOrderProductObj");
     /// let first_lines = lines.iter().filter(|l| l["order_id"] == orders[0]["_id"]).count();
@@ -355,10 +355,10 @@ impl Sandbox {
     /// (`{"SalesOrderProductObj": [...]}`), created with the master link set.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), sandbox::Error> {
+    /// # async fn demo() -> Result<(), fxk3_simulators::Error> {
     /// use serde_json::json;
     ///
-    /// let sandbox = sandbox::Sandbox::start().await?;
+    /// let sandbox = fxk3_simulators::Sandbox::start().await?;
     /// let account = sandbox.fxiaoke_insert("AccountObj", json!({"name": "上海示例科技有限公司", "account_no": "KH00001"}))?;
     /// let product = sandbox.fxiaoke_insert("ProductObj", json!({"name": "球阀 DN50", "product_code": "MAT0001", "price": "180.00"}))?;
     /// let order = sandbox.fxiaoke_insert("SalesOrderObj", json!({
@@ -381,7 +381,7 @@ impl Sandbox {
     /// `sentAt` (sandbox clock, ms).
     ///
     /// ```no_run
-    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// # async fn demo(sandbox: fxk3_simulators::Sandbox) {
     /// // … after a delivery sync ran against the sandbox:
     /// for message in sandbox.fxiaoke_messages() {
     ///     println!("{} → {}", message["msgType"], message["toUser"]);
@@ -412,7 +412,7 @@ impl Sandbox {
     /// the sandbox clock and the version goes up (what an incremental sync must notice).
     ///
     /// ```no_run
-    /// # async fn demo(sandbox: sandbox::Sandbox, id: &str) -> Result<(), sandbox::Error> {
+    /// # async fn demo(sandbox: fxk3_simulators::Sandbox, id: &str) -> Result<(), fxk3_simulators::Error> {
     /// use serde_json::json;
     /// use std::time::Duration;
     ///
@@ -445,7 +445,7 @@ impl Sandbox {
     /// "is_required", "options", "target_api_name"}}}`. The system fields and `name` are added.
     ///
     /// ```no_run
-    /// # async fn demo(sandbox: sandbox::Sandbox) -> Result<(), sandbox::Error> {
+    /// # async fn demo(sandbox: fxk3_simulators::Sandbox) -> Result<(), fxk3_simulators::Error> {
     /// use serde_json::json;
     ///
     /// sandbox.fxiaoke_define_object(&json!({
@@ -486,7 +486,7 @@ impl Sandbox {
     /// 00:00 GMT+8 on the sandbox clock. Calls made earlier today count.
     ///
     /// ```no_run
-    /// # async fn demo(sandbox: sandbox::Sandbox) {
+    /// # async fn demo(sandbox: fxk3_simulators::Sandbox) {
     /// use std::time::Duration;
     ///
     /// sandbox.fxiaoke_set_daily_quota(Some(0)); // the next call answers 30002

@@ -6,7 +6,7 @@ mod common;
 use common::{K3, status};
 use std::time::Duration;
 
-use sandbox::{Clock, K3CloudConfig, Sandbox};
+use fxk3_simulators::{Clock, K3CloudConfig, Sandbox};
 use serde_json::{Value, json};
 
 async fn sandbox_with_base_data() -> Sandbox {

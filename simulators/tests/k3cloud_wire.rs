@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_same_shape, assert_shape, reference_dir};
-use sandbox::{Clock, Sandbox};
+use fxk3_simulators::{Clock, Sandbox};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Fx, K3, status};
-use sandbox::{Api, Clock, Fault, FaultKind, FxiaokeConfig, Sandbox};
+use fxk3_simulators::{Api, Clock, Fault, FaultKind, FxiaokeConfig, Sandbox};
 use serde_json::{Value, json};
 
 async fn sandbox(seed: u64) -> Sandbox {

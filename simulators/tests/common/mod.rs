@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 use serde_json::{Value, json};
 
 /// The in-repo protocol reference (`CARGO_MANIFEST_DIR/../reference`).

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Cheap to clone; clones share one time.
 ///
 /// ```
-/// use sandbox::Clock;
+/// use fxk3_simulators::Clock;
 /// use std::time::Duration;
 ///
 /// let clock = Clock::frozen_at_secs(1_700_000_000);

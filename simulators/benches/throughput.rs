@@ -1,11 +1,11 @@
 //! Requests per second against an in-process sandbox, over loopback with keep-alive
 //! connections: K3Cloud Save and ExecuteBillQuery, Fxiaoke create and query.
-//! `cargo bench -p sandbox` prints the figures; nothing is asserted.
+//! `cargo bench -p fxk3-simulators` prints the figures; nothing is asserted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sandbox::{FxiaokeConfig, Sandbox};
+use fxk3_simulators::{FxiaokeConfig, Sandbox};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 8;

@@ -148,7 +148,7 @@ pub enum Trigger {
 /// One fault rule.
 ///
 /// ```
-/// use sandbox::{Api, Fault, FaultKind, Trigger};
+/// use fxk3_simulators::{Api, Fault, FaultKind, Trigger};
 ///
 /// // The next Save applies its write, then the connection drops.
 /// let fault = Fault::new(Api::K3cloud, "Save", FaultKind::DropAfterWrite).next(1);

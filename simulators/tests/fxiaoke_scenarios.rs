@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ADMIN, Fx, LISI};
-use sandbox::{Clock, Config, FxiaokeConfig, Sandbox};
+use fxk3_simulators::{Clock, Config, FxiaokeConfig, Sandbox};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_700_000_000;

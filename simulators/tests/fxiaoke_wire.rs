@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ADMIN, LISI, assert_shape, fixture, reference_dir};
-use sandbox::{Clock, Sandbox};
+use fxk3_simulators::{Clock, Sandbox};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "E3B0C44298FC1C149AFBF4C8996FB924";

@@ -17,8 +17,8 @@
 //!   injectable [`Clock`] for every time-dependent rule.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), sandbox::Error> {
-//! use sandbox::{Api, Clock, Fault, FaultKind, Sandbox};
+//! # async fn demo() -> Result<(), fxk3_simulators::Error> {
+//! use fxk3_simulators::{Api, Clock, Fault, FaultKind, Sandbox};
 //! use std::time::Duration;
 //!
 //! let sandbox = Sandbox::builder()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Fx, K3, status};
-use sandbox::Sandbox;
+use fxk3_simulators::Sandbox;
 use serde_json::{Value, json};
 
 async fn control(

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{K3, status};
-use sandbox::{Clock, GenerateSpec, Sandbox};
+use fxk3_simulators::{Clock, GenerateSpec, Sandbox};
 use serde_json::{Value, json};
 
 async fn demo(seed: u64) -> Sandbox {

@@ -1,4 +1,4 @@
-//! The `sandbox` binary as a process: started on a free port, one K3Cloud and one Fxiaoke call,
+//! The `fxk3-simulators` binary as a process: started on a free port, one K3Cloud and one Fxiaoke call,
 //! its command-line options for K3Cloud sessions and query rows, stopped by SIGINT (Ctrl-C).
 
 mod common;
@@ -24,7 +24,7 @@ impl Drop for Running {
 /// Starts the binary on port 0 and answers its base URL, read from the first line it prints
 /// ("sandbox listening on http://127.0.0.1:PORT (seed N)") — printed once it listens.
 fn start(args: &[&str]) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fxk3-simulators"))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
@@ -178,12 +178,15 @@ fn bad_options_exit_2_with_the_usage() {
         &["--max-query-rows", "0"],
         &["--bogus"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        let out = Command::new(env!("CARGO_BIN_EXE_fxk3-simulators"))
             .args(args)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains("usage: sandbox"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("usage: fxk3-simulators"),
+            "{args:?}: {stderr}"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::server::Shared;
 /// How many records [`crate::Sandbox::generate`] adds (on top of what is there).
 ///
 /// ```
-/// use sandbox::GenerateSpec;
+/// use fxk3_simulators::GenerateSpec;
 ///
 /// // 1,000 CRM customers, each with one order (lines over generated products).
 /// let spec = GenerateSpec::crm(1_000);

@@ -1,13 +1,13 @@
-//! `sandbox --listen 127.0.0.1:8080`: serves both simulators with the demo data set.
+//! `fxk3-simulators --listen 127.0.0.1:8080`: serves both simulators with the demo data set.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sandbox::{FxiaokeConfig, GenerateSpec, K3CloudConfig, Sandbox};
+use fxk3_simulators::{FxiaokeConfig, GenerateSpec, K3CloudConfig, Sandbox};
 
 // A plain multi-line literal: a `\` line continuation would strip the option indentation.
 const USAGE: &str =
-    "usage: sandbox [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]
+    "usage: fxk3-simulators [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]
                [--session-ttl SECS] [--max-query-rows N]
   --listen ADDR         address to serve (default 127.0.0.1:8080; loopback unless you say
                         otherwise; port 0 picks a free port, printed on the first line)
@@ -143,6 +143,6 @@ async fn main() {
 }
 
 fn fail(message: &str) -> ! {
-    eprintln!("sandbox: {message}\n{USAGE}");
+    eprintln!("fxk3-simulators: {message}\n{USAGE}");
     std::process::exit(2);
 }

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Fx, K3};
-use sandbox::{Clock, FxiaokeConfig, Sandbox};
+use fxk3_simulators::{Clock, FxiaokeConfig, Sandbox};
 use serde_json::{Value, json};
 
 const PATHS: &[&str] = &[
