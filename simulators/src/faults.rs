@@ -57,8 +57,10 @@ pub enum FaultKind {
     /// Do the work (a write is applied), then close the connection without any answer: the
     /// case that creates duplicates in clients that resend.
     DropAfterWrite,
-    /// `K3Cloud`: every session is dropped and the call answers `MsgCode` 1. Fxiaoke: every
-    /// token is invalidated and the call answers 20016. The work is not done.
+    /// `K3Cloud`: every session is dropped, then the call meets the server's rules: with a
+    /// session cookie alone it answers `MsgCode` 1 and does nothing; with signed headers a new
+    /// session is issued and the call succeeds (k3cloud.md §3.1.2). Fxiaoke: every token is
+    /// invalidated and the call answers 20016; the work is not done.
     SessionLoss,
     /// Do the work, then answer a body that is not JSON (a syntax error early in the text).
     MalformedJson,

@@ -203,9 +203,16 @@ async fn answer(
             reply.cap_rows(rows);
             reply
         }
+        // The server drops its K3Cloud sessions; the request then meets the server's own rules
+        // (k3cloud.md §3.1.2): a session cookie alone is refused with MsgCode 1, while signed
+        // headers are checked again, a new session is issued and the request succeeds.
+        FaultKind::SessionLoss if api == Api::K3cloud => {
+            shared.k3.expire_sessions();
+            worked(work, per_row).await
+        }
         kind @ (FaultKind::SessionLoss | FaultKind::RateLimited | FaultKind::QuotaExceeded) => {
             match api {
-                Api::K3cloud => shared.k3.fault_reply(endpoint, &kind),
+                Api::K3cloud => k3cloud::K3Sim::fault_reply(endpoint, &kind),
                 Api::Fxiaoke => shared.fx.fault_reply(&kind, &shared.config.fxiaoke),
             }
         }

@@ -795,3 +795,49 @@ async fn a_create_refused_because_its_number_is_taken_is_found_not_dead_lettered
     assert_eq!(sink.find("C001").await.unwrap().as_ref(), Some(made));
     assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 2);
 }
+
+#[tokio::test]
+async fn a_session_lost_on_the_server_costs_signed_headers_nothing_and_a_password_session_a_login()
+{
+    // k3cloud.md §3.1.2: under signed headers an unknown session id is ignored and a new one
+    // issued, so a session the server dropped never shows; a password session is refused
+    // (MsgCode 1), and the client logs in again and sends the call once more.
+    let sandbox = start().await;
+    let c = sandbox.config().k3cloud.clone();
+    let signed = client(&sandbox);
+    let password = k3cloud_sdk::Client::builder(sandbox.k3cloud_url())
+        .account(&c.acct_id)
+        .user(&c.user_name)
+        .auth(k3cloud_sdk::Auth::password(&c.password))
+        .build()
+        .unwrap();
+    let logins = || sandbox.calls("k3cloud:ValidateUser");
+    for (client, number, calls, logins_after) in [(&signed, "C1", 1, 0), (&password, "C2", 2, 2)] {
+        // A first call, so that the client holds a session when the server drops it.
+        let rows: Vec<Value> = client
+            .bill_query("BD_Customer")
+            .fields(["FNumber"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), usize::from(number == "C2"));
+        let before = sandbox.calls("k3cloud:BatchSave");
+        let _ = sandbox
+            .set_fault(Fault::new(Api::K3cloud, "BatchSave", FaultKind::SessionLoss).next(1));
+        let saved = client
+            .batch_save("BD_Customer")
+            .models(vec![customer(number, "客户")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.rows.len(), 1, "{number}");
+        assert!(saved.status.is_success, "{number}: {:?}", saved.status);
+        assert_eq!(
+            sandbox.calls("k3cloud:BatchSave") - before,
+            calls,
+            "{number}"
+        );
+        assert_eq!(logins(), logins_after, "{number}");
+    }
+    assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 2);
+}

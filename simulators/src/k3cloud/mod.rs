@@ -220,13 +220,9 @@ impl K3Sim {
         }
     }
 
-    /// The answer of a session-loss, rate-limit or quota fault.
-    pub(crate) fn fault_reply(&self, endpoint: &str, kind: &FaultKind) -> Reply {
+    /// The answer of a rate-limit or quota fault.
+    pub(crate) fn fault_reply(endpoint: &str, kind: &FaultKind) -> Reply {
         let failure = match kind {
-            FaultKind::SessionLoss => {
-                self.expire_sessions();
-                session_lost()
-            }
             // K3Cloud documents MsgCode 14 调用限制 but no text; the wording is ours.
             FaultKind::QuotaExceeded => {
                 Failure::new(14, None, "调用限制：已超过许可的接口调用次数。")
