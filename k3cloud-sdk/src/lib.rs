@@ -82,8 +82,8 @@ pub use generic::{CallResult, FormCall};
 pub use limit::RateLimit;
 pub use meta::{DataCenter, EntryMetadata, FieldMetadata, FormMetadata, LocalizedText};
 pub use query::{
-    DEFAULT_LIMIT, Filter, FilterItem, FilterString, FilterValue, IntoFilter, MAX_LIMIT, Pager,
-    Query,
+    Compare, DEFAULT_LIMIT, Filter, FilterItem, FilterString, FilterValue, IntoFilter, MAX_LIMIT,
+    Pager, Query,
 };
 pub use raw::RawCall;
 pub use report::{ReportPage, ReportQuery};

@@ -841,3 +841,61 @@ async fn a_session_lost_on_the_server_costs_signed_headers_nothing_and_a_passwor
     }
     assert_eq!(sandbox.k3cloud_records("BD_Customer").len(), 2);
 }
+
+#[tokio::test]
+async fn bill_queries_filter_with_the_numeric_compare_codes_public_clients_send() {
+    use k3cloud_sdk::{Compare, FilterItem};
+    let sandbox = start().await;
+    let client = client(&sandbox);
+    let models = vec![
+        customer("MAT01", "上海客户"),
+        customer("MAT02", "北京客户"),
+        customer("X03", "上海门店"),
+    ];
+    let saved = client
+        .batch_save("BD_Customer")
+        .models(models)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.rows.len(), 3);
+    let numbers = |items: Vec<FilterItem>| {
+        let client = client.clone();
+        async move {
+            let rows: Vec<Value> = client
+                .bill_query("BD_Customer")
+                .fields(["FNumber"])
+                .filter(items)
+                .order_by("FNumber")
+                .send()
+                .await
+                .unwrap();
+            rows.into_iter()
+                .map(|r| r["FNumber"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // (FNumber starts with MAT or FName contains 门店) and status is A (created, not audited).
+    let found = numbers(vec![
+        FilterItem::compare("FNumber", Compare::StartsWith, "MAT")
+            .or_next()
+            .parens("(", ""),
+        FilterItem::compare("FName", Compare::Contains, "门店").parens("", ")"),
+        FilterItem::compare("FDocumentStatus", Compare::StatusEqual, "A"),
+    ])
+    .await;
+    assert_eq!(found, ["MAT01", "MAT02", "X03"]);
+    let found = numbers(vec![
+        FilterItem::is_in("FNumber", ["MAT02", "X03"]),
+        FilterItem::compare("FNumber", Compare::NotEqual, "X03"),
+    ])
+    .await;
+    assert_eq!(found, ["MAT02"]);
+    let found = numbers(vec![FilterItem::compare(
+        "FName",
+        Compare::Equal,
+        "上海客户",
+    )])
+    .await;
+    assert_eq!(found, ["MAT01"]);
+}

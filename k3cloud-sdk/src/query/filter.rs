@@ -265,12 +265,81 @@ impl std::fmt::Display for Filter {
     }
 }
 
-/// One condition of the structured `FilterString` array (newer servers):
-/// `{"Left":"(","FieldName":"FDocumentStatus","Compare":"67","Value":"C","Right":")","Logic":"0"}`.
+/// The comparison of a [`FilterItem`], as the numeric `Compare` code public clients send.
 ///
-/// `Compare` is the operator *code* of the WebAPI explorer ("填写测试数据"), and `Logic` is
-/// `0`/`AND` or `1`/`OR`; both are passed through as given because their code lists are not
-/// published.
+/// No vendor table of these codes is published; each one here was seen in public clients with
+/// a clear meaning (`reference/k3cloud-filter-compare.md` lists the sources). The codes depend
+/// on the field's type — equality is `67` on text and ids, `105` on status and combo fields,
+/// `74` on checkboxes — so pick the variant that matches the field. For anything else (not in,
+/// ends with, is null, between) use the text form, [`Filter`], which every server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Compare {
+    /// `67`: equals, on text, numbers and ids (`FNumber`, `FID`, `FMaterialId.FNumber`).
+    Equal,
+    /// `105`: equals, on status and combo fields (`FDocumentStatus`, `FForbidStatus`).
+    StatusEqual,
+    /// `74`: equals, on a checkbox (value `true`/`false`).
+    CheckboxEqual,
+    /// `83`: not equal (seen on text).
+    NotEqual,
+    /// `21`: greater than (seen on decimals).
+    Greater,
+    /// `39`: greater or equal (seen on dates).
+    GreaterOrEqual,
+    /// `32`: less than (seen on dates).
+    Less,
+    /// `16`: less or equal (seen on dates).
+    LessOrEqual,
+    /// `81`: contains, `like '%value%'` (seen on text).
+    Contains,
+    /// `60`: starts with, `like 'value%'` (seen on `FNumber`).
+    StartsWith,
+    /// `338`: one of a list, sent as one comma-joined value (see [`FilterItem::is_in`]).
+    In,
+}
+
+impl Compare {
+    /// The code as sent: a JSON string, as in Kingdee's documentation and every public client.
+    pub fn code(self) -> &'static str {
+        match self {
+            Compare::Equal => "67",
+            Compare::StatusEqual => "105",
+            Compare::CheckboxEqual => "74",
+            Compare::NotEqual => "83",
+            Compare::Greater => "21",
+            Compare::GreaterOrEqual => "39",
+            Compare::Less => "32",
+            Compare::LessOrEqual => "16",
+            Compare::Contains => "81",
+            Compare::StartsWith => "60",
+            Compare::In => "338",
+        }
+    }
+}
+
+/// One condition of the structured `FilterString` array (newer servers):
+/// `{"Left":"(","FieldName":"FDocumentStatus","Compare":"105","Value":"C","Right":")","Logic":"0"}`.
+///
+/// `Logic` joins this condition to the **next** one: `"0"` and, `"1"` or. Build items with
+/// [`FilterItem::compare`] and a [`Compare`] code; [`FilterItem::new`] passes any `Compare` and
+/// `Logic` text through (symbols such as `"="` and names such as `"StatusEqualto"` are also seen
+/// in the wild; whether current servers accept them is not recorded).
+///
+/// ```
+/// use k3cloud_sdk::{Compare, FilterItem};
+///
+/// // (FDocumentStatus = 'A' or FDocumentStatus = 'C') and FNumber like 'MAT%'
+/// let items = vec![
+///     FilterItem::compare("FDocumentStatus", Compare::StatusEqual, "A").or_next().parens("(", ""),
+///     FilterItem::compare("FDocumentStatus", Compare::StatusEqual, "C").parens("", ")"),
+///     FilterItem::compare("FNumber", Compare::StartsWith, "MAT"),
+/// ];
+/// assert_eq!(
+///     serde_json::to_string(&items[0]).unwrap(),
+///     r#"{"Left":"(","FieldName":"FDocumentStatus","Compare":"105","Value":"A","Right":"","Logic":"1"}"#
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
@@ -290,7 +359,7 @@ pub struct FilterItem {
 }
 
 impl FilterItem {
-    /// A condition without parentheses, joined to the next with `logic`.
+    /// A condition without parentheses, joined to the next with `logic`, all passed through.
     pub fn new(
         field_name: impl Into<String>,
         compare: impl Into<String>,
@@ -305,6 +374,32 @@ impl FilterItem {
             right: String::new(),
             logic: logic.into(),
         }
+    }
+
+    /// `field compare value`, joined to the next condition with *and* (`"Logic":"0"`).
+    pub fn compare(
+        field_name: impl Into<String>,
+        compare: Compare,
+        value: impl Into<String>,
+    ) -> Self {
+        Self::new(field_name, compare.code(), value, "0")
+    }
+
+    /// `field in (values…)`: code `338`, the values joined with `,` into one `Value` as public
+    /// clients send them (so a value cannot itself hold a comma: use [`Filter::is_in`] then).
+    pub fn is_in<I, S>(field_name: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let joined: Vec<String> = values.into_iter().map(|v| v.as_ref().to_owned()).collect();
+        Self::compare(field_name, Compare::In, joined.join(","))
+    }
+
+    /// Joins this condition to the next one with *or* (`"Logic":"1"`).
+    pub fn or_next(mut self) -> Self {
+        "1".clone_into(&mut self.logic);
+        self
     }
 
     /// Sets the parentheses around this condition.
@@ -407,6 +502,44 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&item).unwrap(),
             serde_json::json!({"Left":"(","FieldName":"FDocumentStatus","Compare":"StatusEqualto","Value":"C","Right":")","Logic":"AND"})
+        );
+    }
+
+    #[test]
+    fn items_carry_the_codes_public_clients_send() {
+        // Kingdee's documentation example: Compare and Logic as text, every key present.
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"[{"Left":"(","FieldName":"Field1","Compare":"67","Value":"111","Right":")","Logic":"0"}]"#,
+        )
+        .unwrap();
+        let ours = vec![FilterItem::compare("Field1", Compare::Equal, "111").parens("(", ")")];
+        assert_eq!(serde_json::to_value(&ours).unwrap(), doc);
+        let codes: Vec<&str> = [
+            Compare::Equal,
+            Compare::StatusEqual,
+            Compare::CheckboxEqual,
+            Compare::NotEqual,
+            Compare::Greater,
+            Compare::GreaterOrEqual,
+            Compare::Less,
+            Compare::LessOrEqual,
+            Compare::Contains,
+            Compare::StartsWith,
+            Compare::In,
+        ]
+        .into_iter()
+        .map(Compare::code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "67", "105", "74", "83", "21", "39", "32", "16", "81", "60", "338"
+            ]
+        );
+        let listed = FilterItem::is_in("FNumber", ["A1", "B2"]).or_next();
+        assert_eq!(
+            serde_json::to_value(&listed).unwrap(),
+            serde_json::json!({"Left":"","FieldName":"FNumber","Compare":"338","Value":"A1,B2","Right":"","Logic":"1"})
         );
     }
 }

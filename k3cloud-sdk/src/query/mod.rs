@@ -16,7 +16,7 @@ use crate::retry::Idempotency;
 use crate::service;
 use crate::transport::Call;
 
-pub use filter::{Filter, FilterItem, FilterString, FilterValue};
+pub use filter::{Compare, Filter, FilterItem, FilterString, FilterValue};
 pub use pager::Pager;
 
 /// The largest `Limit` the current documentation allows (servers before patch 23.11 cap pages

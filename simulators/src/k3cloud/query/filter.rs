@@ -365,48 +365,86 @@ pub(super) fn parse_filter(text: &str, resolver: &mut Resolver<'_>) -> Result<Ex
     Ok(expr)
 }
 
+/// How a row of the array form compares, by its `Compare`.
+enum ArrayOp {
+    /// An operator of the text form, with the value quoted.
+    Plain(&'static str),
+    /// `like '%v%'` (a `%` in the value is kept as the caller's pattern).
+    Contains,
+    /// `like 'v%'`.
+    StartsWith,
+    /// `in ('a', 'b')` from one comma-joined value.
+    In,
+}
+
+/// `Compare` as symbols, names (vip.kingdee.com, `k3cloud-wire/16`) or the numeric codes public
+/// clients send (`reference/k3cloud-filter-compare.md`; the codes depend on the field's type
+/// and no vendor table was found, so only the codes seen with a clear meaning are served).
+fn array_op(compare: &str) -> Option<ArrayOp> {
+    use ArrayOp::{Contains, In, Plain, StartsWith};
+    Some(match compare {
+        "=" | "==" | "StatusEqualto" | "Equal" | "EQ" | "67" | "105" | "74" | "76" => Plain("="),
+        "<>" | "!=" | "StatusNotEqualto" | "NotEqual" | "NE" | "83" => Plain("<>"),
+        ">" | "GT" | "21" => Plain(">"),
+        ">=" | "GE" | "39" | "4" => Plain(">="),
+        "<" | "LT" | "32" => Plain("<"),
+        "<=" | "LE" | "16" | "6" => Plain("<="),
+        "like" | "LIKE" | "Like" | "Contains" | "81" | "17" => Contains,
+        "60" => StartsWith,
+        "338" => In,
+        _ => return None,
+    })
+}
+
 /// The array form `[{"Left","FieldName","Compare","Value","Right","Logic"}]` as filter text.
+/// A row's `Logic` joins it to the next one: `0`/`AND` and, `1`/`OR` or.
 pub(super) fn filter_array_to_text(items: &[Value]) -> Result<String, Failure> {
     let mut text = String::new();
-    for (i, item) in items.iter().enumerate() {
+    let mut join = "";
+    for item in items {
         let Some(m) = item.as_object() else {
             return Err(filter_error("FilterString 数组元素不是对象"));
         };
         let s = |k: &str| get_ci(m, k).and_then(scalar_string).unwrap_or_default();
         let field = s("FieldName");
         let value = s("Value").replace('\'', "''");
-        let op = match s("Compare").trim() {
-            "=" | "==" | "StatusEqualto" | "Equal" | "EQ" => "=",
-            "<>" | "!=" | "StatusNotEqualto" | "NotEqual" | "NE" => "<>",
-            ">" | "GT" => ">",
-            ">=" | "GE" => ">=",
-            "<" | "LT" => "<",
-            "<=" | "LE" => "<=",
-            "like" | "LIKE" | "Like" | "Contains" => "like",
-            other => {
-                // Numeric operator codes (e.g. "67") come from the WebAPI explorer; the
-                // reference does not give their table, so the sandbox refuses them clearly.
-                return Err(filter_error(format!(
-                    "sandbox 不认识 Compare 代码 “{other}”，请用 =、<>、>、>=、<、<=、like"
-                )));
-            }
+        let compare = s("Compare");
+        let Some(op) = array_op(compare.trim()) else {
+            // What a real server answers to an unknown code is not recorded; this wording is ours.
+            return Err(filter_error(format!(
+                "不支持的 Compare “{compare}”（支持 =、<>、>、>=、<、<=、like 及 67、105、74、76、83、21、39、4、32、16、6、81、17、60、338）"
+            )));
         };
-        if i > 0 {
-            let logic = s("Logic").to_ascii_lowercase();
-            text.push_str(if logic == "1" || logic == "or" {
-                " or "
-            } else {
-                " and "
-            });
-        }
+        text.push_str(join);
         text.push_str(&s("Left"));
-        let value = if op == "like" && !value.contains('%') {
-            format!("%{value}%")
-        } else {
-            value
-        };
-        let _ = write!(text, "{field} {op} '{value}'");
+        match op {
+            ArrayOp::Plain(op) => {
+                let _ = write!(text, "{field} {op} '{value}'");
+            }
+            ArrayOp::Contains if value.contains('%') => {
+                let _ = write!(text, "{field} like '{value}'");
+            }
+            ArrayOp::Contains => {
+                let _ = write!(text, "{field} like '%{value}%'");
+            }
+            ArrayOp::StartsWith => {
+                let _ = write!(text, "{field} like '{value}%'");
+            }
+            ArrayOp::In => {
+                let listed: Vec<String> = value
+                    .split(',')
+                    .map(|v| format!("'{}'", v.trim()))
+                    .collect();
+                let _ = write!(text, "{field} in ({})", listed.join(", "));
+            }
+        }
         text.push_str(&s("Right"));
+        let logic = s("Logic").trim().to_ascii_lowercase();
+        join = if logic == "1" || logic == "or" {
+            " or "
+        } else {
+            " and "
+        };
     }
     Ok(text)
 }
@@ -520,10 +558,36 @@ mod tests {
         .unwrap();
         assert_eq!(
             filter_array_to_text(&items).unwrap(),
-            "(FDocumentStatus = 'C') or FNumber = 'X'"
+            "(FDocumentStatus = 'C') and FNumber = 'X'"
         );
         let bad: Vec<Value> =
-            serde_json::from_str(r#"[{"FieldName":"F","Compare":"67","Value":"1"}]"#).unwrap();
+            serde_json::from_str(r#"[{"FieldName":"F","Compare":"88","Value":"1"}]"#).unwrap();
         assert!(filter_array_to_text(&bad).is_err());
+    }
+
+    #[test]
+    fn numeric_compare_codes_of_public_clients_become_text() {
+        // Shapes as public clients send them (reference/k3cloud-filter-compare.md): Compare
+        // as text, Logic as a number or text, joining a row to the next.
+        let items: Vec<Value> = serde_json::from_str(
+            r#"[{"Left":"(","FieldName":"FDocumentStatus","Compare":"105","Value":"A","Right":"","Logic":1},
+                {"Left":"","FieldName":"FDocumentStatus","Compare":"105","Value":"C","Right":")","Logic":0},
+                {"Left":"","FieldName":"FName","Compare":"81","Value":"O'B","Right":"","Logic":"0"},
+                {"Left":"","FieldName":"FNumber","Compare":"60","Value":"87","Right":"","Logic":0},
+                {"Left":"","FieldName":"FNumber","Compare":"338","Value":"A1,B2","Right":"","Logic":0},
+                {"Left":"","FieldName":"FQty","Compare":"21","Value":0,"Right":"","Logic":0},
+                {"Left":"","FieldName":"FCreateTime","Compare":"39","Value":"2024-01-01","Right":"","Logic":0},
+                {"Left":"","FieldName":"FCreateTime","Compare":"32","Value":"2024-02-01","Right":"","Logic":0},
+                {"Left":"","FieldName":"FBillNo","Compare":"83","Value":"X","Right":"","Logic":0},
+                {"Left":"","FieldName":"FNumber","Compare":"67","Value":"X","Right":"","Logic":""}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            filter_array_to_text(&items).unwrap(),
+            "(FDocumentStatus = 'A' or FDocumentStatus = 'C') and FName like '%O''B%' \
+             and FNumber like '87%' and FNumber in ('A1', 'B2') and FQty > '0' \
+             and FCreateTime >= '2024-01-01' and FCreateTime < '2024-02-01' \
+             and FBillNo <> 'X' and FNumber = 'X'"
+        );
     }
 }
