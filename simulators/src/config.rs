@@ -51,6 +51,37 @@ pub struct K3CloudConfig {
     pub max_query_rows: usize,
     /// `DisplayVersion` reported by logins and the data-centre list.
     pub server_version: String,
+    /// Which release's answers to give where observed answers differ by release (one switch).
+    pub release: K3Release,
+}
+
+/// K3Cloud answers that differ between server releases.
+///
+/// | answer | [`Legacy`](K3Release::Legacy) | [`Current`](K3Release::Current) (default) |
+/// |---|---|---|
+/// | View, success | `"ResponseStatus": null` (the one real sample, an older server: `reference/k3cloud-wire/responses/view_success_empinfo.json`) | a full `ResponseStatus` with `"IsSuccess": true` (what current clients check after a View; no real sample recorded — an assumption, see `simulators/README.md`) |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum K3Release {
+    /// Older servers, as the reference's samples of them show.
+    Legacy,
+    /// Current servers.
+    #[default]
+    Current,
+}
+
+impl std::str::FromStr for K3Release {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" => Ok(K3Release::Legacy),
+            "current" => Ok(K3Release::Current),
+            other => Err(format!(
+                "unknown K3Cloud release `{other}` (legacy or current)"
+            )),
+        }
+    }
 }
 
 impl Default for K3CloudConfig {
@@ -68,6 +99,7 @@ impl Default for K3CloudConfig {
             session_ttl: Duration::from_secs(20 * 60),
             max_query_rows: 10_000,
             server_version: "9.0.553.10".into(),
+            release: K3Release::Current,
         }
     }
 }
@@ -85,6 +117,7 @@ impl fmt::Debug for K3CloudConfig {
             .field("verify_api_signature", &self.verify_api_signature)
             .field("session_ttl", &self.session_ttl)
             .field("max_query_rows", &self.max_query_rows)
+            .field("release", &self.release)
             .finish_non_exhaustive()
     }
 }

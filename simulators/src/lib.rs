@@ -58,7 +58,7 @@ mod seed;
 mod server;
 
 pub use clock::Clock;
-pub use config::{Config, FxiaokeApp, FxiaokeConfig, K3CloudConfig};
+pub use config::{Config, FxiaokeApp, FxiaokeConfig, K3CloudConfig, K3Release};
 pub use faults::{Api, Fault, FaultId, FaultKind, Trigger};
 pub use handle::{Error, Sandbox, SandboxBuilder};
 pub use seed::GenerateSpec;

@@ -93,9 +93,15 @@ async fn replay(sandbox: &Sandbox, capture: &Value) -> (u16, Vec<String>, String
     (status, cookies, response.text().await.unwrap())
 }
 
+/// A sandbox answering as the server the samples came from: an older release (its View
+/// success has `"ResponseStatus": null`).
 async fn captured_sandbox() -> Sandbox {
     Sandbox::builder()
         .clock(Clock::frozen_at_secs(1_700_000_000))
+        .k3cloud(fxk3_simulators::K3CloudConfig {
+            release: fxk3_simulators::K3Release::Legacy,
+            ..fxk3_simulators::K3CloudConfig::default()
+        })
         .start()
         .await
         .unwrap()

@@ -899,3 +899,47 @@ async fn bill_queries_filter_with_the_numeric_compare_codes_public_clients_send(
     .await;
     assert_eq!(found, ["MAT01"]);
 }
+
+#[tokio::test]
+async fn view_reads_the_answers_of_older_and_current_servers() {
+    // An older server answers a View with `"ResponseStatus": null` (the one real sample);
+    // current clients check `Result.ResponseStatus.IsSuccess` after a View, i.e. current servers
+    // send a full status. The client reads both alike.
+    use fxk3_simulators::{K3CloudConfig, K3Release};
+    let mut documents = Vec::new();
+    for release in [K3Release::Legacy, K3Release::Current] {
+        let sandbox = Sandbox::builder()
+            .demo_data(false)
+            .k3cloud(K3CloudConfig {
+                release,
+                ..K3CloudConfig::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let client = client(&sandbox);
+        client
+            .batch_save("BD_Customer")
+            .models(vec![customer("C1", "上海客户")])
+            .send()
+            .await
+            .unwrap();
+        let view = client
+            .view("BD_Customer")
+            .number("C1")
+            .send()
+            .await
+            .unwrap();
+        let status = &view.raw["Result"]["ResponseStatus"];
+        match release {
+            K3Release::Legacy => assert_eq!(status, &Value::Null),
+            _ => assert_eq!(
+                (&status["IsSuccess"], &status["MsgCode"], &status["Errors"]),
+                (&json!(true), &json!(0), &json!([]))
+            ),
+        }
+        assert_eq!(view.document["Number"], "C1", "{release:?}");
+        documents.push(view.document);
+    }
+    assert_eq!(documents[0]["Name"], documents[1]["Name"]);
+}

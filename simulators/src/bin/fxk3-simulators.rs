@@ -8,7 +8,7 @@ use fxk3_simulators::{FxiaokeConfig, GenerateSpec, K3CloudConfig, Sandbox};
 // A plain multi-line literal: a `\` line continuation would strip the option indentation.
 const USAGE: &str =
     "usage: fxk3-simulators [--listen ADDR] [--seed N] [--no-demo] [--generate N] [--no-rate-limit]
-               [--session-ttl SECS] [--max-query-rows N]
+               [--session-ttl SECS] [--max-query-rows N] [--k3cloud-release R]
   --listen ADDR         address to serve (default 127.0.0.1:8080; loopback unless you say
                         otherwise; port 0 picks a free port, printed on the first line)
   --seed N              seed of the demo data, generated ids and fault draws (default 0)
@@ -16,7 +16,9 @@ const USAGE: &str =
   --generate N          add N more CRM customers and N orders (for benchmarks)
   --no-rate-limit       switch off Fxiaoke's 100 calls / 20 s per path
   --session-ttl SECS    K3Cloud session idle expiry (default 1200)
-  --max-query-rows N    K3Cloud ExecuteBillQuery/BillQuery rows per call at most (default 10000)";
+  --max-query-rows N    K3Cloud ExecuteBillQuery/BillQuery rows per call at most (default 10000)
+  --k3cloud-release R   current (default) or legacy: answers that differ by server release
+                        (View success: a full ResponseStatus, or null as older servers)";
 
 struct Args {
     listen: SocketAddr,
@@ -58,6 +60,11 @@ fn parse_args() -> Args {
             "--max-query-rows" => match args.next().and_then(|a| a.parse().ok()) {
                 Some(n) if n > 0 => out.k3cloud.max_query_rows = n,
                 _ => fail("--max-query-rows needs a number above 0"),
+            },
+            "--k3cloud-release" => match args.next().map(|a| a.parse()) {
+                Some(Ok(release)) => out.k3cloud.release = release,
+                Some(Err(e)) => fail(&e),
+                None => fail("--k3cloud-release needs legacy or current"),
             },
             "--no-demo" => out.demo = false,
             "--no-rate-limit" => out.rate_limit = false,

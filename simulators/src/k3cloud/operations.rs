@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::envelope::{Envelope, Failure, OrderedRow, ResponseStatus, SuccessEntity};
 use super::store::{K3Data, SaveOpts, StatusOp};
 use super::wire::{Params, flag, get_ci, numbers_and_ids, scalar_string};
+use crate::config::K3Release;
 use crate::reply::Reply;
 
 use super::forms::{ORG, OUTSTOCK, SALE_ORDER};
@@ -63,8 +64,14 @@ impl K3Sim {
                 match bill {
                     Some(bill) => {
                         let view = st.data.view(form, bill);
+                        let status = match self.config.release {
+                            K3Release::Legacy => Value::Null,
+                            // Assumed: the shape of every other success, without entities.
+                            _ => serde_json::to_value(ResponseStatus::ok(Vec::new()))
+                                .unwrap_or(Value::Null),
+                        };
                         Ok(Reply::json(
-                            &json!({"Result": {"ResponseStatus": null, "Result": view}}),
+                            &json!({"Result": {"ResponseStatus": status, "Result": view}}),
                         ))
                     }
                     None if number.trim().is_empty() && id.trim().is_empty() => {
