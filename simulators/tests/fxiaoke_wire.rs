@@ -127,6 +127,23 @@ async fn every_fxiaoke_fixture_is_answered_in_the_documented_shape() {
         if observed && expected["errorCode"] != 0 && !name.contains("lookup") {
             assert_eq!(answer["errorMessage"], expected["errorMessage"], "{name}");
         }
+        // An observed answer's envelope has exactly the observed keys (no extra
+        // `errorDescription` on a 20016, say); the lookup's envelope was not observed, and
+        // documentation examples leave out the `traceId` every answer has.
+        if observed && !name.contains("lookup") {
+            let keys = |v: &Value| {
+                let mut k: Vec<String> = v
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "traceId")
+                    .cloned()
+                    .collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(&answer), keys(expected), "{name}: {answer}");
+        }
         let projected = capture["request"]["data"]["search_query_info"]["fieldProjection"]
             .as_array()
             .map(|p| {
@@ -249,4 +266,77 @@ fn check_state(sandbox: &Sandbox, name: &str, answer: &Value) {
         }
         _ => {}
     }
+}
+
+/// The gateway's probes (reference/answer-shapes.md, N1 and P2): a fake `appId` and
+/// `permanentCode` are answered as a wrong `appSecret`, and the OAuth endpoint adds its OAuth
+/// error keys.
+#[tokio::test]
+async fn token_requests_with_fake_credentials_are_answered_as_the_probes_were() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let http = reqwest::Client::new();
+    let fake = json!({"appId": "FSAID_test", "appSecret": "test", "permanentCode": "test",
+                      "grantType": "app_secret"});
+    let mut answers = Vec::new();
+    for path in ["/cgi/corpAccessToken/get/V2", "/oauth2.0/token"] {
+        let answer: Value = http
+            .post(format!("{}{path}", sandbox.fxiaoke_url()))
+            .json(&fake)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answers.push(answer);
+    }
+    for a in &answers {
+        assert_eq!(a["errorCode"], 10006, "{a}");
+        assert_eq!(
+            a["errorMessage"], "the parameter appSecret is missing or illegal",
+            "{a}"
+        );
+        assert_eq!(a["errorDescription"], "缺少参数或参数不合法", "{a}");
+    }
+    assert!(answers[0].get("error").is_none(), "{}", answers[0]);
+    assert_eq!(
+        (&answers[1]["error"], &answers[1]["error_description"]),
+        (&json!("非法请求"), &json!("缺少参数或参数不合法"))
+    );
+    // A good app with a wrong permanent code: the same answer.
+    let app = &sandbox.config().fxiaoke.apps[0];
+    let answer: Value = http
+        .post(format!(
+            "{}/cgi/corpAccessToken/get/V2",
+            sandbox.fxiaoke_url()
+        ))
+        .json(&json!({"appId": app.app_id, "appSecret": app.app_secret, "permanentCode": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["errorMessage"],
+        "the parameter appSecret is missing or illegal"
+    );
+    // Token answers carry no errorDescription (the documentation's example).
+    let ok: Value = http
+        .post(format!(
+            "{}/cgi/corpAccessToken/get/V2",
+            sandbox.fxiaoke_url()
+        ))
+        .json(&json!({"appId": app.app_id, "appSecret": app.app_secret,
+                      "permanentCode": app.permanent_code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["errorCode"], 0, "{ok}");
+    assert!(ok.get("errorDescription").is_none(), "{ok}");
+    let trace = ok["traceId"].as_str().unwrap();
+    assert_eq!(trace.rsplit('-').next().unwrap().len(), 16, "{trace}");
 }

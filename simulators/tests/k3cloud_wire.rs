@@ -433,3 +433,34 @@ async fn constructed_login_and_body_forms_are_accepted() {
     assert_eq!(body["LoginResultType"], 0);
     assert!(body["KDSVCSessionId"].is_null());
 }
+
+/// A refused Save has the keys of the real refusals: `Id: ""` and `NeedReturnData`, no
+/// `Number` (`responses/save_error_quantity_limit.json`).
+#[tokio::test]
+async fn a_refused_save_has_the_keys_of_the_real_refusals() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let k3 = common::K3::login(&sandbox).await;
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            reference_dir().join("k3cloud-wire/responses/save_error_quantity_limit.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v["Result"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let twice = json!({"Model": {"FNumber": "DUP1", "FName": "重复"}});
+    k3.call("Save", Some("BD_Customer"), twice.clone()).await;
+    // An empty model, and a number that exists (违反字段唯一性要求).
+    for data in [json!({"Model": {}}), twice] {
+        let answer = k3.call("Save", Some("BD_Customer"), data).await;
+        assert_eq!(
+            answer["Result"]["ResponseStatus"]["IsSuccess"], false,
+            "{answer}"
+        );
+        assert_eq!(keys(&answer), keys(&sample["body"]), "{answer}");
+    }
+}

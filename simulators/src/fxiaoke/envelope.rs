@@ -14,6 +14,9 @@ pub(crate) struct FxError {
     pub(crate) description: String,
     /// Gateway errors carry the gateway's trace id form (`open-api-gateway-web/…`).
     pub(crate) gateway: bool,
+    /// Refused before the caller was known (20016, 20017): no `errorDescription`, and a trace
+    /// id without an enterprise or employee (`E-O.null.-1000-…`), as the probes answered.
+    pub(crate) unauthenticated: bool,
 }
 
 impl FxError {
@@ -27,41 +30,46 @@ impl FxError {
             message: message.into(),
             description: description.into(),
             gateway: false,
+            unauthenticated: false,
         }
     }
 
     /// 20017: no `corpAccessToken` at all (probe: no auth → this text, fxiaoke-wire).
     pub(crate) fn missing_auth() -> Self {
-        Self::new(
-            20017,
-            "corpAccessToken为必填项，不能为空",
-            "corpAccessToken为必填项，不能为空",
-        )
+        Self {
+            unauthenticated: true,
+            ..Self::new(20017, "corpAccessToken为必填项，不能为空", "")
+        }
     }
 
     /// 20016: unknown or expired token, or a `corpId` that is not the token's. The "crop"
     /// typo is the gateway's, verbatim.
     pub(crate) fn bad_token() -> Self {
-        Self::new(
-            20016,
-            "the cropId,cropAccessToken or authorization is error",
-            "corpAccessToken 不存在或者已经过期",
-        )
+        Self {
+            unauthenticated: true,
+            ..Self::new(
+                20016,
+                "the cropId,cropAccessToken or authorization is error",
+                "",
+            )
+        }
     }
 
     /// 10006: a path the gateway does not know.
     pub(crate) fn unknown_path(path: &str) -> Self {
+        // No `errorDescription` in the one report of this answer (fxiaoke-wire).
         let mut e = Self::new(
             10006,
             format!("the request uri=[{path}], apiName=[null] is not exists"),
-            "缺少参数或参数不合法",
+            "",
         );
         e.gateway = true;
         e
     }
 
-    /// 10006: a token request with a missing or wrong credential (observed for `appSecret`;
-    /// the sandbox answers the same way for `appId` and `permanentCode`).
+    /// 10006: a token request with a missing or wrong credential. The probes sent a fake
+    /// `appId` and `permanentCode` and were told about `appSecret`: callers name `appSecret`
+    /// for any wrong credential.
     pub(crate) fn bad_app_param(name: &str) -> Self {
         let mut e = Self::new(
             10006,
@@ -153,31 +161,54 @@ impl Tracer {
         if gateway {
             format!("open-api-gateway-web/{}", rng.hex(12))
         } else {
-            format!("E-O.{}.1000-{}", self.ea, rng.hex(32))
+            // Real ones end in 16 hex digits (fxiaoke.md samples).
+            format!("E-O.{}.1000-{}", self.ea, rng.hex(16))
         }
     }
 
-    /// `{"errorCode":0,"errorMessage":…,"errorDescription":…,"traceId":…, …payload}`.
-    pub(crate) fn ok(&self, n: u64, crm: bool, payload: Map<String, Value>) -> Value {
+    /// `{"errorCode":0,"errorMessage":…,"errorDescription":"success","traceId":…, …payload}`.
+    /// `crm` answers say `"OK"`, the others `"success"`; token answers carry no
+    /// `errorDescription` (the documentation's example).
+    pub(crate) fn ok(&self, n: u64, kind: OkKind, payload: Map<String, Value>) -> Value {
         let mut m = Map::new();
         m.insert("errorCode".into(), json!(0));
-        // CRM endpoints answer "OK"/"success"; the token and directory ones "success".
         m.insert(
             "errorMessage".into(),
-            json!(if crm { "OK" } else { "success" }),
+            json!(if kind == OkKind::Crm { "OK" } else { "success" }),
         );
-        m.insert("errorDescription".into(), json!("success"));
+        if kind != OkKind::Token {
+            m.insert("errorDescription".into(), json!("success"));
+        }
         m.insert("traceId".into(), json!(self.trace(n, false)));
         m.extend(payload);
         Value::Object(m)
     }
 
     pub(crate) fn error(&self, n: u64, e: &FxError) -> Value {
-        json!({
-            "errorCode": e.code,
-            "errorMessage": e.message,
-            "errorDescription": e.description,
-            "traceId": self.trace(n, e.gateway),
-        })
+        let mut m = Map::new();
+        m.insert("errorCode".into(), json!(e.code));
+        m.insert("errorMessage".into(), json!(e.message));
+        if !e.description.is_empty() {
+            m.insert("errorDescription".into(), json!(e.description));
+        }
+        let trace = if e.unauthenticated {
+            let mut rng = crate::rng::SplitMix64::new(n);
+            format!("E-O.null.-1000-{}", rng.hex(16))
+        } else {
+            self.trace(n, e.gateway)
+        };
+        m.insert("traceId".into(), json!(trace));
+        Value::Object(m)
     }
+}
+
+/// Which success envelope an answer takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OkKind {
+    /// CRM data and metadata: `"OK"`.
+    Crm,
+    /// Directory and messages: `"success"`.
+    Other,
+    /// The token endpoints: `"success"`, no `errorDescription`.
+    Token,
 }

@@ -3,7 +3,7 @@
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::envelope::FxError;
+use super::envelope::{FxError, OkKind};
 use super::org::ADMIN_OPEN_USER_ID;
 use super::query::Search;
 use super::store::{Crm, id_list};
@@ -42,24 +42,37 @@ impl FxSim {
         };
         match answer {
             Ok(value) => Reply::json(&value).with_rows(written_rows(route, &body)),
-            Err(e) => Reply::json(&self.tracer.error(n, &e)),
+            Err(e) => {
+                let mut value = self.tracer.error(n, &e);
+                // The OAuth endpoint adds the OAuth error keys (probe, answer-shapes.md N1).
+                if route == Route::OAuthToken
+                    && e.code == 10006
+                    && let Some(m) = value.as_object_mut()
+                {
+                    m.insert("error".into(), json!("非法请求"));
+                    m.insert("error_description".into(), json!(e.description));
+                }
+                Reply::json(&value)
+            }
         }
     }
 
     pub(super) fn app_by_id(&self, body: &Map<String, Value>) -> Result<usize, FxError> {
+        // A missing appId was not probed: it is named. Any wrong credential is answered
+        // as a wrong appSecret, as the probes with a fake appId and permanentCode were.
         let app_id = str_of(body, "appId").ok_or_else(|| FxError::bad_app_param("appId"))?;
+        let wrong = || FxError::bad_app_param("appSecret");
         let index = self
             .config
             .apps
             .iter()
             .position(|a| a.app_id == app_id)
-            .ok_or_else(|| FxError::bad_app_param("appId"))?;
+            .ok_or_else(wrong)?;
         let app = &self.config.apps[index];
-        if str_of(body, "appSecret") != Some(app.app_secret.as_str()) {
-            return Err(FxError::bad_app_param("appSecret"));
-        }
-        if str_of(body, "permanentCode") != Some(app.permanent_code.as_str()) {
-            return Err(FxError::bad_app_param("permanentCode"));
+        if str_of(body, "appSecret") != Some(app.app_secret.as_str())
+            || str_of(body, "permanentCode") != Some(app.permanent_code.as_str())
+        {
+            return Err(wrong());
         }
         Ok(index)
     }
@@ -90,7 +103,7 @@ impl FxSim {
             out.insert("appId".into(), json!(a.app_id));
             out.insert("ea".into(), json!(a.ea));
         }
-        Ok(self.tracer.ok(self.trace(), false, out))
+        Ok(self.tracer.ok(self.trace(), OkKind::Token, out))
     }
 
     /// Legacy body auth (`corpAccessToken`, `corpId`, `currentOpenUserId`) or the new headers
@@ -167,8 +180,10 @@ impl FxSim {
         now_ms: i64,
     ) -> Out {
         let user = caller.user.as_deref().unwrap_or(ADMIN_OPEN_USER_ID);
-        let ok =
-            |crm: bool, payload: Map<String, Value>| Ok(self.tracer.ok(self.trace(), crm, payload));
+        let ok = |crm: bool, payload: Map<String, Value>| {
+            let kind = if crm { OkKind::Crm } else { OkKind::Other };
+            Ok(self.tracer.ok(self.trace(), kind, payload))
+        };
         let code = self.config.business_error_code;
         match route {
             Route::Org(op) => ok(false, self.crm.read().org.call(op, body)?),
@@ -256,7 +271,8 @@ impl FxSim {
         if self.crm.read().table(api).is_none() {
             return Err(Crm::unknown_object(code, api));
         }
-        let ok = |payload: Map<String, Value>| Ok(self.tracer.ok(self.trace(), true, payload));
+        let ok =
+            |payload: Map<String, Value>| Ok(self.tracer.ok(self.trace(), OkKind::Crm, payload));
         let mut ctx = self.write_ctx(user, now_ms);
         ctx.specify_time = flag(body, data, "hasSpecifyTime");
         ctx.specify_created_by = flag(body, data, "hasSpecifyCreatedBy");
@@ -384,7 +400,7 @@ impl FxSim {
             "appId": self.config.apps[caller.app].app_id,
             "sentAt": now_ms,
         }));
-        Ok(self.tracer.ok(self.trace(), true, Map::new()))
+        Ok(self.tracer.ok(self.trace(), OkKind::Crm, Map::new()))
     }
 }
 

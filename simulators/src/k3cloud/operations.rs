@@ -360,7 +360,6 @@ pub(super) fn save_call(
             "data数据包中的参数Model的值不能为空。",
         ))
         .with("Id", Value::from(""))
-        .with("Number", Value::from(""))
         .with("NeedReturnData", json!([{}]));
     }
     let mut errors = Vec::new();
@@ -401,10 +400,10 @@ pub(super) fn save_call(
                 .with("Id", Value::from(id))
                 .with("Number", Value::from(number))
                 .with("NeedReturnData", Value::Array(returned)),
-            // responses/save_error_quantity_limit.json: failure Id is "".
+            // responses/save_error_quantity_limit.json: failure Id is "", and no real failure
+            // has a `Number`.
             None => envelope
                 .with("Id", Value::from(""))
-                .with("Number", Value::from(""))
                 .with("NeedReturnData", json!([{}])),
         }
     } else {
