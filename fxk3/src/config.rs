@@ -155,6 +155,11 @@ pub struct K3cloudConfig {
     /// The ERP server's time zone, as an offset (`+08:00` by default): K3Cloud's dates carry
     /// no zone, so the document times a flow reads are in this one.
     pub time_zone: Option<String>,
+    /// At most this many K3Cloud calls in flight at once, all flows of the process together
+    /// (no cap by default: each flow's `concurrency` bounds its own writes).
+    pub max_concurrent_calls: Option<usize>,
+    /// At most this many K3Cloud call starts per second, evenly spaced (no cap by default).
+    pub calls_per_second: Option<u32>,
 }
 
 fn default_k3_auth() -> K3Auth {
@@ -360,6 +365,13 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.time_zone()?;
+        if let Some(k3) = &self.k3cloud
+            && (k3.max_concurrent_calls == Some(0) || k3.calls_per_second == Some(0))
+        {
+            return Err(ConfigError::Invalid(
+                "k3cloud: max_concurrent_calls and calls_per_second must be positive".into(),
+            ));
+        }
         let mut names = BTreeSet::new();
         for flow in &self.flows {
             if flow.name.trim().is_empty() {
@@ -591,6 +603,25 @@ mod tests {
         }
         let utc = parse_time_zone("Z").unwrap();
         assert_eq!(parse_start("2024-05-18", utc).unwrap(), 1_715_990_400_000);
+    }
+
+    #[test]
+    fn the_k3cloud_call_limit_is_set_and_zero_is_refused() {
+        let text = EXAMPLE
+            .replace("# max_concurrent_calls = 8", "max_concurrent_calls = 8")
+            .replace("# calls_per_second = 20", "calls_per_second = 20");
+        let c = Config::from_toml(&text, Path::new(".")).unwrap();
+        let k3 = c.k3cloud.as_ref().unwrap();
+        assert_eq!(
+            (k3.max_concurrent_calls, k3.calls_per_second),
+            (Some(8), Some(20))
+        );
+        let zero = text.replace("calls_per_second = 20", "calls_per_second = 0");
+        let e = Config::from_toml(&zero, Path::new(".")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: k3cloud: max_concurrent_calls and calls_per_second must be positive"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::form::{Allocate, BatchSave, Operation, OperationKind, Push, Save, View};
 use crate::generic::{CallResult, FormCall, FormIdPlace};
-use crate::limit::{Limiter, RateLimit};
+use crate::limit::{RateLimit, RateLimiter};
 use crate::query::Query;
 use crate::raw::RawCall;
 use crate::report::ReportQuery;
@@ -309,7 +309,7 @@ pub struct ClientBuilder {
     accept_invalid_certs: bool,
     http2: bool,
     retry: RetryPolicy,
-    rate_limit: RateLimit,
+    limiter: Option<Arc<dyn RateLimiter>>,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
@@ -347,7 +347,7 @@ impl ClientBuilder {
             accept_invalid_certs: false,
             http2: false,
             retry: RetryPolicy::default(),
-            rate_limit: RateLimit::none(),
+            limiter: None,
             clock: Arc::new(SystemClock),
             settings: Settings {
                 async_poll_interval: Duration::from_secs(1),
@@ -439,9 +439,19 @@ impl ClientBuilder {
         self
     }
 
-    /// Caps concurrent calls and the call rate (off by default).
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
-        self.rate_limit = limit;
+    /// Caps concurrent calls and the call rate of this client and its clones (off by default).
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "builder settings are taken by value"
+    )]
+    pub fn rate_limit(self, limit: RateLimit) -> Self {
+        self.rate_limiter(limit.limiter())
+    }
+
+    /// Uses your own [`RateLimiter`], or one limiter shared by several clients of a server
+    /// ([`RateLimit::limiter`]).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -507,7 +517,7 @@ impl ClientBuilder {
                 signer,
                 sessions: SessionManager::new(),
                 retry: self.retry,
-                limiter: Limiter::new(&self.rate_limit),
+                limiter: self.limiter.unwrap_or_else(|| RateLimit::none().limiter()),
                 clock: self.clock,
                 timeout: self.timeout,
                 user_agent,

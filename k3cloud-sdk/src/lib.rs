@@ -79,7 +79,7 @@ pub use form::{
     PushResult, Save, SaveResult, View, ViewResult,
 };
 pub use generic::{CallResult, FormCall};
-pub use limit::RateLimit;
+pub use limit::{Permit, RateLimit, RateLimiter};
 pub use meta::{DataCenter, EntryMetadata, FieldMetadata, FormMetadata, LocalizedText};
 pub use query::{
     Compare, DEFAULT_LIMIT, Filter, FilterItem, FilterString, FilterValue, IntoFilter, MAX_LIMIT,

@@ -1,12 +1,15 @@
-//! A client-side cap on concurrent calls and on the call rate.
+//! A client-side cap on concurrent calls and on the call rate, or your own [`RateLimiter`].
 //!
 //! K3Cloud documents no rate limit but has MsgCode 14 (call limit) and guards concurrent edits
-//! with network control; integrators usually cap a sync at a handful of concurrent calls.
+//! with network control; integrators usually cap a sync at a handful of concurrent calls. A
+//! server shared by several processes (or several integrations) needs one limit for all of
+//! them: plug in a [`RateLimiter`] backed by what they share.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 /// Limits for the calls of one client (and all its clones). Off by default.
@@ -44,6 +47,67 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// The limiter that enforces this limit, to share between clients of one server
+    /// ([`ClientBuilder::rate_limiter`](crate::ClientBuilder::rate_limiter)): each client built
+    /// with [`ClientBuilder::rate_limit`](crate::ClientBuilder::rate_limit) has its own.
+    pub fn limiter(&self) -> Arc<dyn RateLimiter> {
+        Arc::new(Limiter::new(self))
+    }
+}
+
+/// Decides when a K3Cloud call may start, and holds what it takes while the call runs.
+///
+/// ```
+/// use k3cloud_sdk::{Permit, RateLimiter};
+///
+/// /// Lets every call through at once.
+/// #[derive(Debug)]
+/// struct NoLimit;
+///
+/// #[async_trait::async_trait]
+/// impl RateLimiter for NoLimit {
+///     async fn acquire(&self, _service: &str) -> Permit {
+///         Permit::none()
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync + fmt::Debug {
+    /// Waits until a call of `service` (such as
+    /// `Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.BatchSave`) may start. The permit is
+    /// held until the call ends, its retries and a new login included.
+    async fn acquire(&self, service: &str) -> Permit;
+}
+
+/// What a [`RateLimiter`] holds while one call runs (a slot of a semaphore, a lease in a
+/// shared store); dropping it gives it back.
+pub struct Permit {
+    held: Option<Box<dyn Send + Sync>>,
+}
+
+impl Permit {
+    /// A permit that holds nothing.
+    pub fn none() -> Self {
+        Permit { held: None }
+    }
+
+    /// A permit that holds `held` until the call ends, then drops it.
+    pub fn holding(held: impl Send + Sync + 'static) -> Self {
+        Permit {
+            held: Some(Box::new(held)),
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("holds", &self.held.is_some())
+            .finish()
+    }
+}
+
 /// The shared state behind a [`RateLimit`].
 #[derive(Debug)]
 pub(crate) struct Limiter {
@@ -51,10 +115,11 @@ pub(crate) struct Limiter {
     interval: Option<(Duration, Mutex<Option<Instant>>)>,
 }
 
-/// Held for the duration of one call.
-#[derive(Debug)]
-pub(crate) struct Permit {
-    _slot: Option<OwnedSemaphorePermit>,
+#[async_trait::async_trait]
+impl RateLimiter for Limiter {
+    async fn acquire(&self, _service: &str) -> Permit {
+        self.wait().await
+    }
 }
 
 impl Limiter {
@@ -66,7 +131,7 @@ impl Limiter {
     }
 
     /// Waits for a free slot and for the next start time.
-    pub(crate) async fn acquire(&self) -> Permit {
+    async fn wait(&self) -> Permit {
         let slot = match &self.slots {
             // The semaphore is never closed, so acquiring cannot fail.
             Some(s) => Arc::clone(s).acquire_owned().await.ok(),
@@ -82,7 +147,10 @@ impl Limiter {
             };
             tokio::time::sleep_until(start).await;
         }
-        Permit { _slot: slot }
+        match slot {
+            Some(slot) => Permit::holding(slot),
+            None => Permit::none(),
+        }
     }
 }
 
@@ -98,7 +166,7 @@ mod tests {
         for _ in 0..5 {
             let l = Arc::clone(&limiter);
             handles.push(tokio::spawn(async move {
-                let _p = l.acquire().await;
+                let _p = l.wait().await;
                 Instant::now() - t0
             }));
         }
@@ -114,11 +182,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_capped() {
         let limiter = Arc::new(Limiter::new(&RateLimit::none().max_concurrent(2)));
-        let a = limiter.acquire().await;
-        let _b = limiter.acquire().await;
+        let a = limiter.wait().await;
+        let _b = limiter.wait().await;
         let waiting = tokio::spawn({
             let l = Arc::clone(&limiter);
-            async move { l.acquire().await }
+            async move { l.wait().await }
         });
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(
@@ -136,7 +204,7 @@ mod tests {
     async fn no_limit_never_waits() {
         let limiter = Limiter::new(&RateLimit::none());
         for _ in 0..100 {
-            let _p = limiter.acquire().await;
+            let _p = limiter.wait().await;
         }
     }
 }

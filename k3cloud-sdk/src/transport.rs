@@ -17,7 +17,7 @@ use crate::auth::{
 };
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::limit::Limiter;
+use crate::limit::RateLimiter;
 use crate::response::{self, Answer};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::service;
@@ -34,7 +34,7 @@ pub(crate) struct Transport {
     pub(crate) signer: Option<HeaderSigner>,
     pub(crate) sessions: SessionManager,
     pub(crate) retry: RetryPolicy,
-    pub(crate) limiter: Limiter,
+    pub(crate) limiter: Arc<dyn RateLimiter>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) timeout: Duration,
     pub(crate) user_agent: HeaderValue,
@@ -107,7 +107,7 @@ impl Transport {
         let body = Bytes::from(
             serde_json::to_vec(&call.body).map_err(|e| Error::InvalidInput(e.to_string()))?,
         );
-        let _permit = self.limiter.acquire().await;
+        let _permit = self.limiter.acquire(call.service).await;
         let mut attempts = Attempts::new(&self.retry, call.idempotency);
         let mut relogged_in = false;
         loop {

@@ -497,6 +497,93 @@ async fn the_rate_limit_caps_concurrent_calls() {
     );
 }
 
+/// One limiter shared by two clients of a server caps them together.
+#[tokio::test(start_paused = true)]
+async fn a_shared_limiter_caps_several_clients_together() {
+    let server = RawServer::start(VIEW_OK, Duration::from_millis(100)).await;
+    let shared = RateLimit::none().max_concurrent(2).limiter();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            builder_at(&server.uri())
+                .rate_limiter(std::sync::Arc::clone(&shared))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::join!(views_at_once(&clients[0], 4), views_at_once(&clients[1], 4));
+    assert_eq!(server.requests().len(), 8);
+    assert_eq!(server.peak_in_flight(), 2, "calls in flight at once");
+    assert_eq!(started.elapsed(), Duration::from_millis(400));
+}
+
+/// What a plugged-in limiter sees: the service of each call, once per call (retries included),
+/// and its permit is held until the call is over.
+#[derive(Debug, Default)]
+struct Recording {
+    services: std::sync::Mutex<Vec<String>>,
+    held: std::sync::Arc<AtomicUsize>,
+}
+
+struct Held(std::sync::Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl k3cloud_sdk::RateLimiter for Recording {
+    async fn acquire(&self, service: &str) -> k3cloud_sdk::Permit {
+        self.services.lock().unwrap().push(service.to_owned());
+        self.held.fetch_add(1, Ordering::SeqCst);
+        k3cloud_sdk::Permit::holding(Held(std::sync::Arc::clone(&self.held)))
+    }
+}
+
+#[tokio::test]
+async fn a_plugged_in_limiter_sees_each_call_once_and_holds_it_to_the_end() {
+    let server = MockServer::start().await;
+    // A 502 first: the retry is part of the same call.
+    Mock::given(path(
+        "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc",
+    ))
+    .respond_with(ResponseTemplate::new(502))
+    .up_to_n_times(1)
+    .mount(&server)
+    .await;
+    Mock::given(path(
+        "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc",
+    ))
+    .respond_with(json_response(VIEW_OK))
+    .mount(&server)
+    .await;
+    let recording = std::sync::Arc::new(Recording::default());
+    let client = builder(&server)
+        .retry_policy(retrying())
+        .rate_limiter(recording.clone())
+        .build()
+        .unwrap();
+    client
+        .view("BD_Customer")
+        .number("C1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        *recording.services.lock().unwrap(),
+        ["Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View"]
+    );
+    let view = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc";
+    assert_eq!(requests_to(&server, view).await.len(), 2);
+    assert_eq!(
+        recording.held.load(Ordering::SeqCst),
+        0,
+        "released after the call"
+    );
+}
+
 /// `per_second` spaces the starts of calls evenly, even when they are all made at once.
 #[tokio::test(start_paused = true)]
 async fn the_rate_limit_spaces_call_starts() {

@@ -1158,3 +1158,70 @@ async fn push_turns_an_audited_sales_order_into_an_outbound_with_linked_lines() 
         ])
     );
 }
+
+/// `FilterString` arrays exactly as public clients send them (reference/k3cloud-filter-compare.md):
+/// Kingdee's documentation example (Compare and Logic as text, every row in parentheses) and a
+/// warehouse app's (Logic as a number joining a row to the next, Value a number).
+#[tokio::test]
+async fn filter_arrays_with_the_numeric_codes_of_public_clients() {
+    let sandbox = Sandbox::builder().demo_data(false).start().await.unwrap();
+    let k3 = K3::login(&sandbox).await;
+    for (number, name) in [
+        ("C-1", "上海一号"),
+        ("C-2", "上海二号"),
+        ("D-3", "北京三号"),
+    ] {
+        let saved = k3
+            .call(
+                "Save",
+                Some("BD_Customer"),
+                json!({"Model": {"FCreateOrgId": {"FNumber": "100"}, "FUseOrgId": {"FNumber": "100"},
+                                  "FNumber": number, "FName": name}}),
+            )
+            .await;
+        assert_eq!(status(&saved)["IsSuccess"], true, "{saved}");
+    }
+    let query = |filter: Value| {
+        let k3 = &k3;
+        async move {
+            let rows = k3
+                .call(
+                    "ExecuteBillQuery",
+                    None,
+                    json!({"FormId": "BD_Customer", "FieldKeys": "FNumber", "FilterString": filter,
+                           "OrderString": "FNumber"}),
+                )
+                .await;
+            rows.as_array()
+                .unwrap_or_else(|| panic!("{rows}"))
+                .iter()
+                .map(|r| r[0].as_str().unwrap_or_else(|| panic!("{rows}")).to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let doc = json!([
+        {"Left":"(","FieldName":"FNumber","Compare":"67","Value":"C-1","Right":")","Logic":"1"},
+        {"Left":"(","FieldName":"FNumber","Compare":"67","Value":"D-3","Right":")","Logic":"0"}
+    ]);
+    assert_eq!(query(doc).await, ["C-1", "D-3"]);
+    let app = json!([
+        {"Left":"(","FieldName":"FName","Compare":"81","Value":"上海","Right":"","Logic":1},
+        {"Left":"","FieldName":"FNumber","Compare":"60","Value":"D","Right":")","Logic":0},
+        {"Left":"","FieldName":"FDocumentStatus","Compare":"105","Value":"A","Right":"","Logic":0},
+        {"Left":"","FieldName":"FNumber","Compare":"338","Value":"C-2,D-3","Right":"","Logic":0}
+    ]);
+    assert_eq!(query(app).await, ["C-2", "D-3"]);
+    // A code whose meaning no public source settles is refused, as an unsupported filter.
+    let unsettled = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "BD_Customer", "FieldKeys": "FNumber",
+                   "FilterString": [{"FieldName":"FCreateDate","Compare":"88","Value":"2024-01-01","Logic":0}]}),
+        )
+        .await;
+    assert_eq!(
+        unsettled[0][0]["Result"]["ResponseStatus"]["MsgCode"], 4,
+        "{unsettled}"
+    );
+}

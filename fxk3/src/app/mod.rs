@@ -203,6 +203,14 @@ impl App {
                 if let Some(org) = &k3.org {
                     builder = builder.org(org);
                 }
+                let mut limit = k3cloud_sdk::RateLimit::none();
+                if let Some(n) = k3.max_concurrent_calls {
+                    limit = limit.max_concurrent(n);
+                }
+                if let Some(n) = k3.calls_per_second {
+                    limit = limit.per_second(n);
+                }
+                builder = builder.rate_limit(limit);
                 Some(builder.build().map_err(|e| AppError::Connect {
                     system: "k3cloud",
                     reason: e.to_string(),
