@@ -60,6 +60,7 @@ pub struct K3CloudConfig {
 /// | answer | [`Legacy`](K3Release::Legacy) | [`Current`](K3Release::Current) (default) |
 /// |---|---|---|
 /// | View, success | `"ResponseStatus": null` (the one real sample, an older server: `reference/k3cloud-wire/responses/view_success_empinfo.json`) | a full `ResponseStatus` with `"IsSuccess": true` (what current clients check after a View; no real sample recorded — an assumption, see `simulators/README.md`) |
+/// | login, success | `"KDSVCSessionId": null`, a licence warning in `Message`, `"FormId": "BOS_CloudInspection"`: the session only in the cookie (k3cloud.md §3.2.1, a v7.1 answer; the warning's text is ours) | the v9 sample (`validateuser_success_v9.json`): the session id in the body and the cookie |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum K3Release {

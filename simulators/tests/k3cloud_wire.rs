@@ -93,13 +93,14 @@ async fn replay(sandbox: &Sandbox, capture: &Value) -> (u16, Vec<String>, String
     (status, cookies, response.text().await.unwrap())
 }
 
-/// A sandbox answering as the server the samples came from: an older release (its View
-/// success has `"ResponseStatus": null`).
-async fn captured_sandbox() -> Sandbox {
+/// A sandbox answering as the servers the samples came from: the View sample is an older
+/// release's (`"ResponseStatus": null`), the login sample a v9 one (`KDSVCSessionId` in the
+/// body): `release` says which.
+async fn captured_sandbox_of(release: fxk3_simulators::K3Release) -> Sandbox {
     Sandbox::builder()
         .clock(Clock::frozen_at_secs(1_700_000_000))
         .k3cloud(fxk3_simulators::K3CloudConfig {
-            release: fxk3_simulators::K3Release::Legacy,
+            release,
             ..fxk3_simulators::K3CloudConfig::default()
         })
         .start()
@@ -163,7 +164,7 @@ fn status_of(body: &Value) -> &Value {
 
 #[tokio::test]
 async fn every_captured_request_is_accepted_and_answered_in_the_documented_shape() {
-    let sandbox = captured_sandbox().await;
+    let sandbox = captured_sandbox_of(fxk3_simulators::K3Release::Legacy).await;
     let dir = reference_dir().join("k3cloud-wire");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -278,7 +279,7 @@ async fn every_captured_request_is_accepted_and_answered_in_the_documented_shape
 
 #[tokio::test]
 async fn first_request_gets_session_cookies_and_a_wrong_signature_gets_msgcode_1() {
-    let sandbox = captured_sandbox().await;
+    let sandbox = captured_sandbox_of(fxk3_simulators::K3Release::Legacy).await;
     let capture = fixture("01_Save_first_request_no_session.json");
     let (_, cookies, text) = replay(&sandbox, &capture).await;
     assert!(
@@ -318,7 +319,7 @@ async fn first_request_gets_session_cookies_and_a_wrong_signature_gets_msgcode_1
 
 #[tokio::test]
 async fn the_session_lost_captures_answer_the_real_samples() {
-    let sandbox = captured_sandbox().await;
+    let sandbox = captured_sandbox_of(fxk3_simulators::K3Release::Legacy).await;
     for (name, real) in [
         (
             "38_ERR_session_lost_ExecuteBillQuery.json",
@@ -351,7 +352,7 @@ async fn the_session_lost_captures_answer_the_real_samples() {
 
 #[tokio::test]
 async fn constructed_login_and_body_forms_are_accepted() {
-    let sandbox = captured_sandbox().await;
+    let sandbox = captured_sandbox_of(fxk3_simulators::K3Release::Current).await;
     let client = reqwest::Client::new();
     let dir = reference_dir().join("k3cloud-wire/constructed");
     for name in [

@@ -943,3 +943,43 @@ async fn view_reads_the_answers_of_older_and_current_servers() {
     }
     assert_eq!(documents[0]["Name"], documents[1]["Name"]);
 }
+
+#[tokio::test]
+async fn an_older_servers_login_without_a_session_id_in_its_body_logs_in_by_the_cookie() {
+    // k3cloud.md §3.2.1: v7 answered a successful login with `KDSVCSessionId: null` and a
+    // licence warning; the session is only in the cookie.
+    use fxk3_simulators::{K3CloudConfig, K3Release};
+    let sandbox = Sandbox::builder()
+        .demo_data(false)
+        .k3cloud(K3CloudConfig {
+            release: K3Release::Legacy,
+            ..K3CloudConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let c = sandbox.config().k3cloud.clone();
+    let client = k3cloud_sdk::Client::builder(sandbox.k3cloud_url())
+        .account(&c.acct_id)
+        .user(&c.user_name)
+        .auth(k3cloud_sdk::Auth::password(&c.password))
+        .build()
+        .unwrap();
+    let info = client.login().await.unwrap();
+    assert!(
+        info.message.as_deref().unwrap_or_default().contains("许可"),
+        "{info:?}"
+    );
+    let saved = client
+        .batch_save("BD_Customer")
+        .models(vec![customer("C1", "客户")])
+        .send()
+        .await
+        .unwrap();
+    assert!(saved.status.is_success, "{:?}", saved.status);
+    assert_eq!(
+        sandbox.calls("k3cloud:ValidateUser"),
+        1,
+        "one login, no re-login"
+    );
+}

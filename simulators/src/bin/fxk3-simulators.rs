@@ -18,7 +18,8 @@ const USAGE: &str =
   --session-ttl SECS    K3Cloud session idle expiry (default 1200)
   --max-query-rows N    K3Cloud ExecuteBillQuery/BillQuery rows per call at most (default 10000)
   --k3cloud-release R   current (default) or legacy: answers that differ by server release
-                        (View success: a full ResponseStatus, or null as older servers)";
+                        (View success: a full ResponseStatus, or null as older servers;
+                        login: the session id in the body, or only in the cookie)";
 
 struct Args {
     listen: SocketAddr,

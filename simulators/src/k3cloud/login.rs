@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::json;
 
 use super::wire::Params;
+use crate::config::K3Release;
 use crate::reply::Reply;
 
 use super::{AuthDenied, K3Sim, K3State, Session, auth, not_found, session_id};
@@ -185,7 +186,7 @@ impl K3Sim {
             .unwrap_or_default()
             .to_string();
         // Shape of responses/validateuser_success_v9.json.
-        let mut reply = Reply::json(&json!({
+        let mut answer = json!({
             "Message": null,
             "MessageCode": "CheckPasswordPolicy",
             "LoginResultType": 1,
@@ -224,7 +225,16 @@ impl K3Sim {
             "CustomParam": {},
             "KdAccessResult": null,
             "IsSuccessByAPI": true,
-        }));
+        });
+        if cfg.release == K3Release::Legacy {
+            // An older server with a licence warning (k3cloud.md §3.2.1 gotchas, v7.1.606.1):
+            // the session only in the cookie. The warning's exact text is not recorded: ours.
+            answer["KDSVCSessionId"] = serde_json::Value::Null;
+            answer["MessageCode"] = serde_json::Value::Null;
+            answer["Message"] = json!("您的产品许可将于30天后到期，请及时联系金蝶更新许可。");
+            answer["FormId"] = json!("BOS_CloudInspection");
+        }
+        let mut reply = Reply::json(&answer);
         reply.set_cookies = cookies;
         reply
     }
