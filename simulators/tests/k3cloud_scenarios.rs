@@ -1225,3 +1225,78 @@ async fn filter_arrays_with_the_numeric_codes_of_public_clients() {
         "{unsettled}"
     );
 }
+
+async fn operation(k3: &K3, op_number: &str, number: &str) -> Value {
+    let body = json!({"formid": "SAL_SaleOrder", "opNumber": op_number,
+                      "data": {"Numbers": [number]}});
+    let text = k3
+        .request("ExcuteOperation", &body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{op_number}: {e}: {text}"))
+}
+
+async fn close_status(k3: &K3, number: &str) -> (Value, Value) {
+    let view = k3
+        .call("View", Some("SAL_SaleOrder"), json!({"Number": number}))
+        .await;
+    let rows = k3
+        .call(
+            "ExecuteBillQuery",
+            None,
+            json!({"FormId": "SAL_SaleOrder", "FieldKeys": "FCloseStatus",
+                   "FilterString": format!("FBillNo = '{number}'")}),
+        )
+        .await;
+    (
+        view["Result"]["Result"]["CloseStatus"].clone(),
+        rows[0][0].clone(),
+    )
+}
+
+/// CloseBill / UnCloseBill through ExcuteOperation: an audited order closes (FCloseStatus B),
+/// a closed one is reopened before it can be un-audited.
+#[tokio::test]
+async fn an_audited_order_closes_and_reopens() {
+    let sandbox = sandbox_with_base_data().await;
+    let k3 = K3::login(&sandbox).await;
+    let saved = k3
+        .call("Save", Some("SAL_SaleOrder"), order("CUST0001"))
+        .await;
+    let id = saved["Result"]["Id"].as_i64().unwrap();
+    let number = saved["Result"]["Number"].as_str().unwrap().to_owned();
+    assert_eq!(
+        operation(&k3, "CloseBill", &number).await,
+        refused(&format!(
+            "单据编号为“{number}”的销售订单，单据未审核，不能关闭！"
+        ))
+    );
+    op(&k3, "Submit", &number).await;
+    op(&k3, "Audit", &number).await;
+    assert_eq!(close_status(&k3, &number).await, (json!("A"), json!("A")));
+    assert_eq!(
+        operation(&k3, "CloseBill", &number).await,
+        moved(id, &number)
+    );
+    assert_eq!(close_status(&k3, &number).await, (json!("B"), json!("B")));
+    assert_eq!(
+        operation(&k3, "CloseBill", &number).await,
+        refused(&format!("单据编号为“{number}”的销售订单，单据已经关闭！"))
+    );
+    assert_eq!(
+        op(&k3, "UnAudit", &number).await,
+        refused(&format!(
+            "单据编号为“{number}”的销售订单，单据已经关闭，不能反审核，请先反关闭！"
+        ))
+    );
+    assert_eq!(
+        operation(&k3, "UnCloseBill", &number).await,
+        moved(id, &number)
+    );
+    assert_eq!(close_status(&k3, &number).await, (json!("A"), json!("A")));
+    assert_eq!(op(&k3, "UnAudit", &number).await, moved(id, &number));
+}

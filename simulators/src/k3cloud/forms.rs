@@ -438,6 +438,7 @@ impl FormDef {
         const SYSTEM: &[&str] = &[
             "FDocumentStatus",
             "FForbidStatus",
+            "FCloseStatus",
             "FCreateDate",
             "FModifyDate",
             "FApproveDate",

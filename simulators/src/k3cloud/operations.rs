@@ -219,8 +219,11 @@ impl K3Sim {
                     "" => return Err(Failure::new(3, None, "操作标识为空，请传入opNumber参数。")),
                     "forbid" => StatusOp::Forbid,
                     "enable" => StatusOp::Enable,
-                    "cancel" | "uncancel" | "closebill" | "unclosebill" | "closeentry"
-                    | "uncloseentry" | "donothing" => StatusOp::NoOp,
+                    "closebill" => StatusOp::Close,
+                    "unclosebill" => StatusOp::UnClose,
+                    "cancel" | "uncancel" | "closeentry" | "uncloseentry" | "donothing" => {
+                        StatusOp::NoOp
+                    }
                     _ => {
                         return Err(Failure::new(
                             4,

@@ -37,6 +37,8 @@ pub(crate) struct Bill {
     pub(crate) status: char,
     /// A normal, B forbidden.
     pub(crate) forbid: char,
+    /// A open, B closed (`CloseBill`; a closed order takes no more deliveries).
+    pub(crate) close: char,
     pub(crate) head: BTreeMap<String, Cell>,
     pub(crate) entries: BTreeMap<String, Vec<Entry>>,
     pub(crate) create_ms: i64,
@@ -148,6 +150,8 @@ pub(crate) enum StatusOp {
     Delete,
     Forbid,
     Enable,
+    Close,
+    UnClose,
     NoOp,
 }
 
@@ -335,7 +339,24 @@ impl K3Data {
                 )
                 .at(d_index)
             };
+            // Closing is for audited documents, and a closed one is reopened before anything
+            // else (the reference names CloseBill/UnCloseBill only; the rules and wording are
+            // ours).
             let outcome = match (op, bill.status) {
+                (StatusOp::Close, 'C') if bill.close == 'B' => Err(fail("单据已经关闭")),
+                (StatusOp::Close, 'C') => {
+                    bill.close = 'B';
+                    Ok(None)
+                }
+                (StatusOp::Close, _) => Err(fail("单据未审核，不能关闭")),
+                (StatusOp::UnClose, _) if bill.close == 'B' => {
+                    bill.close = 'A';
+                    Ok(None)
+                }
+                (StatusOp::UnClose, _) => Err(fail("单据未关闭，不能反关闭")),
+                (StatusOp::UnAudit, 'C') if bill.close == 'B' => {
+                    Err(fail("单据已经关闭，不能反审核，请先反关闭"))
+                }
                 (StatusOp::Submit, 'A' | 'D') => Ok(Some('B')),
                 (StatusOp::Submit, 'Z') => Err(fail("暂存的单据不能提交，请先保存")),
                 (StatusOp::Submit, 'B') => Err(fail("单据已经提交")),
@@ -405,6 +426,9 @@ impl K3Data {
             Value::from(bill.status.to_string()),
         );
         out.insert("ForbidStatus".into(), Value::from(bill.forbid.to_string()));
+        if !def.base_data {
+            out.insert("CloseStatus".into(), Value::from(bill.close.to_string()));
+        }
         let number_orm = if def.base_data { "Number" } else { "BillNo" };
         out.insert(number_orm.into(), Value::from(bill.number.clone()));
         out.insert(

@@ -17,6 +17,7 @@ pub(super) enum Access {
     Name,
     Status,
     Forbid,
+    Close,
     CreateDate,
     ModifyDate,
     ApproveDate,
@@ -120,6 +121,7 @@ impl Resolver<'_> {
             match crate::k3cloud::forms::FormDef::system_field(key) {
                 Some("FDocumentStatus") => return Ok(Access::Status),
                 Some("FForbidStatus") => return Ok(Access::Forbid),
+                Some("FCloseStatus") => return Ok(Access::Close),
                 Some("FCreateDate") => return Ok(Access::CreateDate),
                 Some("FModifyDate") => return Ok(Access::ModifyDate),
                 Some("FApproveDate") => return Ok(Access::ApproveDate),
@@ -281,6 +283,7 @@ pub(super) fn read<'a>(
         Access::Name => bill.name().map_or(V::Null, V::Str),
         Access::Status => V::Str(status_str(bill.status)),
         Access::Forbid => V::Str(if bill.forbid == 'B' { "B" } else { "A" }),
+        Access::Close => V::Str(if bill.close == 'B' { "B" } else { "A" }),
         Access::CreateDate => V::Ms(bill.create_ms),
         Access::ModifyDate => V::Ms(bill.modify_ms),
         Access::ApproveDate => bill.approve_ms.map_or(V::Null, V::Ms),

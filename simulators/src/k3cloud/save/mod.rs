@@ -147,12 +147,14 @@ impl K3Data {
             None if opts.draft => 'Z',
             None => 'A',
         };
-        let (create_ms, forbid) = old.map_or((now_ms, 'A'), |b| (b.create_ms, b.forbid));
+        let (create_ms, forbid, close) =
+            old.map_or((now_ms, 'A', 'A'), |b| (b.create_ms, b.forbid, b.close));
         let mut bill = Bill {
             id,
             number: number.clone(),
             status,
             forbid,
+            close,
             head,
             entries,
             create_ms,
