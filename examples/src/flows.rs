@@ -35,12 +35,12 @@ pub fn mapping(name: &str) -> Result<Arc<dyn Mapping>, BoxError> {
 pub fn customers(systems: &Systems) -> Result<Flow, BoxError> {
     let source = ObjectSource::new(
         systems.fxiaoke.clone(),
-        presets::customers_source("AccountObj"),
+        presets::customers_source("AccountObj", true),
     );
     // A changed customer updates only the mapped fields and keeps the ERP's own contact rows.
     let sink = FormSink::new(
         systems.k3cloud.clone(),
-        presets::customers_sink("BD_Customer", false),
+        presets::customers_sink("BD_Customer", false, true),
     );
     let write_back = ObjectWriteBack::new(
         systems.fxiaoke.clone(),

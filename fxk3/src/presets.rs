@@ -13,19 +13,39 @@ use fxiaoke_sdk::Filter;
 use sync_core::fxiaoke::{Notification, ObjectSinkConfig, ObjectSourceConfig, SinkMode};
 use sync_core::k3cloud::{FormSinkConfig, FormSourceConfig, UpdatePolicy};
 
+/// The ERP customer field a customers mapping sets from the account's `life_status` (`B`
+/// when invalidated, 作废) for the account's lifecycle to reach the ERP.
+pub const CUSTOMER_FORBID_FIELD: &str = "FForbidStatus";
+
 /// The CRM accounts read by the customers flow, each with its contacts under `contacts` (for
-/// the ERP's contact entry).
-pub fn customers_source(object: &str) -> ObjectSourceConfig {
+/// the ERP's contact entry). With `lifecycle`, invalidated accounts are read too, so that
+/// their customers are forbidden (and enabled again when they are recovered); without, only
+/// accounts in use.
+pub fn customers_source(object: &str, lifecycle: bool) -> ObjectSourceConfig {
+    // Naming `life_status` in a filter is also what makes invalidated records visible to a
+    // query (the simulators' reading of the recycle bin; not confirmed on a live tenant).
+    let status = if lifecycle {
+        Filter::is_in("life_status", ["normal", "invalid"])
+    } else {
+        Filter::eq("life_status", "normal")
+    };
     ObjectSourceConfig::new(object)
-        .filter(Filter::eq("life_status", "normal"))
+        .filter(status)
         .related("ContactObj", "account_id", "contacts")
 }
 
 /// The ERP customers form: a changed customer updates only the mapped fields; its entry rows
-/// (contacts) are replaced only when `replace_entries`, else the ERP's own rows are kept.
-pub fn customers_sink(form: &str, replace_entries: bool) -> FormSinkConfig {
-    FormSinkConfig::new(form, "FCUSTID", "FNumber")
-        .update_policy(UpdatePolicy::MappedFields { replace_entries })
+/// (contacts) are replaced only when `replace_entries`, else the ERP's own rows are kept. With
+/// `lifecycle`, [`CUSTOMER_FORBID_FIELD`] forbids or enables the customer after its save
+/// (an account invalidated before it reached the ERP is not created).
+pub fn customers_sink(form: &str, replace_entries: bool, lifecycle: bool) -> FormSinkConfig {
+    let config = FormSinkConfig::new(form, "FCUSTID", "FNumber")
+        .update_policy(UpdatePolicy::MappedFields { replace_entries });
+    if lifecycle {
+        config.forbid_status_field(CUSTOMER_FORBID_FIELD)
+    } else {
+        config
+    }
 }
 
 /// The CRM field the customers flow writes the ERP number back to.

@@ -608,14 +608,14 @@ async fn json_reports_the_counts_of_every_flow() {
     let counts = |i: usize| &report[i]["report"]["counts"];
     assert_eq!(
         counts(0),
-        &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
+        &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "skipped": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300,
                 "write_backs_queued": 300, "write_backs_skipped": 0, "actions_done": 0, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 3})
     );
     assert_eq!(
         counts(1),
-        &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "deferred": 0, "dead_lettered": 0,
+        &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "skipped": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0,
                 "write_backs_queued": 0, "write_backs_skipped": 0, "actions_done": 400, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 2})

@@ -297,6 +297,73 @@ async fn the_second_run_writes_nothing_and_one_change_updates_one_customer() {
     assert_eq!(contacts.len(), 1);
 }
 
+/// The forbid status of the test's ERP customers.
+async fn forbid_status(w: &World, app: &fxk3::App) -> Vec<Value> {
+    w.erp(
+        app,
+        "BD_Customer",
+        &["FNumber", "FForbidStatus"],
+        "FNumber in ('KH00001', 'KH00002', 'KH00003')",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_account_forbids_its_customer_and_recovering_it_enables_it() {
+    let w = World::new(false).await;
+    w.base_data();
+    let first = w.account("KH00001", "甲公司", "1");
+    w.account("KH00002", "乙公司", "2");
+    // Invalidated (作废) before it ever reached the ERP: not created.
+    let never = w.account("KH00003", "丙公司", "1");
+    w.sandbox.fxiaoke_invalidate("AccountObj", &never).unwrap();
+    let app = w.app().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&out, "customers");
+    assert_eq!((c.created, c.skipped, c.dead_lettered), (2, 1, 0), "{c:?}");
+    assert_eq!(
+        forbid_status(&w, &app).await,
+        [
+            json!({"FNumber": "KH00001", "FForbidStatus": "A"}),
+            json!({"FNumber": "KH00002", "FForbidStatus": "A"}),
+        ]
+    );
+
+    // Invalidated in the CRM: its ERP customer is forbidden (禁用).
+    w.sandbox.fxiaoke_invalidate("AccountObj", &first).unwrap();
+    next_millisecond().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    assert_eq!(counts(&out, "customers").updated, 1);
+    assert_eq!(
+        forbid_status(&w, &app).await,
+        [
+            json!({"FNumber": "KH00001", "FForbidStatus": "B"}),
+            json!({"FNumber": "KH00002", "FForbidStatus": "A"}),
+        ]
+    );
+    let ops = w.sandbox.calls("k3cloud:ExcuteOperation");
+    assert_eq!(ops, 1, "one Forbid");
+
+    // Recovered: enabled again; a run with nothing changed sends nothing.
+    w.sandbox.fxiaoke_recover("AccountObj", &first).unwrap();
+    next_millisecond().await;
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    assert_eq!(counts(&out, "customers").updated, 1);
+    assert_eq!(
+        forbid_status(&w, &app).await[0],
+        json!({"FNumber": "KH00001", "FForbidStatus": "A"})
+    );
+    assert_eq!(
+        w.sandbox.calls("k3cloud:ExcuteOperation"),
+        ops + 1,
+        "one Enable"
+    );
+    let out = app.run(&["customers".into()], false, None).await.unwrap();
+    let c = counts(&out, "customers");
+    assert_eq!((c.created, c.updated), (0, 0), "{c:?}");
+    assert_eq!(w.sandbox.calls("k3cloud:ExcuteOperation"), ops + 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_waits_for_its_customer_then_syncs_submitted_and_audited() {
     let w = World::new(false).await;

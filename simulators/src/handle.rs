@@ -408,6 +408,23 @@ impl Sandbox {
         self.shared.fx.invalidate_tokens();
     }
 
+    /// Invalidates (作废) a CRM record, as the API's `invalid` does: `life_status` `invalid`,
+    /// `is_deleted` true, detail records with it, modification time now.
+    pub fn fxiaoke_invalidate(&self, api_name: &str, id: &str) -> Result<(), Error> {
+        self.shared
+            .fx
+            .set_invalid(api_name, id, true, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
+    /// Recovers an invalidated CRM record (`recover`), as the API does.
+    pub fn fxiaoke_recover(&self, api_name: &str, id: &str) -> Result<(), Error> {
+        self.shared
+            .fx
+            .set_invalid(api_name, id, false, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
     /// Changes fields of a Fxiaoke record as a CRM user would: `last_modified_time` moves to
     /// the sandbox clock and the version goes up (what an incremental sync must notice).
     ///

@@ -17,6 +17,11 @@ pub enum RecordOutcome {
     Updated(TargetRef),
     /// The mapped payload equals the one last written (or the sink found nothing to change).
     Unchanged,
+    /// The sink had nothing to write for it (see [`WriteOutcome::Skipped`](crate::WriteOutcome::Skipped)).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
     /// A reference is not in the ID map yet; tried again on later runs.
     Deferred {
         /// The flow whose ID map lacks it.
@@ -57,6 +62,8 @@ pub struct Counts {
     pub updated: u64,
     /// Records skipped because nothing changed.
     pub unchanged: u64,
+    /// Records the sink had nothing to write for (an invalidated account never sent).
+    pub skipped: u64,
     /// Records deferred.
     pub deferred: u64,
     /// Records dead-lettered.

@@ -48,6 +48,13 @@ pub enum WriteOutcome {
     Updated(TargetRef),
     /// The target already held this content; nothing was changed.
     Unchanged(TargetRef),
+    /// Nothing was written and nothing needs to be: the record has no place in the target
+    /// (an invalidated CRM account that never reached the ERP). No ID-map entry is kept; a
+    /// later change of the record is written as any other.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
     /// The target system refused the record.
     Failed {
         /// The vendor's message (K3Cloud `Errors[].Message`, Fxiaoke `errorMessage`).

@@ -983,3 +983,83 @@ async fn an_older_servers_login_without_a_session_id_in_its_body_logs_in_by_the_
         "one login, no re-login"
     );
 }
+
+#[tokio::test]
+async fn a_forbid_status_in_the_payload_forbids_and_enables_the_document() {
+    let sandbox = start().await;
+    let sink = FormSink::new(
+        client(&sandbox),
+        FormSinkConfig::new("BD_Customer", "FCUSTID", "FNumber")
+            .forbid_status_field("FForbidStatus"),
+    );
+    let with_status = |number: &str, status: &str| {
+        let mut payload = customer(number, "客户");
+        payload["FForbidStatus"] = json!(status);
+        payload
+    };
+    let record = |number: &str| sandbox.k3cloud_record("BD_Customer", number);
+    let forbid_status = |number: &str| record(number).unwrap()["ForbidStatus"].clone();
+    let ops = || sandbox.calls("k3cloud:ExcuteOperation");
+    // One in use is created; one forbidden (an account invalidated before it ever reached
+    // the ERP) is not created at all.
+    let out = sink
+        .write(&[
+            item("c1", with_status("C1", "A"), None),
+            item("c9", with_status("C9", "B"), None),
+        ])
+        .await
+        .unwrap();
+    let WriteOutcome::Created(c1) = out[0].clone() else {
+        panic!("{out:?}")
+    };
+    assert!(
+        matches!(&out[1], WriteOutcome::Skipped { reason } if reason.contains("not created")),
+        "{out:?}"
+    );
+    assert!(record("C9").is_none());
+    assert_eq!((forbid_status("C1"), ops()), (json!("A"), 0));
+    // Invalidated in the CRM: forbidden; the status key is never sent in a Save.
+    let out = sink
+        .write(&[item("c1", with_status("C1", "B"), Some(c1.clone()))])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], WriteOutcome::Updated(_)), "{out:?}");
+    assert_eq!((forbid_status("C1"), ops()), (json!("B"), 1));
+    assert!(record("C1").unwrap().get("FForbidStatus").is_none());
+    // Recovered: enabled; an update of one already in use sends no Enable.
+    let out = sink
+        .write(&[item("c1", with_status("C1", "A"), Some(c1.clone()))])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], WriteOutcome::Updated(_)), "{out:?}");
+    assert_eq!((forbid_status("C1"), ops()), (json!("A"), 2));
+    sink.write(&[item("c1", with_status("C1", "A"), Some(c1.clone()))])
+        .await
+        .unwrap();
+    assert_eq!(ops(), 2, "no Enable for a document in use");
+    // The Forbid call fails: a retryable failure, and the next attempt sets the status.
+    let _ = sandbox.set_fault(
+        Fault::new(
+            Api::K3cloud,
+            "ExcuteOperation",
+            FaultKind::ServerError { status: 502 },
+        )
+        .next(10),
+    );
+    let out = sink
+        .write(&[item("c1", with_status("C1", "B"), Some(c1.clone()))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0], WriteOutcome::Failed { reason, retryable: true }
+            if reason.starts_with("saved, but its forbid status was not set: Forbid")),
+        "{out:?}"
+    );
+    sandbox.clear_faults();
+    let out = sink
+        .write(&[item("c1", with_status("C1", "B"), Some(c1))])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], WriteOutcome::Updated(_)), "{out:?}");
+    assert_eq!(forbid_status("C1"), json!("B"));
+}

@@ -59,13 +59,15 @@ impl App {
                     section: "k3cloud",
                 })
         };
+        let lifecycle = mapping.sets(presets::CUSTOMER_FORBID_FIELD);
         let mapping: Arc<dyn Mapping> = Arc::new(mapping);
         let mut builder = match c.kind {
             FlowKind::Customers => {
                 let object = c.crm_object.clone().unwrap_or_else(|| "AccountObj".into());
-                let source = ObjectSource::new(fx()?, presets::customers_source(&object));
+                let source =
+                    ObjectSource::new(fx()?, presets::customers_source(&object, lifecycle));
                 let form = c.erp_form.as_deref().unwrap_or("BD_Customer");
-                let mut config = presets::customers_sink(form, c.replace_entries);
+                let mut config = presets::customers_sink(form, c.replace_entries, lifecycle);
                 if let Some(org) = &c.use_org {
                     config = config.use_org(org);
                 }

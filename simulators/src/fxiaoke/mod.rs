@@ -350,6 +350,25 @@ impl FxSim {
             .map_err(|e| e.message)
     }
 
+    /// `invalid` (作废) or `recover` of one record, as the API does them.
+    pub(crate) fn set_invalid(
+        &self,
+        api: &str,
+        id: &str,
+        invalid: bool,
+        now: i64,
+    ) -> Result<(), String> {
+        let ctx = self.write_ctx(ADMIN_OPEN_USER_ID, now);
+        let ids = [id.to_owned()];
+        let mut crm = self.crm.write();
+        let done = if invalid {
+            crm.invalid(api, &ids, &ctx)
+        } else {
+            crm.recover(api, &ids, &ctx)
+        };
+        done.map_err(|e| e.message)
+    }
+
     pub(crate) fn messages(&self) -> Vec<Value> {
         self.crm.read().messages.clone()
     }

@@ -363,6 +363,13 @@ impl Run<'_> {
                 self.settled(&key, RecordOutcome::Unknown { reason });
                 return;
             }
+            // Nothing was sent: no intent to keep, no target to remember.
+            WriteOutcome::Skipped { reason } => {
+                changes.intents_clear.push(key.clone());
+                Self::clear_resolved(&p.state, &key, changes);
+                self.settled(&key, RecordOutcome::Skipped { reason });
+                return;
+            }
         };
         // Rule 3: the ID-map entry and the cleared intent go in one transaction.
         changes.id_map.push(IdMapEntry {

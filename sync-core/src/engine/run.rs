@@ -209,6 +209,10 @@ impl<'a> Run<'a> {
                 c.unchanged += 1;
                 false
             }
+            RecordOutcome::Skipped { .. } => {
+                c.skipped += 1;
+                false
+            }
             RecordOutcome::Reconciled(_) => {
                 c.reconciled += 1;
                 false

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::convert::{connector_error, describe_form, row_reason};
 use crate::error::ConnectorError;
 use crate::json::text;
-use crate::metadata::ObjectDescription;
+use crate::metadata::{FieldDescription, FieldKind, ObjectDescription};
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
 /// What to do when a record whose document already exists changed.
@@ -40,6 +40,7 @@ pub struct FormSinkConfig {
     update_policy: UpdatePolicy,
     params: Vec<(String, Value)>,
     use_org: Option<String>,
+    forbid_status_field: Option<String>,
 }
 
 impl FormSinkConfig {
@@ -62,6 +63,7 @@ impl FormSinkConfig {
             },
             params: Vec::new(),
             use_org: None,
+            forbid_status_field: None,
         }
     }
 
@@ -85,6 +87,17 @@ impl FormSinkConfig {
     /// fields, leave entry rows alone).
     pub fn update_policy(mut self, policy: UpdatePolicy) -> Self {
         self.update_policy = policy;
+        self
+    }
+
+    /// The payload key (for example `FForbidStatus`) that says whether the document must be
+    /// forbidden (`"B"`, 禁用) or in use (`"A"`). K3Cloud does not take the status in a
+    /// Save: the key is left out of the packet, and after the save the document is forbidden
+    /// with `ExcuteOperation Forbid`, or enabled again with `Enable` when it was forbidden. A
+    /// record whose status could not be set counts as failed (retryable): its next attempt
+    /// saves again, which is harmless, and sets the status.
+    pub fn forbid_status_field(mut self, key: impl Into<String>) -> Self {
+        self.forbid_status_field = Some(key.into());
         self
     }
 
@@ -319,69 +332,35 @@ impl Sink for FormSink {
     }
 
     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        let mut out: Vec<Option<WriteOutcome>> = vec![None; items.len()];
-        let mut creates = (Vec::new(), Vec::new());
-        // Updates grouped by the fields they set.
-        let mut updates: BTreeMap<Vec<String>, (Vec<Value>, Vec<usize>)> = BTreeMap::new();
-        for (i, item) in items.iter().enumerate() {
-            match (&item.target, self.config.update_policy) {
-                (None, _) => {
-                    creates.0.push(item.payload.clone());
-                    creates.1.push(i);
+        let Some(key) = &self.config.forbid_status_field else {
+            return self.save_all(items).await;
+        };
+        let (items, wanted) = take_forbid_status(key, items);
+        // A record to be forbidden that has no document (an account invalidated before it
+        // ever reached the ERP) is not created just to be forbidden.
+        let (skipped, to_save): (Vec<usize>, Vec<usize>) =
+            (0..items.len()).partition(|&i| items[i].target.is_none() && wanted[i] == Some(true));
+        let saving: Vec<WriteItem> = to_save.iter().map(|&i| items[i].clone()).collect();
+        let mut saved = self.save_all(&saving).await?.into_iter();
+        let mut out: Vec<WriteOutcome> = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            out.push(if skipped.contains(&i) {
+                WriteOutcome::Skipped {
+                    reason: format!(
+                        "forbidden in the source and not in {}: not created",
+                        self.config.form_id
+                    ),
                 }
-                (Some(target), UpdatePolicy::Refuse) => {
-                    out[i] = Some(WriteOutcome::Failed {
-                        reason: format!(
-                            "{} {} already exists in K3Cloud and this flow does not update it; \
-                             change it in the ERP",
-                            self.config.form_id,
-                            target.number.as_deref().unwrap_or(&target.id)
-                        ),
-                        retryable: false,
-                    });
-                }
-                (Some(target), UpdatePolicy::MappedFields { replace_entries }) => {
-                    let packet = self.update_packet(item, target, replace_entries);
-                    let group = updates
-                        .entry(field_keys(&packet, &self.config.id_field))
-                        .or_default();
-                    group.0.push(packet);
-                    group.1.push(i);
-                }
-            }
-        }
-        let replace_entries = matches!(
-            self.config.update_policy,
-            UpdatePolicy::MappedFields {
-                replace_entries: true
-            }
-        );
-        let mut sent = false;
-        if !creates.0.is_empty() {
-            self.save(creates.0, &creates.1, None, items, &mut out, sent)
-                .await?;
-            sent = true;
-        }
-        for (fields, (models, indices)) in updates {
-            self.save(
-                models,
-                &indices,
-                Some((fields, replace_entries)),
-                items,
-                &mut out,
-                sent,
-            )
-            .await?;
-            sent = true;
-        }
-        Ok(out
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or(WriteOutcome::Unknown {
+            } else {
+                saved.next().unwrap_or(WriteOutcome::Unknown {
                     reason: "no outcome".into(),
                 })
-            })
-            .collect())
+            });
+        }
+        if wanted.iter().any(Option::is_some) {
+            self.set_forbid_status(&wanted, &mut out).await;
+        }
+        Ok(out)
     }
 
     /// By the natural-key field, 100 keys per query (a document with entry rows comes back
@@ -512,8 +491,183 @@ impl Sink for FormSink {
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
-        Ok(Some(
-            describe_form(&self.client, &self.config.form_id).await?,
-        ))
+        let mut form = describe_form(&self.client, &self.config.form_id).await?;
+        // Not a field of the form's Save, but what this sink sets by Forbid and Enable.
+        if let Some(key) = &self.config.forbid_status_field {
+            let mut status = FieldDescription::new(key.clone(), FieldKind::Text);
+            status.options = vec!["A".into(), "B".into()];
+            form.fields.insert(key.clone(), status);
+        }
+        Ok(Some(form))
+    }
+}
+
+impl FormSink {
+    /// Every item saved (creates, then updates grouped by the fields they set), one outcome
+    /// per item.
+    async fn save_all(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let mut out: Vec<Option<WriteOutcome>> = vec![None; items.len()];
+        let mut creates = (Vec::new(), Vec::new());
+        // Updates grouped by the fields they set.
+        let mut updates: BTreeMap<Vec<String>, (Vec<Value>, Vec<usize>)> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            match (&item.target, self.config.update_policy) {
+                (None, _) => {
+                    creates.0.push(item.payload.clone());
+                    creates.1.push(i);
+                }
+                (Some(target), UpdatePolicy::Refuse) => {
+                    out[i] = Some(WriteOutcome::Failed {
+                        reason: format!(
+                            "{} {} already exists in K3Cloud and this flow does not update it; \
+                             change it in the ERP",
+                            self.config.form_id,
+                            target.number.as_deref().unwrap_or(&target.id)
+                        ),
+                        retryable: false,
+                    });
+                }
+                (Some(target), UpdatePolicy::MappedFields { replace_entries }) => {
+                    let packet = self.update_packet(item, target, replace_entries);
+                    let group = updates
+                        .entry(field_keys(&packet, &self.config.id_field))
+                        .or_default();
+                    group.0.push(packet);
+                    group.1.push(i);
+                }
+            }
+        }
+        let replace_entries = matches!(
+            self.config.update_policy,
+            UpdatePolicy::MappedFields {
+                replace_entries: true
+            }
+        );
+        let mut sent = false;
+        if !creates.0.is_empty() {
+            self.save(creates.0, &creates.1, None, items, &mut out, sent)
+                .await?;
+            sent = true;
+        }
+        for (fields, (models, indices)) in updates {
+            self.save(
+                models,
+                &indices,
+                Some((fields, replace_entries)),
+                items,
+                &mut out,
+                sent,
+            )
+            .await?;
+            sent = true;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(WriteOutcome::Unknown {
+                    reason: "no outcome".into(),
+                })
+            })
+            .collect())
+    }
+
+    /// Forbids the saved documents that must be forbidden, and enables the updated ones that
+    /// must be in use and are forbidden. A record whose status could not be set becomes a
+    /// retryable failure.
+    async fn set_forbid_status(&self, wanted: &[Option<bool>], out: &mut [WriteOutcome]) {
+        let saved = |i: usize| match &out[i] {
+            WriteOutcome::Created(t) | WriteOutcome::Updated(t) => Some(t.clone()),
+            _ => None,
+        };
+        let mut forbid = Vec::new();
+        let mut enable = Vec::new();
+        for (i, w) in wanted.iter().enumerate() {
+            match (w, saved(i), &out[i]) {
+                (Some(true), Some(t), _) => forbid.push((i, t)),
+                // A new document is in use: only an updated one may have been forbidden.
+                (Some(false), Some(t), WriteOutcome::Updated(_)) => enable.push((i, t)),
+                _ => {}
+            }
+        }
+        if !enable.is_empty() {
+            let ids: Vec<&str> = enable.iter().map(|(_, t)| t.id.as_str()).collect();
+            match self.forbid_statuses(&ids).await {
+                Ok(forbidden) => enable.retain(|(_, t)| forbidden.contains(&t.id)),
+                Err(e) => {
+                    for (i, _) in enable.drain(..) {
+                        out[i] = status_not_set(&e.to_string());
+                    }
+                }
+            }
+        }
+        for (op, group) in [("Forbid", forbid), ("Enable", enable)] {
+            if group.is_empty() {
+                continue;
+            }
+            let targets: Vec<TargetRef> = group.iter().map(|(_, t)| t.clone()).collect();
+            match self.action(op, &targets).await {
+                Ok(outcomes) => {
+                    for ((i, _), outcome) in group.iter().zip(outcomes) {
+                        match outcome {
+                            ActionOutcome::Done => {}
+                            ActionOutcome::Failed { reason }
+                            | ActionOutcome::Unknown { reason } => {
+                                out[*i] = status_not_set(&format!("{op}: {reason}"));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    for (i, _) in &group {
+                        out[*i] = status_not_set(&format!("{op}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ids among `ids` whose document is forbidden (`FForbidStatus` B).
+    async fn forbid_statuses(&self, ids: &[&str]) -> Result<BTreeSet<String>, ConnectorError> {
+        let rows: Vec<(Value, String)> = self
+            .client
+            .query(&self.config.form_id)
+            .fields([self.config.id_field.as_str(), "FForbidStatus"])
+            .filter(Filter::is_in(
+                &self.config.id_field,
+                ids.iter().map(|i| (*i).to_owned()),
+            ))
+            .order_by(format!("{} ASC", self.config.id_field))
+            .pages()
+            .collect_all()
+            .await
+            .map_err(connector_error)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, status)| status == "B")
+            .map(|(id, _)| text(&id))
+            .collect())
+    }
+}
+
+/// The items without the forbid-status `key`, and the status each wants (`true`: forbidden).
+fn take_forbid_status(key: &str, items: &[WriteItem]) -> (Vec<WriteItem>, Vec<Option<bool>>) {
+    items
+        .iter()
+        .map(|item| {
+            let mut item = item.clone();
+            let wanted = match &mut item.payload {
+                Value::Object(fields) => fields.remove(key).map(|v| text(&v) == "B"),
+                _ => None,
+            };
+            (item, wanted)
+        })
+        .unzip()
+}
+
+/// A saved record whose forbid status could not be set: tried again (save and status) later.
+fn status_not_set(reason: &str) -> WriteOutcome {
+    WriteOutcome::Failed {
+        reason: format!("saved, but its forbid status was not set: {reason}"),
+        retryable: true,
     }
 }

@@ -97,6 +97,12 @@ fn parse_path(at: &str, s: &str, keys_only: bool) -> Result<FieldPath, CompileEr
 }
 
 impl DeclarativeMapping {
+    /// Whether a top-level field of the mapping targets `field` (`FForbidStatus`): a flow
+    /// turns on what only makes sense when the mapping produces it.
+    pub fn sets(&self, field: &str) -> bool {
+        self.fields.iter().any(|f| f.target.to_string() == field)
+    }
+
     pub(crate) fn compile(spec: MappingSpec) -> Result<Self, CompileError> {
         if let Some(v) = spec.version
             && v != 1
