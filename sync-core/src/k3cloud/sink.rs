@@ -265,15 +265,24 @@ impl FormSink {
     }
 
     async fn statuses(&self, ids: &[&str]) -> Result<HashMap<String, String>, ConnectorError> {
+        self.by_id(ids, "FDocumentStatus").await
+    }
+
+    /// The text of `field` of the documents `ids`, by id.
+    async fn by_id(
+        &self,
+        ids: &[&str],
+        field: &str,
+    ) -> Result<HashMap<String, String>, ConnectorError> {
         let rows: Vec<(Value, String)> = self
             .client
             .query(&self.config.form_id)
-            .fields([self.config.id_field.as_str(), "FDocumentStatus"])
+            .fields([self.config.id_field.as_str(), field])
             .filter(Filter::is_in(
                 &self.config.id_field,
                 ids.iter().map(|i| (*i).to_owned()),
             ))
-            // Paged in id order: a server row cap must not hide a document's status.
+            // Paged in id order: a server row cap must not hide a document.
             .order_by(format!("{} ASC", self.config.id_field))
             .pages()
             .collect_all()
@@ -281,7 +290,7 @@ impl FormSink {
             .map_err(connector_error)?;
         Ok(rows
             .into_iter()
-            .map(|(id, status)| (text(&id), status))
+            .map(|(id, value)| (text(&id), value))
             .collect())
     }
 }
@@ -628,23 +637,11 @@ impl FormSink {
 
     /// The ids among `ids` whose document is forbidden (`FForbidStatus` B).
     async fn forbid_statuses(&self, ids: &[&str]) -> Result<BTreeSet<String>, ConnectorError> {
-        let rows: Vec<(Value, String)> = self
-            .client
-            .query(&self.config.form_id)
-            .fields([self.config.id_field.as_str(), "FForbidStatus"])
-            .filter(Filter::is_in(
-                &self.config.id_field,
-                ids.iter().map(|i| (*i).to_owned()),
-            ))
-            .order_by(format!("{} ASC", self.config.id_field))
-            .pages()
-            .collect_all()
-            .await
-            .map_err(connector_error)?;
-        Ok(rows
+        let statuses = self.by_id(ids, "FForbidStatus").await?;
+        Ok(statuses
             .into_iter()
             .filter(|(_, status)| status == "B")
-            .map(|(id, _)| text(&id))
+            .map(|(id, _)| id)
             .collect())
     }
 }
