@@ -90,8 +90,8 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
         if r.sends_pending > 0 {
             let _ = writeln!(
                 out,
-                "  → {} messages are still queued (the run stopped before they were sent): the \
-                 next run sends them",
+                "  → {} messages are still queued or were being sent when the run stopped: the \
+                 next run sends the queued ones and reports the others as unknown",
                 r.sends_pending
             );
         }

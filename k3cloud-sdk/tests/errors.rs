@@ -542,24 +542,39 @@ impl k3cloud_sdk::RateLimiter for Recording {
     }
 }
 
+/// Answers 502 first, then `VIEW_OK`, noting how many permits were held at each request.
+struct SeesHeld {
+    held: std::sync::Arc<AtomicUsize>,
+    seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Respond for SeesHeld {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(self.held.load(Ordering::SeqCst));
+        if seen.len() == 1 {
+            ResponseTemplate::new(502)
+        } else {
+            json_response(VIEW_OK)
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_plugged_in_limiter_sees_each_call_once_and_holds_it_to_the_end() {
     let server = MockServer::start().await;
-    // A 502 first: the retry is part of the same call.
-    Mock::given(path(
-        "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc",
-    ))
-    .respond_with(ResponseTemplate::new(502))
-    .up_to_n_times(1)
-    .mount(&server)
-    .await;
-    Mock::given(path(
-        "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc",
-    ))
-    .respond_with(json_response(VIEW_OK))
-    .mount(&server)
-    .await;
     let recording = std::sync::Arc::new(Recording::default());
+    let responder = std::sync::Arc::new(SeesHeld {
+        held: std::sync::Arc::clone(&recording.held),
+        seen: std::sync::Mutex::default(),
+    });
+    // A 502 first: the retry is part of the same call, under the same permit.
+    Mock::given(path(
+        "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc",
+    ))
+    .respond_with(SharedResponder(std::sync::Arc::clone(&responder)))
+    .mount(&server)
+    .await;
     let client = builder(&server)
         .retry_policy(retrying())
         .rate_limiter(recording.clone())
@@ -575,13 +590,24 @@ async fn a_plugged_in_limiter_sees_each_call_once_and_holds_it_to_the_end() {
         *recording.services.lock().unwrap(),
         ["Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View"]
     );
-    let view = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.View.common.kdsvc";
-    assert_eq!(requests_to(&server, view).await.len(), 2);
+    assert_eq!(
+        *responder.seen.lock().unwrap(),
+        [1, 1],
+        "the permit is held at the first request and at its retry"
+    );
     assert_eq!(
         recording.held.load(Ordering::SeqCst),
         0,
         "released after the call"
     );
+}
+
+struct SharedResponder(std::sync::Arc<SeesHeld>);
+
+impl Respond for SharedResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.respond(request)
+    }
 }
 
 /// `per_second` spaces the starts of calls evenly, even when they are all made at once.

@@ -150,8 +150,8 @@ pub struct RunReport {
     /// Write-backs still queued when the run ended (a stopped run, a source that failed):
     /// the next run drains them.
     pub write_backs_pending: u64,
-    /// Sends of actions that must not repeat (messages) still queued when the run ended: the
-    /// next run sends them.
+    /// Sends of actions that must not repeat (messages) still on record when the run ended:
+    /// the next run sends the queued ones and reports those that were being sent as unknown.
     pub sends_pending: u64,
     /// The run stopped early on the engine's stop signal, after settling the records in flight.
     pub interrupted: bool,

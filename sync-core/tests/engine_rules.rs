@@ -2361,3 +2361,31 @@ async fn a_stop_signal_ends_the_run_after_the_group_in_flight() {
     assert_eq!(h.sink.documents().len(), 25);
     assert_eq!(h.sink.duplicates(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn rule9_a_message_after_a_retried_action_is_sent_once_however_often_it_is_retried() {
+    // Submit fails for c001, then heals: its re-run sends the message queued behind it, once,
+    // and clears the letter, so that no later run sends it again.
+    let h = Harness::new();
+    h.seed(2);
+    h.sink.once_action("notify");
+    h.sink.fail_action("Submit", "c001");
+    let flow = h.builder().actions(["Submit", "notify"]).build().unwrap();
+    h.engine.run(&flow).await.unwrap();
+    h.sink.heal();
+    for _ in 0..3 {
+        h.engine.rerun_dead_letters(&flow).await.unwrap();
+        h.clock.advance(60 * 60_000);
+        h.engine.run(&flow).await.unwrap();
+    }
+    for d in h.sink.documents() {
+        assert_eq!(d.actions, ["Submit", "notify"], "{}", d.source_key);
+    }
+    assert!(
+        h.store
+            .dead_letters(FLOW, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

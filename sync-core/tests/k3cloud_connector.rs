@@ -1037,6 +1037,17 @@ async fn a_forbid_status_in_the_payload_forbids_and_enables_the_document() {
         .await
         .unwrap();
     assert_eq!(ops(), 2, "no Enable for a document in use");
+    // Forbidden twice in a row (a retry after a lost answer): one Forbid.
+    for _ in 0..2 {
+        sink.write(&[item("c1", with_status("C1", "B"), Some(c1.clone()))])
+            .await
+            .unwrap();
+    }
+    assert_eq!((forbid_status("C1"), ops()), (json!("B"), 3));
+    sink.write(&[item("c1", with_status("C1", "A"), Some(c1.clone()))])
+        .await
+        .unwrap();
+    assert_eq!((forbid_status("C1"), ops()), (json!("A"), 4));
     // The Forbid call fails: a retryable failure, and the next attempt sets the status.
     let _ = sandbox.set_fault(
         Fault::new(

@@ -90,7 +90,6 @@ impl Run<'_> {
         self.engine
             .observer
             .run_started(&self.flow.name, self.report.kind, None);
-        self.resume_sends().await?;
         self.reconcile_pending().await?;
         self.rerun_letters(|_| true).await
     }

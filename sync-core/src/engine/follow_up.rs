@@ -154,7 +154,9 @@ impl Run<'_> {
                     started_at: None,
                 }));
                 self.report.counts.sends_queued += alive.len() as u64;
-                return Ok(HashSet::new());
+                // Queued counts as passed: a re-run of an earlier action's dead letter clears
+                // it, and never queues the message a second time.
+                return Ok(alive.iter().map(|w| w.source_key.clone()).collect());
             }
             let targets: Vec<TargetRef> = alive.iter().map(|w| w.target.clone()).collect();
             let outcomes = if repeatable {

@@ -71,6 +71,11 @@ impl<'a> Run<'a> {
     /// without follow-ups to queue, just runs them). The run ends when both are done; a failed or
     /// stopped run leaves what is still queued to the next one.
     pub(crate) async fn drained(&mut self, writes: Writes) -> Result<()> {
+        // Before the drain starts: the sends a dead process left are settled (those it was
+        // sending reported unknown, the queued ones sent) while nothing else touches them.
+        if !self.dry() {
+            self.resume_sends().await?;
+        }
         let signal = Arc::new(Signal::default());
         let drain = self
             .lease
@@ -369,7 +374,6 @@ impl<'a> Run<'a> {
             .observer
             .run_started(&self.flow.name, self.report.kind, Some(&win));
         if !self.dry() {
-            self.resume_sends().await?;
             self.reconcile_pending().await?;
             self.retry_deferred().await?;
             if self.report.interrupted {

@@ -580,8 +580,8 @@ impl FormSink {
             .collect())
     }
 
-    /// Forbids the saved documents that must be forbidden, and enables the updated ones that
-    /// must be in use and are forbidden. A record whose status could not be set becomes a
+    /// Forbids the saved documents that must be forbidden and are not, and enables the updated
+    /// ones that must be in use and are forbidden (one status query first). A record whose status could not be set becomes a
     /// retryable failure.
     async fn set_forbid_status(&self, wanted: &[Option<bool>], out: &mut [WriteOutcome]) {
         let saved = |i: usize| match &out[i] {
@@ -598,12 +598,22 @@ impl FormSink {
                 _ => {}
             }
         }
-        if !enable.is_empty() {
-            let ids: Vec<&str> = enable.iter().map(|(_, t)| t.id.as_str()).collect();
+        // Only documents not yet in the wanted state: whether a server refuses to forbid a
+        // forbidden document is not recorded, and a retry after a lost answer must not fail
+        // for ever on "already forbidden".
+        if !forbid.is_empty() || !enable.is_empty() {
+            let ids: Vec<&str> = forbid
+                .iter()
+                .chain(&enable)
+                .map(|(_, t)| t.id.as_str())
+                .collect();
             match self.forbid_statuses(&ids).await {
-                Ok(forbidden) => enable.retain(|(_, t)| forbidden.contains(&t.id)),
+                Ok(forbidden) => {
+                    forbid.retain(|(_, t)| !forbidden.contains(&t.id));
+                    enable.retain(|(_, t)| forbidden.contains(&t.id));
+                }
                 Err(e) => {
-                    for (i, _) in enable.drain(..) {
+                    for (i, _) in forbid.drain(..).chain(enable.drain(..)) {
                         out[i] = status_not_set(&e.to_string());
                     }
                 }

@@ -407,6 +407,19 @@ pub(super) fn filter_array_to_text(items: &[Value]) -> Result<String, Failure> {
         };
         let s = |k: &str| get_ci(m, k).and_then(scalar_string).unwrap_or_default();
         let field = s("FieldName");
+        let (left, right) = (s("Left"), s("Right"));
+        // Pieces a server takes as they are, not text to splice into the filter: a field key
+        // and parentheses only (what a real server makes of anything else is not recorded).
+        let key = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        if field.is_empty()
+            || !field.chars().all(key)
+            || !left.trim().chars().all(|c| c == '(')
+            || !right.trim().chars().all(|c| c == ')')
+        {
+            return Err(filter_error(format!(
+                "FilterString 数组元素不合法：FieldName “{field}”，Left “{left}”，Right “{right}”"
+            )));
+        }
         let value = s("Value").replace('\'', "''");
         let compare = s("Compare");
         let Some(op) = array_op(compare.trim()) else {
@@ -416,7 +429,7 @@ pub(super) fn filter_array_to_text(items: &[Value]) -> Result<String, Failure> {
             )));
         };
         text.push_str(join);
-        text.push_str(&s("Left"));
+        text.push_str(left.trim());
         match op {
             ArrayOp::Plain(op) => {
                 let _ = write!(text, "{field} {op} '{value}'");
@@ -438,7 +451,7 @@ pub(super) fn filter_array_to_text(items: &[Value]) -> Result<String, Failure> {
                 let _ = write!(text, "{field} in ({})", listed.join(", "));
             }
         }
-        text.push_str(&s("Right"));
+        text.push_str(right.trim());
         let logic = s("Logic").trim().to_ascii_lowercase();
         join = if logic == "1" || logic == "or" {
             " or "
@@ -560,9 +573,15 @@ mod tests {
             filter_array_to_text(&items).unwrap(),
             "(FDocumentStatus = 'C') and FNumber = 'X'"
         );
-        let bad: Vec<Value> =
-            serde_json::from_str(r#"[{"FieldName":"F","Compare":"88","Value":"1"}]"#).unwrap();
-        assert!(filter_array_to_text(&bad).is_err());
+        for bad in [
+            r#"[{"FieldName":"F","Compare":"88","Value":"1"}]"#,
+            r#"[{"Left":"1=1 or (","FieldName":"F","Compare":"67","Value":"1"}]"#,
+            r#"[{"FieldName":"F = 'x' or G","Compare":"67","Value":"1"}]"#,
+            r#"[{"FieldName":"F","Compare":"67","Value":"1","Right":") or (1=1"}]"#,
+        ] {
+            let bad: Vec<Value> = serde_json::from_str(bad).unwrap();
+            assert!(filter_array_to_text(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
