@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fxk3::presets;
 use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
-use sync_core::k3cloud::{FormSink, FormSource};
+use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, FormSource};
 use sync_core::{DeclarativeMapping, Flow, Mapping};
 
 use crate::{BoxError, Systems};
@@ -59,17 +59,24 @@ pub fn customers(systems: &Systems) -> Result<Flow, BoxError> {
 }
 
 /// Orders: CRM `SalesOrderObj` with its `SalesOrderProductObj` lines → ERP `SAL_SaleOrder`,
-/// then Submit and Audit. The customer comes from the customers flow's ID map: an order whose
+/// then Submit and Audit; edits and invalidations follow (see [`presets::orders_sink`]). The customer comes from the customers flow's ID map: an order whose
 /// customer has not synced yet waits for a later run.
 pub fn orders(systems: &Systems) -> Result<Flow, BoxError> {
     let source = ObjectSource::new(
         systems.fxiaoke.clone(),
-        presets::orders_source("SalesOrderObj"),
+        presets::orders_source("SalesOrderObj", true),
     );
-    // An audited ERP order is changed in the ERP, not overwritten from the CRM.
+    // An edit reaches an ERP order not yet audited; an audited one is changed in the ERP
+    // (refused here, with the reason). An invalidated CRM order closes or deletes its ERP order.
     let sink = FormSink::new(
         systems.k3cloud.clone(),
-        presets::orders_sink("SAL_SaleOrder"),
+        presets::orders_sink(
+            "SAL_SaleOrder",
+            "SAL_OUTSTOCK",
+            AuditedEdits::Refuse,
+            Cancellations::CloseOrDelete,
+            true,
+        ),
     );
     Ok(Flow::builder(
         "orders",

@@ -198,6 +198,30 @@ impl FlowKind {
     }
 }
 
+/// `audited_orders`: what an edit of an audited ERP order does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditedOrders {
+    /// Refused with the reason (a dead letter).
+    #[default]
+    Refuse,
+    /// UnAudit, save, Submit, Audit.
+    Reaudit,
+}
+
+/// `cancelled_orders`: what a CRM order invalidated does to its ERP order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CancelledOrders {
+    /// Deleted when not audited, closed when audited.
+    #[default]
+    CloseOrDelete,
+    /// Refused with the reason (a dead letter); the ERP order is left alone.
+    Report,
+}
+
 /// One `[[flows]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +252,14 @@ pub struct FlowConfig {
     /// when they are allocated (分配) to several (default: the row of the organisation that
     /// created each customer).
     pub use_org: Option<String>,
+    /// Orders: what an edit of an order audited in the ERP does — `refuse` (the default: a
+    /// dead letter with the reason) or `reaudit` (UnAudit, save, Submit, Audit). An order
+    /// with an outbound is never edited.
+    pub audited_orders: Option<AuditedOrders>,
+    /// Orders: what a CRM order invalidated (作废) does to its ERP order — `close_or_delete`
+    /// (the default: deleted when not audited, closed when audited) or `report` (a dead
+    /// letter; the ERP order is left alone). Needs the mapping's `FCancelStatus` field.
+    pub cancelled_orders: Option<CancelledOrders>,
     /// Deliveries: the first line of the message to the order's owner.
     pub notify_title: Option<String>,
     /// Deliveries: the message, with `{field}` placeholders of the CRM order.
@@ -260,7 +292,17 @@ impl FlowConfig {
     /// A key set for a kind of flow that has no use for it is a mistake the operator should
     /// hear about, not a setting silently ignored.
     fn check_keys_apply(&self) -> Result<(), ConfigError> {
-        let set: [(&str, bool, &[FlowKind]); 6] = [
+        let set: [(&str, bool, &[FlowKind]); 8] = [
+            (
+                "audited_orders",
+                self.audited_orders.is_some(),
+                &[FlowKind::Orders],
+            ),
+            (
+                "cancelled_orders",
+                self.cancelled_orders.is_some(),
+                &[FlowKind::Orders],
+            ),
             ("use_org", self.use_org.is_some(), &[FlowKind::Customers]),
             (
                 "write_back_field",

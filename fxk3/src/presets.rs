@@ -3,15 +3,25 @@
 //! the same presets in plain code.
 //!
 //! ```
-//! let source = fxk3::presets::orders_source("SalesOrderObj");
-//! let sink = fxk3::presets::orders_sink("SAL_SaleOrder");
+//! use sync_core::k3cloud::{AuditedEdits, Cancellations};
+//!
+//! let source = fxk3::presets::orders_source("SalesOrderObj", true);
+//! let sink = fxk3::presets::orders_sink(
+//!     "SAL_SaleOrder",
+//!     "SAL_OUTSTOCK",
+//!     AuditedEdits::Refuse,
+//!     Cancellations::CloseOrDelete,
+//!     true,
+//! );
 //! assert_eq!(fxk3::presets::ORDER_ACTIONS, ["Submit", "Audit"]);
 //! # let _ = (source, sink);
 //! ```
 
 use fxiaoke_sdk::Filter;
 use sync_core::fxiaoke::{Notification, ObjectSinkConfig, ObjectSourceConfig, SinkMode};
-use sync_core::k3cloud::{FormSinkConfig, FormSourceConfig, UpdatePolicy};
+use sync_core::k3cloud::{
+    AuditedEdits, BillLifecycle, Cancellations, FormSinkConfig, FormSourceConfig, UpdatePolicy,
+};
 
 /// The ERP customer field a customers mapping sets from the account's `life_status` (`B`
 /// when invalidated, 作废) for the account's lifecycle to reach the ERP.
@@ -22,16 +32,26 @@ pub const CUSTOMER_FORBID_FIELD: &str = "FForbidStatus";
 /// their customers are forbidden (and enabled again when they are recovered); without, only
 /// accounts in use.
 pub fn customers_source(object: &str, lifecycle: bool) -> ObjectSourceConfig {
+    let config = ObjectSourceConfig::new(object)
+        .filter(life_status(lifecycle))
+        .related("ContactObj", "account_id", "contacts")
+        .watch_details();
+    if lifecycle {
+        config.invalidated_details()
+    } else {
+        config
+    }
+}
+
+/// Records in use, and invalidated ones too with `lifecycle`.
+fn life_status(lifecycle: bool) -> Filter {
     // Naming `life_status` in a filter is also what makes invalidated records visible to a
     // query (the simulators' reading of the recycle bin; not confirmed on a live tenant).
-    let status = if lifecycle {
+    if lifecycle {
         Filter::is_in("life_status", ["normal", "invalid"])
     } else {
         Filter::eq("life_status", "normal")
-    };
-    ObjectSourceConfig::new(object)
-        .filter(status)
-        .related("ContactObj", "account_id", "contacts")
+    }
 }
 
 /// The ERP customers form: a changed customer updates only the mapped fields; its entry rows
@@ -51,12 +71,26 @@ pub fn customers_sink(form: &str, replace_entries: bool, lifecycle: bool) -> For
 /// The CRM field the customers flow writes the ERP number back to.
 pub const CUSTOMER_NUMBER_FIELD: &str = "field_erp_no__c";
 
+/// The ERP order field an orders mapping sets from the order's `life_status` (`B` when
+/// invalidated, 作废) for cancellations to reach the ERP. It is not saved: it says whether the
+/// ERP order is closed or deleted (see [`orders_sink`]).
+pub const ORDER_CANCEL_FIELD: &str = "FCancelStatus";
+
+/// The ERP order-line field an orders mapping fills with the CRM line's `_id` (a custom field
+/// of `FSaleOrderEntry`): an edit then updates the ERP rows of the lines it finds, by their
+/// entry ids, instead of replacing the rows.
+pub const ORDER_LINE_KEY_FIELD: &str = "F_CRM_LineId";
+
+/// The ERP order form's line entry.
+pub const ORDER_ENTRY: &str = "FSaleOrderEntry";
+
 /// The CRM orders read by the orders flow, with their lines under
 /// `details.SalesOrderProductObj` and each line's product code and name (the ERP wants the
-/// product code, 物料编码; lines name the product by id).
-pub fn orders_source(object: &str) -> ObjectSourceConfig {
-    ObjectSourceConfig::new(object)
-        .filter(Filter::eq("life_status", "normal"))
+/// product code, 物料编码; lines name the product by id). With `lifecycle`, invalidated orders
+/// are read too, so that their ERP orders are closed or deleted.
+pub fn orders_source(object: &str, lifecycle: bool) -> ObjectSourceConfig {
+    let config = ObjectSourceConfig::new(object)
+        .filter(life_status(lifecycle))
         .related(
             "SalesOrderProductObj",
             "order_id",
@@ -68,12 +102,34 @@ pub fn orders_source(object: &str) -> ObjectSourceConfig {
             "ProductObj",
             ["product_code", "name"],
         )
+        .watch_details();
+    if lifecycle {
+        config.invalidated_details()
+    } else {
+        config
+    }
 }
 
-/// The ERP sales orders form. Orders are audited in the ERP: a change after the sync is made
-/// there, not overwritten from the CRM.
-pub fn orders_sink(form: &str) -> FormSinkConfig {
-    FormSinkConfig::new(form, "FID", "FBillNo").update_policy(UpdatePolicy::Refuse)
+/// The ERP sales orders form. An edit saves the mapped fields of an order not yet audited;
+/// an audited one follows `audited` (refused by default), one with an outbound (`outbound`
+/// form) is never edited; an order invalidated in the CRM follows `cancelled` (see
+/// [`BillLifecycle`]). With `match_lines`, the mapping fills [`ORDER_LINE_KEY_FIELD`] and
+/// edits keep the ERP rows of the lines they find.
+pub fn orders_sink(
+    form: &str,
+    outbound: &str,
+    audited: AuditedEdits,
+    cancelled: Cancellations,
+    match_lines: bool,
+) -> FormSinkConfig {
+    let mut lifecycle = BillLifecycle::new(ORDER_CANCEL_FIELD)
+        .audited_edits(audited)
+        .cancellations(cancelled)
+        .downstream(outbound, "FSoorDerno");
+    if match_lines {
+        lifecycle = lifecycle.lines(ORDER_ENTRY, ORDER_LINE_KEY_FIELD);
+    }
+    FormSinkConfig::new(form, "FID", "FBillNo").bill_lifecycle(lifecycle)
 }
 
 /// What the orders flow does to each new ERP order.

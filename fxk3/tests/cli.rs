@@ -608,14 +608,14 @@ async fn json_reports_the_counts_of_every_flow() {
     let counts = |i: usize| &report[i]["report"]["counts"];
     assert_eq!(
         counts(0),
-        &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "skipped": 0, "deferred": 0, "dead_lettered": 0,
+        &json!({"read": 300, "created": 300, "updated": 0, "unchanged": 0, "skipped": 0, "removed": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 300,
                 "write_backs_queued": 300, "write_backs_skipped": 0, "actions_done": 0, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 3})
     );
     assert_eq!(
         counts(1),
-        &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "skipped": 0, "deferred": 0, "dead_lettered": 0,
+        &json!({"read": 200, "created": 200, "updated": 0, "unchanged": 0, "skipped": 0, "removed": 0, "deferred": 0, "dead_lettered": 0,
                 "unknown": 0, "reconciled": 0, "waiting": 0, "gone": 0, "written_back": 0,
                 "write_backs_queued": 0, "write_backs_skipped": 0, "actions_done": 400, "sends_queued": 0, "actions_unknown": 0, "rebuilt": 0,
                 "batches": 2})
@@ -1113,7 +1113,7 @@ async fn a_broken_or_missing_mapping_file_is_named_with_its_flow_and_line() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert_eq!(
         out.stderr,
-        "fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 9: invalid boolean, expected `false`\n      fix the mapping file at the line shown; `fxk3 validate` checks it against both systems\n"
+        "fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 11: invalid boolean, expected `false`\n      fix the mapping file at the line shown; `fxk3 validate` checks it against both systems\n"
     );
     s.edit(
         "mappings/order.toml",
@@ -1129,7 +1129,7 @@ async fn a_broken_or_missing_mapping_file_is_named_with_its_flow_and_line() {
     let out = s.fxk3(&["run", "--dry-run"]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr.starts_with("fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 75: fields[7].targte: unknown field `targte`, expected one of `target`, "),
+        out.stderr.starts_with("fxk3: flow `orders`: mapping file mappings/order.toml: mapping rejected: line 86: fields[7].targte: unknown field `targte`, expected one of `target`, "),
         "{}",
         out.stderr
     );

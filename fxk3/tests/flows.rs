@@ -771,3 +771,392 @@ async fn the_example_mappings_validate_against_both_systems() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(results.len(), 3);
 }
+
+/// The orders flow's configuration edited by `edit`, over the same state file.
+async fn app_with(w: &World, edit: impl Fn(&mut fxk3::config::FlowConfig)) -> App {
+    app_with_flows(w, |flow| {
+        if flow.name == "orders" {
+            edit(flow);
+        }
+    })
+    .await
+}
+
+/// Every flow's configuration edited by `edit`, over the same state file.
+async fn app_with_flows(w: &World, edit: impl Fn(&mut fxk3::config::FlowConfig)) -> App {
+    let mut config = w.config();
+    for flow in &mut config.flows {
+        edit(flow);
+    }
+    App::build(config, &sandbox_secrets(&w.sandbox))
+        .await
+        .unwrap()
+}
+
+fn order_no(w: &World, order: &str) -> String {
+    w.sandbox.fxiaoke_record("SalesOrderObj", order).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn order_lines(w: &World, order: &str) -> Vec<String> {
+    w.sandbox
+        .fxiaoke_records("SalesOrderProductObj")
+        .into_iter()
+        .filter(|l| l["order_id"] == order)
+        .map(|l| l["_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The ERP order's header status and its rows (entry id, CRM line, quantity, note).
+async fn erp_order(w: &World, app: &App, no: &str) -> Vec<Value> {
+    w.erp(
+        app,
+        "SAL_SaleOrder",
+        &[
+            "FDocumentStatus",
+            "FCloseStatus",
+            "FNote",
+            "FSaleOrderEntry_FEntryID",
+            "F_CRM_LineId",
+            "FQty",
+            "FEntryNote",
+        ],
+        &format!("FBillNo = '{no}'"),
+    )
+    .await
+}
+
+fn dead_letter_reason(outcomes: &[FlowOutcome], flow: &str) -> String {
+    let o = outcomes.iter().find(|o| o.flow == flow).unwrap();
+    let report = o.report.as_ref().unwrap();
+    assert_eq!(report.counts.dead_lettered, 1, "{:?}", report.counts);
+    match &report.failures[0].outcome {
+        sync_core::RecordOutcome::DeadLettered { reason, .. } => reason.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_a_draft_order_saves_the_changes_and_keeps_the_erp_rows_of_its_lines() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let no = order_no(&w, &order);
+    let line = order_lines(&w, &order).remove(0);
+    // Orders left as drafts in the ERP.
+    let app = app_with(&w, |f| f.actions = Some(Vec::new())).await;
+    app.run(&[], false, None).await.unwrap();
+    let before = erp_order(&w, &app, &no).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["FDocumentStatus"], "A");
+    assert_eq!(before[0]["F_CRM_LineId"], line.as_str());
+    let entry_id = before[0]["FSaleOrderEntry_FEntryID"].clone();
+    let fid = w
+        .erp(
+            &app,
+            "SAL_SaleOrder",
+            &["FID"],
+            &format!("FBillNo = '{no}'"),
+        )
+        .await[0]["FID"]
+        .clone();
+    // The ERP's own value on the row, which an edit must keep.
+    app.k3cloud()
+        .unwrap()
+        .save("SAL_SaleOrder")
+        .need_update_fields(["FSaleOrderEntry", "FEntryNote"])
+        .is_delete_entry(false)
+        .model(
+            json!({"FID": fid, "FSaleOrderEntry": [{"FEntryID": entry_id, "FEntryNote": "仓库备注"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // Edited in the CRM: the line's quantity, a second line, the remark.
+    w.sandbox
+        .fxiaoke_update("SalesOrderProductObj", &line, json!({"quantity": "20"}))
+        .unwrap();
+    w.sandbox
+        .fxiaoke_insert(
+            "SalesOrderProductObj",
+            json!({"order_id": order, "product_id": product, "quantity": "5", "sales_price": "113.00", "owner": [OWNER]}),
+        )
+        .unwrap();
+    w.sandbox
+        .fxiaoke_update("SalesOrderObj", &order, json!({"remark": "改期"}))
+        .unwrap();
+    next_millisecond().await;
+    let saves = w.sandbox.calls("k3cloud:BatchSave");
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.updated, c.created, c.dead_lettered), (1, 0, 0), "{c:?}");
+    assert_eq!(w.sandbox.calls("k3cloud:BatchSave"), saves + 1);
+    let after = erp_order(&w, &app, &no).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[0]["FNote"], "改期");
+    assert_eq!(after[0]["FDocumentStatus"], "A");
+    assert_eq!(
+        after[0]["FSaleOrderEntry_FEntryID"], entry_id,
+        "the same ERP row"
+    );
+    assert_eq!(after[0]["FQty"].as_f64(), Some(20.0));
+    assert_eq!(
+        after[0]["FEntryNote"], "仓库备注",
+        "the ERP's value on it kept"
+    );
+    assert_eq!(after[1]["FQty"].as_f64(), Some(5.0));
+    assert_ne!(after[1]["FSaleOrderEntry_FEntryID"], entry_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_an_audited_order_is_refused_by_default_and_reaudited_when_configured() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let no = order_no(&w, &order);
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+    assert_eq!(erp_order(&w, &app, &no).await[0]["FDocumentStatus"], "C");
+
+    w.sandbox
+        .fxiaoke_update("SalesOrderObj", &order, json!({"remark": "改期"}))
+        .unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let reason = dead_letter_reason(&out, "orders");
+    assert!(
+        reason.contains(&no) && reason.contains("does not change audited"),
+        "{reason}"
+    );
+    let rows = erp_order(&w, &app, &no).await;
+    assert_eq!(
+        (&rows[0]["FNote"], &rows[0]["FDocumentStatus"]),
+        (&json!("加急"), &json!("C"))
+    );
+
+    // With `audited_orders = "reaudit"` the dead letter's retry un-audits, saves, audits.
+    let app = app_with(&w, |f| {
+        f.audited_orders = Some(fxk3::config::AuditedOrders::Reaudit);
+    })
+    .await;
+    let calls = |name: &str| w.sandbox.calls(&format!("k3cloud:{name}"));
+    let (unaudits, audits) = (calls("UnAudit"), calls("Audit"));
+    let report = app.retry_dead_letters("orders", None).await.unwrap();
+    assert_eq!(
+        (report.counts.updated, report.counts.dead_lettered),
+        (1, 0),
+        "{:?}",
+        report.counts
+    );
+    let rows = erp_order(&w, &app, &no).await;
+    assert_eq!(
+        (&rows[0]["FNote"], &rows[0]["FDocumentStatus"]),
+        (&json!("改期"), &json!("C"))
+    );
+    assert_eq!(
+        (calls("UnAudit"), calls("Audit")),
+        (unaudits + 1, audits + 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_an_order_with_an_outbound_is_refused_with_the_outbound() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let no = order_no(&w, &order);
+    let app = app_with(&w, |f| {
+        f.audited_orders = Some(fxk3::config::AuditedOrders::Reaudit);
+    })
+    .await;
+    app.run(&[], false, None).await.unwrap();
+    w.ship(&app, &order, "SF1").await;
+    let outbound = w.erp(&app, "SAL_OUTSTOCK", &["FBillNo"], "").await[0]["FBillNo"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    w.sandbox
+        .fxiaoke_update("SalesOrderObj", &order, json!({"remark": "改期"}))
+        .unwrap();
+    next_millisecond().await;
+    let unaudits = w.sandbox.calls("k3cloud:UnAudit");
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let reason = dead_letter_reason(&out, "orders");
+    assert!(
+        reason.contains("downstream") && reason.contains(&outbound),
+        "{reason}"
+    );
+    assert_eq!(
+        w.sandbox.calls("k3cloud:UnAudit"),
+        unaudits,
+        "never un-audited"
+    );
+    let rows = erp_order(&w, &app, &no).await;
+    assert_eq!(
+        (&rows[0]["FNote"], &rows[0]["FDocumentStatus"]),
+        (&json!("加急"), &json!("C"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_order_closes_or_deletes_its_erp_order_and_recovering_it_undoes_that() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let audited = w.order(&account, &product, "12");
+    let draft = w.order(&account, &product, "3");
+    let never = w.order(&account, &product, "1");
+    w.sandbox
+        .fxiaoke_invalidate("SalesOrderObj", &never)
+        .unwrap();
+    let app = w.app().await;
+    let out = app.run(&[], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    let failures = &out
+        .iter()
+        .find(|o| o.flow == "orders")
+        .unwrap()
+        .report
+        .as_ref()
+        .unwrap()
+        .failures;
+    assert_eq!((c.created, c.skipped), (2, 1), "{c:?} {failures:?}");
+    let (audited_no, draft_no) = (order_no(&w, &audited), order_no(&w, &draft));
+    // Un-audited in the ERP (重新审核): not audited, so deleted when cancelled.
+    app.k3cloud()
+        .unwrap()
+        .unaudit("SAL_SaleOrder")
+        .numbers([draft_no.as_str()])
+        .send()
+        .await
+        .unwrap();
+
+    w.sandbox
+        .fxiaoke_invalidate("SalesOrderObj", &audited)
+        .unwrap();
+    w.sandbox
+        .fxiaoke_invalidate("SalesOrderObj", &draft)
+        .unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.updated, c.removed, c.dead_lettered), (1, 1, 0), "{c:?}");
+    let rows = erp_order(&w, &app, &audited_no).await;
+    assert_eq!(
+        (&rows[0]["FDocumentStatus"], &rows[0]["FCloseStatus"]),
+        (&json!("C"), &json!("B"))
+    );
+    assert!(erp_order(&w, &app, &draft_no).await.is_empty(), "deleted");
+    // Nothing more on a second run.
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.updated, c.removed, c.created), (0, 0, 0), "{c:?}");
+
+    // Recovered: the closed order is reopened, the deleted one created (and audited) again.
+    w.sandbox
+        .fxiaoke_recover("SalesOrderObj", &audited)
+        .unwrap();
+    w.sandbox.fxiaoke_recover("SalesOrderObj", &draft).unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.updated, c.created, c.dead_lettered), (1, 1, 0), "{c:?}");
+    let rows = erp_order(&w, &app, &audited_no).await;
+    assert_eq!(rows[0]["FCloseStatus"], "A");
+    let rows = erp_order(&w, &app, &draft_no).await;
+    assert_eq!(rows[0]["FDocumentStatus"], "C");
+    assert_eq!(rows.len(), 1);
+
+    // `cancelled_orders = "report"`: a dead letter, the ERP order left alone.
+    let app = app_with(&w, |f| {
+        f.cancelled_orders = Some(fxk3::config::CancelledOrders::Report);
+    })
+    .await;
+    w.sandbox
+        .fxiaoke_invalidate("SalesOrderObj", &audited)
+        .unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let reason = dead_letter_reason(&out, "orders");
+    assert!(reason.contains("reports cancellations"), "{reason}");
+    assert_eq!(
+        erp_order(&w, &app, &audited_no).await[0]["FCloseStatus"],
+        "A"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_or_an_order_line_changed_on_its_own_is_synced_in_the_next_run() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let no = order_no(&w, &order);
+    let contact = w
+        .sandbox
+        .fxiaoke_records("ContactObj")
+        .into_iter()
+        .find(|c| c["account_id"] == account.as_str())
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = order_lines(&w, &order).remove(0);
+    // ERP contact rows follow the CRM's; orders stay drafts, so that edits reach them.
+    let app = app_with_flows(&w, |f| match f.name.as_str() {
+        "customers" => f.replace_entries = true,
+        "orders" => f.actions = Some(Vec::new()),
+        _ => {}
+    })
+    .await;
+    app.run(&[], false, None).await.unwrap();
+    let modified = |api: &str, id: &str| {
+        w.sandbox.fxiaoke_record(api, id).unwrap()["last_modified_time"].clone()
+    };
+    let (account_at, order_at) = (
+        modified("AccountObj", &account),
+        modified("SalesOrderObj", &order),
+    );
+
+    // The details alone change: their records' modification times do not move.
+    w.sandbox
+        .fxiaoke_update("ContactObj", &contact, json!({"mobile1": "13900002222"}))
+        .unwrap();
+    w.sandbox
+        .fxiaoke_update("SalesOrderProductObj", &line, json!({"quantity": "30"}))
+        .unwrap();
+    assert_eq!(modified("AccountObj", &account), account_at);
+    assert_eq!(modified("SalesOrderObj", &order), order_at);
+    next_millisecond().await;
+    let out = app
+        .run(&["customers".into(), "orders".into()], false, None)
+        .await
+        .unwrap();
+    assert_eq!(counts(&out, "customers").updated, 1);
+    assert_eq!(counts(&out, "orders").updated, 1);
+    let contacts = w
+        .erp(&app, "BD_Customer", &["FMobile"], "FNumber = 'KH00001'")
+        .await;
+    assert_eq!(contacts, [json!({"FMobile": "13900002222"})]);
+    assert_eq!(
+        erp_order(&w, &app, &no).await[0]["FQty"].as_f64(),
+        Some(30.0)
+    );
+
+    // Written once: the next run (which reads the lookback again) sends nothing.
+    let saves = w.sandbox.calls("k3cloud:BatchSave");
+    let out = app
+        .run(&["customers".into(), "orders".into()], false, None)
+        .await
+        .unwrap();
+    assert_eq!(counts(&out, "customers").updated, 0);
+    assert_eq!(counts(&out, "orders").updated, 0);
+    assert_eq!(w.sandbox.calls("k3cloud:BatchSave"), saves);
+}

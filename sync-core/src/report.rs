@@ -22,6 +22,8 @@ pub enum RecordOutcome {
         /// Why.
         reason: String,
     },
+    /// The target was deleted (see [`WriteOutcome::Removed`](crate::WriteOutcome::Removed)).
+    Removed(TargetRef),
     /// A reference is not in the ID map yet; tried again on later runs.
     Deferred {
         /// The flow whose ID map lacks it.
@@ -64,6 +66,8 @@ pub struct Counts {
     pub unchanged: u64,
     /// Records the sink had nothing to write for (an invalidated account never sent).
     pub skipped: u64,
+    /// Targets deleted because their source record was cancelled.
+    pub removed: u64,
     /// Records deferred.
     pub deferred: u64,
     /// Records dead-lettered.

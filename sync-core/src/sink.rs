@@ -55,6 +55,10 @@ pub enum WriteOutcome {
         /// Why.
         reason: String,
     },
+    /// The target was deleted (its source record was cancelled before the target went past
+    /// draft). The ID-map entry is dropped: if the source record comes back, it is created
+    /// again.
+    Removed(TargetRef),
     /// The target system refused the record.
     Failed {
         /// The vendor's message (K3Cloud `Errors[].Message`, Fxiaoke `errorMessage`).

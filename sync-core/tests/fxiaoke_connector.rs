@@ -505,3 +505,110 @@ async fn a_token_refused_twice_in_a_row_is_transient_not_a_stopped_flow() {
         Some(fxiaoke_sdk::Error::TokenInvalid(_))
     ));
 }
+
+#[tokio::test]
+async fn records_whose_details_alone_changed_join_the_window_in_order() {
+    let sandbox = start().await;
+    let low = T0 - 100_000;
+    let contact = |account: &str, at: i64| {
+        sandbox
+            .fxiaoke_insert(
+                "ContactObj",
+                json!({"name": "联系人", "account_id": account, "owner": [ADMIN], "last_modified_time": at}),
+            )
+            .unwrap();
+    };
+    let mut expected = Vec::new();
+    for i in 0..30_i64 {
+        let (at, level) = if i < 20 {
+            (low + (i % 3) * 1_000, "1")
+        } else {
+            (low - 500_000, if i == 29 { "2" } else { "1" })
+        };
+        let id = sandbox
+            .fxiaoke_insert(
+                "AccountObj",
+                json!({"name": format!("客户{i}"), "account_no": format!("KH{i:05}"), "owner": [ADMIN],
+                       "account_level": level, "last_modified_time": at, "create_time": low - 600_000}),
+            )
+            .unwrap();
+        if i < 20 {
+            // Contacts that did not change in the window.
+            contact(&id, low - 1);
+            expected.push((at, id));
+        } else {
+            // The account did not change; its contact did, between and on the others' times.
+            let changed = low + (i % 4) * 700;
+            contact(&id, changed);
+            if i != 29 {
+                expected.push((changed, id));
+            }
+        }
+    }
+    expected.sort();
+    let source = ObjectSource::new(
+        client(&sandbox),
+        ObjectSourceConfig::new("AccountObj")
+            .filter(fxiaoke_sdk::Filter::eq("account_level", "1"))
+            .related("ContactObj", "account_id", "contacts")
+            .watch_details(),
+    );
+    let window = Window { low, high: T0 };
+    // As the engine reads: the position and the token of the last page, strict order.
+    let (mut after, mut token, mut seen) = (None, None, Vec::new());
+    loop {
+        let page = source
+            .read_page(&PageRequest {
+                window,
+                after: after.clone(),
+                token: token.clone(),
+                limit: 7,
+            })
+            .await
+            .unwrap();
+        assert!(page.records.len() <= 7);
+        let mut prev = after.clone();
+        for r in &page.records {
+            assert!(
+                prev.as_ref().is_none_or(|p| r.cmp_position(p).is_gt()),
+                "order"
+            );
+            prev = Some(r.position());
+        }
+        after = page.records.last().map(Record::position).or(after);
+        token = page.token;
+        seen.extend(page.records);
+        if !page.has_more {
+            break;
+        }
+    }
+    let got: Vec<(i64, String)> = seen.iter().map(|r| (r.version, r.key.clone())).collect();
+    assert_eq!(
+        got, expected,
+        "every record once, the detail-changed ones at the detail's time"
+    );
+    assert!(
+        seen.iter()
+            .all(|r| r.body["contacts"].as_array().is_some_and(|c| c.len() == 1))
+    );
+    // The details are read once for the window, not per page.
+    let calls = || sandbox.calls("fxiaoke:/cgi/crm/v2/data/query");
+    let first = PageRequest {
+        window,
+        after: None,
+        token: None,
+        limit: 7,
+    };
+    let fresh = ObjectSource::new(
+        client(&sandbox),
+        ObjectSourceConfig::new("AccountObj")
+            .related("ContactObj", "account_id", "contacts")
+            .watch_details(),
+    );
+    let before = calls();
+    fresh.read_page(&first).await.unwrap();
+    let once = calls() - before;
+    let before = calls();
+    fresh.read_page(&first).await.unwrap();
+    assert_eq!(calls() - before, once - 1);
+}

@@ -1074,3 +1074,92 @@ async fn a_forbid_status_in_the_payload_forbids_and_enables_the_document() {
     assert!(matches!(out[0], WriteOutcome::Updated(_)), "{out:?}");
     assert_eq!(forbid_status("C1"), json!("B"));
 }
+
+/// An ERP holding draft order SO1 (id 100001) with one row (entry 7) of CRM line L1.
+async fn draft_order() -> wiremock::MockServer {
+    use wiremock::matchers::path_regex;
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(path_regex("ExecuteBillQuery"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"[[100001,"SO1","A","A",7,"L1"]]"#),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("ExecuteBillQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("BatchSave"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"Result":{"ResponseStatus":{"IsSuccess":true,"Errors":[],"SuccessEntitys":[{"Id":100001,"Number":"SO1","DIndex":0}],"SuccessMessages":[],"MsgCode":0},"NeedReturnData":[{}]}}"#,
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn an_order_edit_reads_the_state_then_saves_the_mapped_fields_with_the_rows_entry_ids() {
+    use sync_core::k3cloud::BillLifecycle;
+    let server = draft_order().await;
+    let sink = FormSink::new(
+        k3cloud_sdk::Client::builder(server.uri())
+            .account("acct")
+            .user("webapi")
+            .auth(k3cloud_sdk::Auth::signed("app", "secret-of-the-app"))
+            .build()
+            .unwrap(),
+        FormSinkConfig::new("SAL_SaleOrder", "FID", "FBillNo").bill_lifecycle(
+            BillLifecycle::new("FCancelStatus").lines("FSaleOrderEntry", "F_CRM_LineId"),
+        ),
+    );
+    let payload = json!({"FBillNo": "SO1", "FNote": "改期", "FCancelStatus": "A",
+        "FSaleOrderEntry": [{"F_CRM_LineId": "L1", "FQty": 20}, {"F_CRM_LineId": "L2", "FQty": 5}]});
+    let target = TargetRef::new("100001", Some("SO1".into()));
+    let out = sink
+        .write(&[WriteItem {
+            source_key: "crm-1".into(),
+            natural_key: "SO1".into(),
+            payload,
+            target: Some(target.clone()),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(out, [WriteOutcome::Updated(target)]);
+    let asked = server.received_requests().await.unwrap();
+    // The state query's pager asks once more to learn there is no more (a server row cap may
+    // sit below the page size), then the one save.
+    assert_eq!(asked.len(), 3);
+    let body = |i: usize| -> Value {
+        let outer: Value = serde_json::from_slice(&asked[i].body).unwrap();
+        outer["data"].clone()
+    };
+    let query = body(0);
+    assert_eq!(
+        query["FieldKeys"],
+        "FID,FBillNo,FDocumentStatus,FCloseStatus,FSaleOrderEntry_FEntryID,F_CRM_LineId"
+    );
+    assert_eq!(query["FilterString"], "FID in ('100001')");
+    assert!(asked[1].url.path().contains("ExecuteBillQuery"));
+    let save = body(2);
+    assert_eq!(
+        save["NeedUpDateFields"],
+        json!([
+            "FBillNo",
+            "FNote",
+            "FQty",
+            "FSaleOrderEntry",
+            "F_CRM_LineId"
+        ])
+    );
+    assert_eq!(save["IsDeleteEntry"], json!("true"));
+    assert_eq!(
+        save["Model"],
+        json!([{"FID": 100_001, "FBillNo": "SO1", "FNote": "改期", "FSaleOrderEntry": [
+            {"FEntryID": 7, "F_CRM_LineId": "L1", "FQty": 20},
+            {"F_CRM_LineId": "L2", "FQty": 5}]}]),
+        "the cancel status never saved; the known line's row by its entry id"
+    );
+}

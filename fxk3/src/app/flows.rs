@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
-use sync_core::k3cloud::{FormSink, FormSource};
+use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, FormSource};
 use sync_core::{DeclarativeMapping, Flow, Mapping};
 
 use super::App;
-use crate::config::{FlowConfig, FlowKind, parse_duration, parse_start};
+use crate::config::{
+    AuditedOrders, CancelledOrders, FlowConfig, FlowKind, parse_duration, parse_start,
+};
 use crate::error::{AppError, ConfigError};
 use crate::presets;
 
@@ -60,6 +62,8 @@ impl App {
                 })
         };
         let lifecycle = mapping.sets(presets::CUSTOMER_FORBID_FIELD);
+        let cancellations = mapping.sets(presets::ORDER_CANCEL_FIELD);
+        let match_lines = mapping.entry_sets(presets::ORDER_ENTRY, presets::ORDER_LINE_KEY_FIELD);
         let mapping: Arc<dyn Mapping> = Arc::new(mapping);
         let mut builder = match c.kind {
             FlowKind::Customers => {
@@ -81,9 +85,28 @@ impl App {
             }
             FlowKind::Orders => {
                 let object = c.crm_object.as_deref().unwrap_or("SalesOrderObj");
-                let source = ObjectSource::new(fx()?, presets::orders_source(object));
+                let source =
+                    ObjectSource::new(fx()?, presets::orders_source(object, cancellations));
                 let form = c.erp_form.as_deref().unwrap_or("SAL_SaleOrder");
-                let sink = FormSink::new(k3()?, presets::orders_sink(form));
+                let outbound = self
+                    .config
+                    .flows
+                    .iter()
+                    .find(|f| f.kind == FlowKind::Deliveries)
+                    .and_then(|f| f.erp_form.as_deref())
+                    .unwrap_or("SAL_OUTSTOCK");
+                let audited = match c.audited_orders.unwrap_or_default() {
+                    AuditedOrders::Refuse => AuditedEdits::Refuse,
+                    AuditedOrders::Reaudit => AuditedEdits::Reaudit,
+                };
+                let cancelled = match c.cancelled_orders.unwrap_or_default() {
+                    CancelledOrders::CloseOrDelete => Cancellations::CloseOrDelete,
+                    CancelledOrders::Report => Cancellations::Report,
+                };
+                let sink = FormSink::new(
+                    k3()?,
+                    presets::orders_sink(form, outbound, audited, cancelled, match_lines),
+                );
                 let actions = c
                     .actions
                     .clone()

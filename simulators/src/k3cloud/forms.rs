@@ -299,6 +299,9 @@ fn catalogue() -> Vec<FormDef> {
             e("FSaleOrderEntry", "FAllAmount", "价税合计", Decimal, false),
             e("FSaleOrderEntry", "FDeliveryDate", "要货日期", Date, false),
             e("FSaleOrderEntry", "FEntryNote", "备注", Text, false),
+            // A tenant's custom field (as a BOS designer adds it) holding the CRM line's id,
+            // which the example orders mapping fills.
+            e("FSaleOrderEntry", "F_CRM_LineId", "CRM明细ID", Text, false),
         ],
         entities: vec![EntityDef {
             key: "FSaleOrderEntry",

@@ -273,6 +273,14 @@ impl K3Data {
         ids: &[String],
         now_ms: i64,
     ) -> ResponseStatus {
+        // Orders already shipped: their numbers, read before the table is borrowed to change.
+        let shipped = if form.eq_ignore_ascii_case(forms::SALE_ORDER)
+            && matches!(op, StatusOp::UnAudit | StatusOp::Delete)
+        {
+            self.outbound_order_numbers()
+        } else {
+            BTreeMap::new()
+        };
         let Some(table) = self.table_mut(form) else {
             return ResponseStatus::failed(vec![unknown_form(form)], Vec::new());
         };
@@ -342,7 +350,21 @@ impl K3Data {
             // Closing is for audited documents, and a closed one is reopened before anything
             // else (the reference names CloseBill/UnCloseBill only; the rules and wording are
             // ours).
+            // An order with an outbound cannot go back: the outbound is deleted first (the
+            // reference does not record the message; the wording is ours).
+            let downstream = shipped.get(&bill.number);
             let outcome = match (op, bill.status) {
+                (StatusOp::UnAudit | StatusOp::Delete, _) if downstream.is_some() => {
+                    Err(fail(&format!(
+                        "已经生成下游单据（销售出库单 {}），不允许{}",
+                        downstream.map(|d| d.join("、")).unwrap_or_default(),
+                        if op == StatusOp::Delete {
+                            "删除"
+                        } else {
+                            "反审核"
+                        }
+                    )))
+                }
                 (StatusOp::Close, 'C') if bill.close == 'B' => Err(fail("单据已经关闭")),
                 (StatusOp::Close, 'C') => {
                     bill.close = 'B';
@@ -408,6 +430,26 @@ impl K3Data {
             }
         }
         ResponseStatus::from_parts(errors, success)
+    }
+
+    /// Sales-order numbers the outbounds' lines come from (`FSoorDerno`), each with the
+    /// outbounds' numbers.
+    fn outbound_order_numbers(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let Some(table) = self.table(forms::OUTSTOCK) else {
+            return out;
+        };
+        for bill in table.bills.values() {
+            for line in bill.entries.values().flatten() {
+                if let Some(Cell::Val(Value::String(order))) = line.fields.get("FSoorDerno") {
+                    let outbounds = out.entry(order.clone()).or_default();
+                    if !outbounds.contains(&bill.number) {
+                        outbounds.push(bill.number.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The bill as View shows it: ORM property names, references expanded, entries as arrays.

@@ -370,6 +370,14 @@ impl Run<'_> {
                 self.settled(&key, RecordOutcome::Skipped { reason });
                 return;
             }
+            // The target is gone: a record that comes back is created again.
+            WriteOutcome::Removed(t) => {
+                changes.id_map_remove.push(key.clone());
+                changes.intents_clear.push(key.clone());
+                Self::clear_resolved(&p.state, &key, changes);
+                self.settled(&key, RecordOutcome::Removed(t));
+                return;
+            }
         };
         // Rule 3: the ID-map entry and the cleared intent go in one transaction.
         changes.id_map.push(IdMapEntry {

@@ -218,6 +218,10 @@ impl<'a> Run<'a> {
                 c.skipped += 1;
                 false
             }
+            RecordOutcome::Removed(_) => {
+                c.removed += 1;
+                false
+            }
             RecordOutcome::Reconciled(_) => {
                 c.reconciled += 1;
                 false

@@ -2,6 +2,7 @@
 //! order, with their detail lines and referenced records attached.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use fxiaoke_sdk::{Client, Filter, Query};
@@ -12,8 +13,8 @@ use crate::error::ConnectorError;
 use crate::json::text;
 use crate::metadata::ObjectDescription;
 use crate::path::FieldPath;
-use crate::record::Record;
-use crate::source::{Page, PageRequest, Source};
+use crate::record::{Position, Record};
+use crate::source::{Page, PageRequest, Source, Window};
 
 const MODIFIED: &str = "last_modified_time";
 const ID: &str = "_id";
@@ -39,6 +40,22 @@ struct Expand {
     fields: Vec<String>,
 }
 
+const LIFE_STATUS: &str = "life_status";
+const INVALID: &str = "invalid";
+/// Every `life_status` option: 未生效, 审核中, 正常, 变更中, 作废.
+const LIFE_STATUSES: [&str; 5] = [
+    "ineffective",
+    "under_review",
+    "normal",
+    "in_change",
+    INVALID,
+];
+
+/// Whether a CRM record is invalidated (作废).
+fn is_invalid(record: &Map<String, Value>) -> bool {
+    record.get(LIFE_STATUS).and_then(Value::as_str) == Some(INVALID)
+}
+
 /// How an [`ObjectSource`] reads one CRM object.
 #[derive(Debug, Clone)]
 pub struct ObjectSourceConfig {
@@ -46,6 +63,8 @@ pub struct ObjectSourceConfig {
     fields: Vec<String>,
     filters: Vec<Filter>,
     related: Vec<Related>,
+    invalidated_details: bool,
+    watch_details: bool,
     expand: Vec<Expand>,
 }
 
@@ -57,6 +76,8 @@ impl ObjectSourceConfig {
             fields: Vec::new(),
             filters: Vec::new(),
             related: Vec::new(),
+            invalidated_details: false,
+            watch_details: false,
             expand: Vec::new(),
         }
     }
@@ -79,7 +100,8 @@ impl ObjectSourceConfig {
     /// as an array at the dotted path `into` (`details.SalesOrderProductObj`, `contacts`).
     ///
     /// A change of a detail alone does not move the record's `last_modified_time` on every
-    /// tenant; such a change is read with the record's next change.
+    /// tenant: with [`watch_details`](Self::watch_details) it is read in the window it happened
+    /// in, else with the record's next change.
     pub fn related(
         mut self,
         object: impl Into<String>,
@@ -91,6 +113,25 @@ impl ObjectSourceConfig {
             foreign_key: foreign_key.into(),
             into: into.into(),
         });
+        self
+    }
+
+    /// Reads the [related](Self::related) records of an invalidated (作废) record too: the CRM
+    /// invalidates a record's details with it, and a flow that reads invalidated records (to
+    /// cancel what they became) needs them whole. An invalidated detail under a record in
+    /// force (a line deleted from an order) stays out.
+    pub fn invalidated_details(mut self) -> Self {
+        self.invalidated_details = true;
+        self
+    }
+
+    /// Reads a record again when one of its [related](Self::related) records changed on its
+    /// own (a contact's phone, an order line edited through the API): a record whose detail
+    /// changed in the window comes with the window's records, at the detail's modification
+    /// time. It costs one query per related object per window (more when that many details
+    /// changed).
+    pub fn watch_details(mut self) -> Self {
+        self.watch_details = true;
         self
     }
 
@@ -115,6 +156,9 @@ impl ObjectSourceConfig {
     }
 }
 
+/// A window and the positions of the records whose details changed in it.
+type DetailsChanged = (Window, Arc<Vec<Position>>);
+
 /// Reads changed records of a CRM object.
 ///
 /// Pages are read with the SDK's pager, resumed after the engine's position
@@ -125,12 +169,157 @@ impl ObjectSourceConfig {
 pub struct ObjectSource {
     client: Client,
     config: ObjectSourceConfig,
+    /// The records whose details changed in the last window asked for (see
+    /// [`ObjectSourceConfig::watch_details`]), read once per window.
+    details_changed: Arc<Mutex<Option<DetailsChanged>>>,
 }
 
 impl ObjectSource {
     /// A source over `client` for the object `config` describes.
     pub fn new(client: Client, config: ObjectSourceConfig) -> Self {
-        Self { client, config }
+        Self {
+            client,
+            config,
+            details_changed: Arc::default(),
+        }
+    }
+
+    /// The records whose related records changed in `window`: each record's key at its
+    /// details' latest change in the window, in `(version, key)` order.
+    async fn details_changed(&self, window: Window) -> Result<Arc<Vec<Position>>, ConnectorError> {
+        if let Some((w, found)) = &*self
+            .details_changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            && *w == window
+        {
+            return Ok(found.clone());
+        }
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        for related in &self.config.related {
+            let filters = vec![
+                Filter::gte(MODIFIED, window.low),
+                Filter::lt(MODIFIED, window.high),
+                // Naming every status lets invalidated details (a deleted line) count too.
+                Filter::is_in(LIFE_STATUS, LIFE_STATUSES),
+            ];
+            let fields = [ID, MODIFIED, related.foreign_key.as_str()].map(String::from);
+            for row in self.all(&related.object, filters, &fields).await? {
+                let parent = row.get(&related.foreign_key).map(text).unwrap_or_default();
+                let version = row
+                    .get(MODIFIED)
+                    .and_then(fxiaoke_sdk::de::value_to_time)
+                    .map(|t| t.timestamp_millis());
+                if let Some(v) = version.filter(|v| window.contains(*v))
+                    && !parent.is_empty()
+                {
+                    let at = latest.entry(parent).or_insert(v);
+                    *at = (*at).max(v);
+                }
+            }
+        }
+        let mut found: Vec<Position> = latest
+            .into_iter()
+            .map(|(key, version)| Position { version, key })
+            .collect();
+        found.sort();
+        let found = Arc::new(found);
+        *self
+            .details_changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((window, found.clone()));
+        Ok(found)
+    }
+
+    /// A page of the window's records merged with the records whose details changed: the
+    /// changed records come in `(version, key)` order, so a detail-changed record joins a
+    /// page only up to the last record read (the next ones follow on later pages).
+    async fn merge_detail_changes(
+        &self,
+        request: &PageRequest,
+        after: Option<Position>,
+        mut records: Vec<Record>,
+        has_more: bool,
+    ) -> Result<Page, ConnectorError> {
+        let changed = self.details_changed(request.window).await?;
+        let bound = if has_more {
+            records.last().map(Record::position)
+        } else {
+            None
+        };
+        let pending: Vec<&Position> = changed
+            .iter()
+            .filter(|p| after.as_ref().is_none_or(|a| *p > a))
+            .filter(|p| bound.as_ref().is_none_or(|b| *p <= b))
+            .collect();
+        let mut merged: Vec<(Position, Option<Record>)> = records
+            .drain(..)
+            .map(|r| (r.position(), Some(r)))
+            .chain(pending.iter().map(|p| ((*p).clone(), None)))
+            .collect();
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = request.limit.max(1);
+        let cut = merged.len() > limit;
+        merged.truncate(limit);
+        // The same record twice (its own change and a detail's): the later place is kept.
+        let mut seen = BTreeSet::new();
+        let mut kept: Vec<(Position, Option<Record>)> = Vec::with_capacity(merged.len());
+        for item in merged.into_iter().rev() {
+            if seen.insert(item.0.key.clone()) {
+                kept.push(item);
+            }
+        }
+        kept.reverse();
+        let wanted: Vec<String> = kept
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(p, _)| p.key.clone())
+            .collect();
+        let mut fetched: BTreeMap<String, Record> = self
+            .filtered(&wanted)
+            .await?
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect();
+        let last = kept.last().map(|(p, _)| p.clone());
+        let records = kept
+            .into_iter()
+            .filter_map(|(p, r)| {
+                r.or_else(|| {
+                    // At the detail's time: its place in this window's order.
+                    fetched.remove(&p.key).map(|mut r| {
+                        r.version = p.version;
+                        r
+                    })
+                })
+            })
+            .collect();
+        let remaining = last.as_ref().is_some_and(|l| changed.iter().any(|p| p > l));
+        Ok(Page {
+            records,
+            has_more: has_more || cut || remaining,
+            // Where this page ended, even when every record of it was filtered out (the
+            // engine's position does not move then).
+            token: last.map(|p| format!("{}:{}", p.version, p.key)),
+        })
+    }
+
+    /// The records `keys` that meet the source's filters (a record whose detail changed is
+    /// read only if it is one the flow reads).
+    async fn filtered(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_LIMIT) {
+            let mut filters = self.config.filters.clone();
+            filters.push(Filter::is_in(ID, chunk.iter().map(String::as_str)));
+            let rows = self
+                .query(&self.config.object, filters, &self.projection())
+                .send::<Map<String, Value>>()
+                .await
+                .map_err(connector_error)?
+                .rows;
+            out.extend(self.records(rows).await?);
+        }
+        Ok(out)
     }
 
     /// A query of `object`: 100 rows a page, the projection when there is one.
@@ -180,10 +369,29 @@ impl ObjectSource {
                 continue;
             }
             let mut by_parent: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            let invalidated: BTreeSet<String> = if self.config.invalidated_details {
+                bodies
+                    .iter()
+                    .filter(|b| is_invalid(b))
+                    .filter_map(|b| b.get(ID).map(text))
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
             for chunk in ids.chunks(MAX_LIMIT) {
-                let filter = Filter::is_in(related.foreign_key.clone(), chunk.iter().cloned());
-                for row in self.all(&related.object, vec![filter], &[]).await? {
+                let mut filters = vec![Filter::is_in(
+                    related.foreign_key.clone(),
+                    chunk.iter().cloned(),
+                )];
+                if self.config.invalidated_details {
+                    // Naming every status is what lets a query see invalidated rows.
+                    filters.push(Filter::is_in(LIFE_STATUS, LIFE_STATUSES));
+                }
+                for row in self.all(&related.object, filters, &[]).await? {
                     let parent = row.get(&related.foreign_key).map(text).unwrap_or_default();
+                    if is_invalid(&row) && !invalidated.contains(&parent) {
+                        continue;
+                    }
                     by_parent
                         .entry(parent)
                         .or_default()
@@ -252,6 +460,22 @@ impl ObjectSource {
     }
 }
 
+/// Where the next page starts: after the engine's position, or after the page the source's
+/// token names when that is further (a page whose records were all filtered out).
+fn resume_after(request: &PageRequest) -> Option<Position> {
+    let token = request.token.as_deref().and_then(|t| {
+        let (version, key) = t.split_once(':')?;
+        Some(Position {
+            version: version.parse().ok()?,
+            key: key.to_owned(),
+        })
+    });
+    match (request.after.clone(), token) {
+        (Some(a), Some(t)) => Some(a.max(t)),
+        (a, t) => a.or(t),
+    }
+}
+
 /// A place in the records that the source's settings name (`""`: the record itself).
 fn place(path: &str) -> Result<FieldPath, ConnectorError> {
     FieldPath::place(path)
@@ -285,7 +509,8 @@ impl Source for ObjectSource {
             .limit(limit)
             .order_by(MODIFIED, true)
             .pages::<Map<String, Value>>();
-        if let Some(after) = &request.after {
+        let after = resume_after(request);
+        if let Some(after) = &after {
             pager = pager.start_after(after.version, after.key.clone());
         }
         let rows = pager
@@ -298,12 +523,14 @@ impl Source for ObjectSource {
         // Keep the engine's contract even if the server's order or filters disagree with ours.
         records.retain(|r| {
             request.window.contains(r.version)
-                && request
-                    .after
-                    .as_ref()
-                    .is_none_or(|a| r.cmp_position(a).is_gt())
+                && after.as_ref().is_none_or(|a| r.cmp_position(a).is_gt())
         });
         records.sort_by(|a, b| (a.version, &a.key).cmp(&(b.version, &b.key)));
+        if c.watch_details && !c.related.is_empty() {
+            return self
+                .merge_detail_changes(request, after, records, has_more)
+                .await;
+        }
         Ok(Page {
             records,
             has_more,

@@ -21,9 +21,11 @@
 //! # Ok(()) }
 //! ```
 
+mod bill;
 mod convert;
 mod sink;
 mod source;
 
+pub use bill::{AuditedEdits, BillLifecycle, Cancellations};
 pub use sink::{FormSink, FormSinkConfig, UpdatePolicy};
 pub use source::{FormSource, FormSourceConfig};

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use k3cloud_sdk::{Client, Error as K3Error, Filter, RowResult};
 use serde_json::{Map, Value};
 
+use super::bill::BillLifecycle;
 use super::convert::{connector_error, describe_form, row_reason};
 use crate::error::ConnectorError;
 use crate::json::text;
@@ -41,6 +42,7 @@ pub struct FormSinkConfig {
     params: Vec<(String, Value)>,
     use_org: Option<String>,
     forbid_status_field: Option<String>,
+    bill: Option<BillLifecycle>,
 }
 
 impl FormSinkConfig {
@@ -64,6 +66,7 @@ impl FormSinkConfig {
             params: Vec::new(),
             use_org: None,
             forbid_status_field: None,
+            bill: None,
         }
     }
 
@@ -98,6 +101,15 @@ impl FormSinkConfig {
     /// saves again, which is harmless, and sets the status.
     pub fn forbid_status_field(mut self, key: impl Into<String>) -> Self {
         self.forbid_status_field = Some(key.into());
+        self
+    }
+
+    /// Keeps bills (orders) in step with source records that are edited and cancelled after
+    /// their first save: edits are saved according to the bill's status, cancellations close
+    /// or delete it (see [`BillLifecycle`]). The [update policy](Self::update_policy) no longer
+    /// applies.
+    pub fn bill_lifecycle(mut self, lifecycle: BillLifecycle) -> Self {
+        self.bill = Some(lifecycle);
         self
     }
 
@@ -155,8 +167,24 @@ impl FormSink {
                 .is_none_or(|f| f.is_empty() || f.eq_ignore_ascii_case(&self.config.number_field))
     }
 
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn form_id(&self) -> &str {
+        &self.config.form_id
+    }
+
+    pub(super) fn id_field(&self) -> &str {
+        &self.config.id_field
+    }
+
+    pub(super) fn number_field(&self) -> &str {
+        &self.config.number_field
+    }
+
     /// One BatchSave; `None` entries of `out` at `indices` are filled.
-    async fn save(
+    pub(super) async fn save(
         &self,
         models: Vec<Value>,
         indices: &[usize],
@@ -296,14 +324,14 @@ impl FormSink {
 }
 
 /// A K3Cloud internal id: a number when it looks like one, as the vendor samples send it.
-fn id_value(id: &str) -> Value {
+pub(super) fn id_value(id: &str) -> Value {
     id.parse::<i64>()
         .map_or_else(|_| Value::String(id.to_owned()), Value::from)
 }
 
 /// Every field key a packet sets: top-level keys and the keys of entry rows (not the keys
 /// inside base-data references such as `{"FNumber": …}`).
-fn field_keys(packet: &Value, skip: &str) -> Vec<String> {
+pub(super) fn field_keys(packet: &Value, skip: &str) -> Vec<String> {
     let mut keys = BTreeSet::new();
     if let Value::Object(fields) = packet {
         for (key, value) in fields {
@@ -341,10 +369,13 @@ impl Sink for FormSink {
     }
 
     async fn write(&self, items: &[WriteItem]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        if let Some(bill) = &self.config.bill {
+            return self.write_bills(bill, items).await;
+        }
         let Some(key) = &self.config.forbid_status_field else {
             return self.save_all(items).await;
         };
-        let (items, wanted) = take_forbid_status(key, items);
+        let (items, wanted) = take_status(key, items);
         // A record to be forbidden that has no document (an account invalidated before it
         // ever reached the ERP) is not created just to be forbidden.
         let (skipped, to_save): (Vec<usize>, Vec<usize>) =
@@ -453,6 +484,8 @@ impl Sink for FormSink {
             "Submit" => self.client.submit(form),
             "Audit" => self.client.audit(form),
             "UnAudit" => self.client.unaudit(form),
+            "Delete" => self.client.delete(form),
+            "CancelAssign" => self.client.cancel_assign(form),
             other => self.client.execute_operation(form, other),
         };
         let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
@@ -501,11 +534,16 @@ impl Sink for FormSink {
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
         let mut form = describe_form(&self.client, &self.config.form_id).await?;
-        // Not a field of the form's Save, but what this sink sets by Forbid and Enable.
-        if let Some(key) = &self.config.forbid_status_field {
-            let mut status = FieldDescription::new(key.clone(), FieldKind::Text);
+        // Not fields of the form's Save, but what this sink acts on (Forbid and Enable; close or
+        // delete).
+        let status_keys = [
+            self.config.forbid_status_field.as_deref(),
+            self.config.bill.as_ref().map(BillLifecycle::cancel_field),
+        ];
+        for key in status_keys.into_iter().flatten() {
+            let mut status = FieldDescription::new(key.to_owned(), FieldKind::Text);
             status.options = vec!["A".into(), "B".into()];
-            form.fields.insert(key.clone(), status);
+            form.fields.insert(key.to_owned(), status);
         }
         Ok(Some(form))
     }
@@ -656,8 +694,9 @@ impl FormSink {
     }
 }
 
-/// The items without the forbid-status `key`, and the status each wants (`true`: forbidden).
-fn take_forbid_status(key: &str, items: &[WriteItem]) -> (Vec<WriteItem>, Vec<Option<bool>>) {
+/// The items without the status `key` (forbid or cancel status), and the status each wants
+/// (`true`: `"B"`, forbidden or cancelled).
+pub(super) fn take_status(key: &str, items: &[WriteItem]) -> (Vec<WriteItem>, Vec<Option<bool>>) {
     items
         .iter()
         .map(|item| {

@@ -103,6 +103,14 @@ impl DeclarativeMapping {
         self.fields.iter().any(|f| f.target.to_string() == field)
     }
 
+    /// Whether the rows of the top-level entry `entity` (`FSaleOrderEntry`) set `field`
+    /// (`F_CRM_LineId`).
+    pub fn entry_sets(&self, entity: &str, field: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.target.to_string() == entity && e.fields.iter().any(|f| f.target.to_string() == field)
+        })
+    }
+
     pub(crate) fn compile(spec: MappingSpec) -> Result<Self, CompileError> {
         if let Some(v) = spec.version
             && v != 1

@@ -191,6 +191,9 @@ impl StateStore for MemoryStore {
         for k in &changes.deferrals_clear {
             st.deferred.remove(k);
         }
+        for k in &changes.id_map_remove {
+            st.id_map.remove(k);
+        }
         for e in &changes.id_map {
             st.id_map.insert(e.source_key.clone(), e.clone());
         }

@@ -166,6 +166,9 @@ impl KeyState {
 pub struct Changes {
     /// ID-map entries to insert or replace.
     pub id_map: Vec<IdMapEntry>,
+    /// Keys whose ID-map entries are dropped (their target was deleted); applied before
+    /// [`id_map`](Self::id_map).
+    pub id_map_remove: Vec<String>,
     /// Intents to record.
     pub intents_put: Vec<Intent>,
     /// Keys whose intents are settled.
@@ -192,6 +195,7 @@ impl Changes {
     /// Whether there is nothing to apply.
     pub fn is_empty(&self) -> bool {
         self.id_map.is_empty()
+            && self.id_map_remove.is_empty()
             && self.intents_put.is_empty()
             && self.intents_clear.is_empty()
             && self.dead_letters_put.is_empty()

@@ -443,6 +443,7 @@ impl StateStore for SqliteStore {
             ("intents", &changes.intents_clear),
             ("dead_letters", &changes.dead_letters_clear),
             ("deferrals", &changes.deferrals_clear),
+            ("id_map", &changes.id_map_remove),
         ] {
             if keys.is_empty() {
                 continue;
