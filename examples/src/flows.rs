@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fxk3::presets;
 use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
-use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, FormSource};
+use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, ShipmentSource};
 use sync_core::{DeclarativeMapping, Flow, Mapping};
 
 use crate::{BoxError, Systems};
@@ -90,21 +90,21 @@ pub fn orders(systems: &Systems) -> Result<Flow, BoxError> {
     .build()?)
 }
 
-/// Deliveries: audited ERP `SAL_OUTSTOCK` → the CRM order it ships (carriage number, shipped
-/// quantity, 已发货) and one message to the order's owner.
+/// Deliveries: what the ERP outbounds (`SAL_OUTSTOCK`) shipped of each order → the CRM order
+/// (cumulative quantity, per line too, latest carriage number, 发货状态) and one message to the
+/// order's owner per change — an un-audited outbound takes its quantities back.
 pub fn deliveries(systems: &Systems) -> Result<Flow, BoxError> {
-    let source = FormSource::new(
+    let source = ShipmentSource::new(
         systems.k3cloud.clone(),
-        presets::deliveries_source("SAL_OUTSTOCK"),
+        presets::deliveries_source("SAL_OUTSTOCK", "SAL_SaleOrder"),
     );
-    // Sent once per delivery: a message cannot be looked up, so it is never resent. This
-    // program's text also names the shipped quantity (`fxk3`: `notify_text`).
+    // Sent once per change: a message cannot be looked up, so it is never resent.
     let sink = ObjectSink::new(
         systems.fxiaoke.clone(),
         presets::deliveries_sink(
             "SalesOrderObj",
             presets::DELIVERY_TITLE,
-            "您的订单 {name} 已发货，物流单号：{field_express_no__c}，发货数量：{field_shipped_qty__c}",
+            presets::DELIVERY_TEXT,
         ),
     );
     Ok(Flow::builder(
@@ -115,6 +115,7 @@ pub fn deliveries(systems: &Systems) -> Result<Flow, BoxError> {
     )
     .depends_on("orders")
     .actions(presets::DELIVERY_ACTIONS)
+    .actions_on_update(true)
     .settle_ms(systems.settle_ms())
     .build()?)
 }

@@ -20,7 +20,7 @@
 use fxiaoke_sdk::Filter;
 use sync_core::fxiaoke::{Notification, ObjectSinkConfig, ObjectSourceConfig, SinkMode};
 use sync_core::k3cloud::{
-    AuditedEdits, BillLifecycle, Cancellations, FormSinkConfig, FormSourceConfig, UpdatePolicy,
+    AuditedEdits, BillLifecycle, Cancellations, FormSinkConfig, ShipmentSourceConfig, UpdatePolicy,
 };
 
 /// The ERP customer field a customers mapping sets from the account's `life_status` (`B`
@@ -125,7 +125,7 @@ pub fn orders_sink(
     let mut lifecycle = BillLifecycle::new(ORDER_CANCEL_FIELD)
         .audited_edits(audited)
         .cancellations(cancelled)
-        .downstream(outbound, "FSoorDerno");
+        .downstream(outbound, "FSoorDerno", "FEntity");
     if match_lines {
         lifecycle = lifecycle.lines(ORDER_ENTRY, ORDER_LINE_KEY_FIELD);
     }
@@ -135,32 +135,23 @@ pub fn orders_sink(
 /// What the orders flow does to each new ERP order.
 pub const ORDER_ACTIONS: [&str; 2] = ["Submit", "Audit"];
 
-/// The audited ERP outbounds read by the deliveries flow, with the lines' material, quantity
-/// and source order number. The audit is the event: an outbound saved before one run and
-/// audited after it keeps its `FModifyDate` but gets a new `FApproveDate`.
-pub fn deliveries_source(form: &str) -> FormSourceConfig {
-    FormSourceConfig::new(form)
-        .modified_field("FApproveDate")
-        .fields(["FBillNo", "FDate", "FCarriageNO", "FCustomerID.FNumber"])
-        .entry(
-            "FEntity",
-            [
-                "FEntity_FEntryID",
-                "FMaterialID.FNumber",
-                "FRealQty",
-                "FSoorDerno",
-            ],
-        )
-        .filter("FDocumentStatus = 'C'")
+/// What the ERP outbounds (`outbound` form, `SAL_OUTSTOCK`) shipped of each order (`order`
+/// form, `SAL_SaleOrder`), read by the deliveries flow: one record per order whose outbounds
+/// changed (audited, un-audited, edited), cumulative over all its audited outbounds, per order
+/// line by the line's [`ORDER_LINE_KEY_FIELD`] (see [`ShipmentSource`](sync_core::k3cloud::ShipmentSource)).
+pub fn deliveries_source(outbound: &str, order: &str) -> ShipmentSourceConfig {
+    ShipmentSourceConfig::new(outbound, order, ORDER_ENTRY).line_key(ORDER_LINE_KEY_FIELD)
 }
 
 /// The title of the message a delivery sends to the order's owner.
 pub const DELIVERY_TITLE: &str = "发货通知";
-/// Its text; `{field}` takes the CRM order's field.
-pub const DELIVERY_TEXT: &str = "您的订单 {name} 已发货，物流单号：{field_express_no__c}";
+/// Its text; `{field}` takes the CRM order's field. The same message tells of a shipment and
+/// of one taken back (an outbound un-audited in the ERP).
+pub const DELIVERY_TEXT: &str = "您的订单 {name} 发货情况有更新：累计发货 {field_shipped_qty__c}，物流单号：{field_express_no__c}";
 
-/// The CRM orders the deliveries flow updates (by the `_id` the mapping found), sending one
-/// message per delivery as its `notify` action — at most once: a message cannot be looked up.
+/// The CRM orders the deliveries flow updates (by the `_id` the mapping found), with their
+/// lines (`update_details`), sending one message per change of what an order shipped as its
+/// `notify` action — at most once: a message cannot be looked up.
 pub fn deliveries_sink(object: &str, title: &str, text: &str) -> ObjectSinkConfig {
     ObjectSinkConfig::new(
         object,
@@ -169,6 +160,9 @@ pub fn deliveries_sink(object: &str, title: &str, text: &str) -> ObjectSinkConfi
         },
     )
     .trigger_workflow(false)
+    .update_details("SalesOrderProductObj")
+    // An order whose outbounds are saved but not audited has shipped nothing yet.
+    .first_write_needs("field_erp_bill_no__c")
     .notify(Notification {
         action: "notify".into(),
         title: title.into(),

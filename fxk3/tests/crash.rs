@@ -309,15 +309,16 @@ async fn world(auth: &'static str) -> World {
     World { sandbox, dir, erp }
 }
 
-/// Keys of the records a run reported as unknown messages (`notify` that may have happened).
-fn unknown_messages(report: &Value, into: &mut BTreeSet<i64>) {
+/// Keys of the records (order numbers) a run reported as unknown messages (`notify` that may
+/// have happened).
+fn unknown_messages(report: &Value, into: &mut BTreeSet<String>) {
     for flow in report.as_array().into_iter().flatten() {
         for f in flow["report"]["failures"].as_array().into_iter().flatten() {
             let reason = f["outcome"]["reason"].as_str().unwrap_or_default();
-            if let Some(key) = f["source_key"].as_str().and_then(|k| k.parse().ok())
+            if let Some(key) = f["source_key"].as_str()
                 && reason.contains("`notify`")
             {
-                into.insert(key);
+                into.insert(key.to_owned());
             }
         }
     }
@@ -455,7 +456,7 @@ async fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
 async fn settle_and_check(
     w: &World,
     outbounds: &HashMap<i64, String>,
-    mut reported: BTreeSet<i64>,
+    mut reported: BTreeSet<String>,
     header: impl Fn() -> String,
 ) {
     let mut settle_runs = 0;
@@ -552,7 +553,7 @@ async fn settle_and_check(
     // there even when the run that found it was killed before it printed its report.
     for d in w.dead_letters().await {
         if d.reason.starts_with("outcome unknown: `notify`") {
-            reported.insert(d.source_key.parse().unwrap());
+            reported.insert(d.source_key.clone());
         }
     }
     // Each audited outbound: its CRM order carries it, and its owner got at most one message —
@@ -593,7 +594,7 @@ async fn settle_and_check(
             .filter(|m| m.contains(carriage.as_str()))
             .count()
         {
-            0 if !reported.contains(&id) => {
+            0 if !reported.contains(order_no) => {
                 eprintln!("lost, not reported: the message of outbound {id} ({carriage})");
                 lost_unreported += 1;
             }

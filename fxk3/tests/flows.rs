@@ -1003,6 +1003,30 @@ async fn an_edit_of_an_order_with_an_outbound_is_refused_with_the_outbound() {
         (&rows[0]["FNote"], &rows[0]["FDocumentStatus"]),
         (&json!("加急"), &json!("C"))
     );
+
+    // Closed in the ERP once shipped: a later CRM edit does not reopen it.
+    app.k3cloud()
+        .unwrap()
+        .execute_operation("SAL_SaleOrder", "CloseBill")
+        .numbers([no.as_str()])
+        .send()
+        .await
+        .unwrap();
+    w.sandbox
+        .fxiaoke_update("SalesOrderObj", &order, json!({"remark": "再改"}))
+        .unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let reason = dead_letter_reason(&out, "orders");
+    assert!(
+        reason.contains("closed in the ERP") && reason.contains(&outbound),
+        "{reason}"
+    );
+    let rows = erp_order(&w, &app, &no).await;
+    assert_eq!(
+        (&rows[0]["FNote"], &rows[0]["FCloseStatus"]),
+        (&json!("加急"), &json!("B"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1159,4 +1183,162 @@ async fn a_contact_or_an_order_line_changed_on_its_own_is_synced_in_the_next_run
     assert_eq!(counts(&out, "customers").updated, 0);
     assert_eq!(counts(&out, "orders").updated, 0);
     assert_eq!(w.sandbox.calls("k3cloud:BatchSave"), saves);
+}
+
+/// The ERP entry id of CRM order `order`'s first line.
+async fn erp_line(w: &World, app: &App, order: &str) -> Value {
+    let no = order_no(w, order);
+    erp_order(w, app, &no).await[0]["FSaleOrderEntry_FEntryID"].clone()
+}
+
+/// An outbound of `lines` (order, ERP entry id, quantity) — from several orders at once, as a
+/// merged push makes it — with carriage number `carriage`, submitted and audited; its id.
+async fn outbound(w: &World, app: &App, lines: &[(&str, Value, f64)], carriage: &str) -> String {
+    let k3 = app.k3cloud().unwrap();
+    let rows: Vec<Value> = lines
+        .iter()
+        .map(|(order, entry, qty)| {
+            let no = order_no(w, order);
+            json!({"FMaterialID": {"FNumber": "MAT0001"}, "FRealQty": qty, "FSoorDerno": no,
+                   "FSrcBillNo": no, "FSOEntryId": entry})
+        })
+        .collect();
+    let saved = k3
+        .save("SAL_OUTSTOCK")
+        .model(
+            json!({"FStockOrgId": {"FNumber": "603"}, "FCustomerID": {"FNumber": "KH00001"},
+                      "FCarriageNO": carriage, "FEntity": rows}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = saved.id.clone();
+    k3.submit("SAL_OUTSTOCK")
+        .ids([id.as_str()])
+        .send()
+        .await
+        .unwrap();
+    k3.audit("SAL_OUTSTOCK")
+        .ids([id.as_str()])
+        .send()
+        .await
+        .unwrap();
+    next_millisecond().await;
+    id
+}
+
+/// What the CRM shows of order `order`: shipped quantity, 发货状态, carriage number, and its
+/// first line's shipped quantity.
+fn crm_shipping(w: &World, order: &str) -> (Value, Value, Value, Value) {
+    let o = w.sandbox.fxiaoke_record("SalesOrderObj", order).unwrap();
+    let line = order_lines(w, order).remove(0);
+    let l = w
+        .sandbox
+        .fxiaoke_record("SalesOrderProductObj", &line)
+        .unwrap();
+    (
+        o["field_shipped_qty__c"].clone(),
+        o["logistics_status"].clone(),
+        o["field_express_no__c"].clone(),
+        l["field_shipped_qty__c"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_add_up_per_order_line_cover_several_orders_and_are_taken_back_by_an_unaudit() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let a = w.order(&account, &product, "10");
+    let b = w.order(&account, &product, "4");
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+    let (line_a, line_b) = (erp_line(&w, &app, &a).await, erp_line(&w, &app, &b).await);
+    let messages = || w.sandbox.fxiaoke_messages().len();
+    let run = || async { app.run(&["deliveries".into()], false, None).await.unwrap() };
+
+    // One outbound ships part of A and all of B.
+    let first = outbound(
+        &w,
+        &app,
+        &[(&a, line_a.clone(), 6.0), (&b, line_b.clone(), 4.0)],
+        "SF1",
+    )
+    .await;
+    let out = run().await;
+    assert_eq!(counts(&out, "deliveries").created, 2, "both orders");
+    assert_eq!(
+        crm_shipping(&w, &a),
+        (json!(6.0), json!("2"), json!("SF1"), json!(6.0))
+    );
+    assert_eq!(
+        crm_shipping(&w, &b),
+        (json!(4.0), json!("3"), json!("SF1"), json!(4.0))
+    );
+    assert_eq!(messages(), 2, "one to each order's owner");
+
+    // The rest of A: cumulative.
+    let second = outbound(&w, &app, &[(&a, line_a.clone(), 4.0)], "SF2").await;
+    let out = run().await;
+    let c = counts(&out, "deliveries");
+    assert_eq!((c.created, c.updated), (0, 1), "{c:?}");
+    assert_eq!(
+        crm_shipping(&w, &a),
+        (json!(10.0), json!("3"), json!("SF2"), json!(10.0))
+    );
+    assert_eq!(messages(), 3);
+    let last = w.sandbox.fxiaoke_messages().last().unwrap().to_string();
+    assert!(
+        last.contains(&order_no(&w, &a)) && last.contains("累计发货 10"),
+        "{last}"
+    );
+
+    // Un-audited in the ERP: taken back, and the owner told.
+    let k3 = app.k3cloud().unwrap();
+    k3.unaudit("SAL_OUTSTOCK")
+        .ids([second.as_str()])
+        .send()
+        .await
+        .unwrap();
+    next_millisecond().await;
+    let out = run().await;
+    assert_eq!(counts(&out, "deliveries").updated, 1);
+    assert_eq!(
+        crm_shipping(&w, &a),
+        (json!(6.0), json!("2"), json!("SF1"), json!(6.0))
+    );
+    assert_eq!(messages(), 4);
+    // …then deleted: nothing more to take back.
+    k3.delete("SAL_OUTSTOCK")
+        .ids([second.as_str()])
+        .send()
+        .await
+        .unwrap();
+    next_millisecond().await;
+    let out = run().await;
+    assert_eq!(counts(&out, "deliveries").updated, 0);
+    assert_eq!(messages(), 4);
+
+    // The first one un-audited too: nothing shipped, the carriage number cleared.
+    k3.unaudit("SAL_OUTSTOCK")
+        .ids([first.as_str()])
+        .send()
+        .await
+        .unwrap();
+    next_millisecond().await;
+    let out = run().await;
+    assert_eq!(counts(&out, "deliveries").updated, 2);
+    assert_eq!(
+        crm_shipping(&w, &a),
+        (json!(0.0), json!("1"), Value::Null, json!(0.0))
+    );
+    assert_eq!(
+        crm_shipping(&w, &b),
+        (json!(0.0), json!("1"), Value::Null, json!(0.0))
+    );
+    assert_eq!(messages(), 6);
+    // Quiet afterwards.
+    let out = run().await;
+    assert_eq!(counts(&out, "deliveries").updated, 0);
+    assert_eq!(messages(), 6);
 }

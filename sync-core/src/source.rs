@@ -42,6 +42,30 @@ pub struct PageRequest {
     pub limit: usize,
 }
 
+impl PageRequest {
+    /// Where the next page starts: after the engine's position, or after the place the
+    /// source's token names when that is further (a source that hands back the end of a page
+    /// as `"<version>:<key>"` moves on even when every record of the page was left out).
+    pub(crate) fn resume_after(&self) -> Option<Position> {
+        let token = self.token.as_deref().and_then(|t| {
+            let (version, key) = t.split_once(':')?;
+            Some(Position {
+                version: version.parse().ok()?,
+                key: key.to_owned(),
+            })
+        });
+        match (self.after.clone(), token) {
+            (Some(a), Some(t)) => Some(a.max(t)),
+            (a, t) => a.or(t),
+        }
+    }
+}
+
+/// The token of a page that ended at `position` (see [`PageRequest::resume_after`]).
+pub(crate) fn position_token(position: &Position) -> String {
+    format!("{}:{}", position.version, position.key)
+}
+
 /// One page of records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {

@@ -533,9 +533,26 @@ async fn records_whose_details_alone_changed_join_the_window_in_order() {
             )
             .unwrap();
         if i < 20 {
-            // Contacts that did not change in the window.
+            // Contacts that did not change in the window…
             contact(&id, low - 1);
-            expected.push((at, id));
+            match i {
+                // …but one that changed after its account: read once, at the contact's time;
+                0 => {
+                    contact(&id, low + 2_500);
+                    expected.push((low + 2_500, id));
+                }
+                // one that changed before it: read once, at the account's.
+                1 => {
+                    contact(&id, low + 500);
+                    expected.push((at, id));
+                }
+                // one that changed in the same millisecond: read once.
+                2 => {
+                    contact(&id, at);
+                    expected.push((at, id));
+                }
+                _ => expected.push((at, id)),
+            }
         } else {
             // The account did not change; its contact did, between and on the others' times.
             let changed = low + (i % 4) * 700;
@@ -589,7 +606,7 @@ async fn records_whose_details_alone_changed_join_the_window_in_order() {
     );
     assert!(
         seen.iter()
-            .all(|r| r.body["contacts"].as_array().is_some_and(|c| c.len() == 1))
+            .all(|r| r.body["contacts"].as_array().is_some_and(|c| !c.is_empty()))
     );
     // The details are read once for the window, not per page.
     let calls = || sandbox.calls("fxiaoke:/cgi/crm/v2/data/query");

@@ -269,6 +269,62 @@ async fn contract(store: &dyn StateStore) {
         .unwrap();
     assert_eq!(store.queued_count(FLOW, WRITE_BACK).await.unwrap(), 0);
 
+    // A message queued again while the first is being sent: the first one's start and
+    // settle leave the second waiting.
+    let first = send("m1", "notify");
+    let second = PendingSend {
+        queued_at: 1_600,
+        ..send("m1", "notify")
+    };
+    let started = PendingSend {
+        started_at: Some(1_550),
+        ..first.clone()
+    };
+    for changes in [
+        Changes {
+            sends_put: vec![first.clone()],
+            ..Changes::default()
+        },
+        Changes {
+            sends_start: vec![started.clone()],
+            ..Changes::default()
+        },
+    ] {
+        store.apply(&lease, &changes).await.unwrap();
+    }
+    assert_eq!(
+        store.sends(FLOW).await.unwrap(),
+        std::slice::from_ref(&started)
+    );
+    for changes in [
+        Changes {
+            sends_put: vec![second.clone()],
+            ..Changes::default()
+        },
+        Changes {
+            sends_start: vec![started.clone()],
+            sends_done: vec![started],
+            ..Changes::default()
+        },
+    ] {
+        store.apply(&lease, &changes).await.unwrap();
+    }
+    assert_eq!(
+        store.sends(FLOW).await.unwrap(),
+        std::slice::from_ref(&second)
+    );
+    store
+        .apply(
+            &lease,
+            &Changes {
+                sends_done: vec![second],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.sends(FLOW).await.unwrap().is_empty());
+
     // A lease taken over after expiry fences the old holder out.
     let taken = store.acquire_lease(FLOW, "b", 2_000, 1_000).await.unwrap();
     let stale = store

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sync_core::fxiaoke::{ObjectSink, ObjectSource, ObjectWriteBack};
-use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, FormSource};
+use sync_core::k3cloud::{AuditedEdits, Cancellations, FormSink, ShipmentSource};
 use sync_core::{DeclarativeMapping, Flow, Mapping};
 
 use super::App;
@@ -115,9 +115,16 @@ impl App {
             }
             FlowKind::Deliveries => {
                 let form = c.erp_form.as_deref().unwrap_or("SAL_OUTSTOCK");
-                let source = FormSource::new(
+                let orders = self
+                    .config
+                    .flows
+                    .iter()
+                    .find(|f| f.kind == FlowKind::Orders)
+                    .and_then(|f| f.erp_form.as_deref())
+                    .unwrap_or("SAL_SaleOrder");
+                let source = ShipmentSource::new(
                     k3()?,
-                    presets::deliveries_source(form).utc_offset(self.config.time_zone()?),
+                    presets::deliveries_source(form, orders).utc_offset(self.config.time_zone()?),
                 );
                 let sink = ObjectSink::new(
                     fx()?,
@@ -127,8 +134,10 @@ impl App {
                         c.notify_text.as_deref().unwrap_or(presets::DELIVERY_TEXT),
                     ),
                 );
+                // Every change of what an order shipped is told, not only the first.
                 Flow::builder(&c.name, Arc::new(source), mapping, Arc::new(sink))
                     .actions(presets::DELIVERY_ACTIONS)
+                    .actions_on_update(true)
             }
         };
         for dep in depends_on {

@@ -449,6 +449,8 @@ pub(crate) fn catalogue() -> Vec<ObjectDef> {
             FieldDef::new("subtotal", "小计", "currency"),
             FieldDef::new("unit", "单位", "select_one").options(UNITS),
             FieldDef::new("remark", "备注", "long_text"),
+            // The tenant's custom field the deliveries flow fills per line (as on the order).
+            FieldDef::new("field_shipped_qty__c", "已发货数量", "number").custom(),
         ],
     );
     let leads = object(

@@ -366,6 +366,9 @@ fn catalogue() -> Vec<FormDef> {
             ),
             e("FEntity", "FSrcBillNo", "源单编号", Text, false),
             e("FEntity", "FSoorDerno", "订单单号", Text, false),
+            // The sales order line a line ships (销售订单EntryId), set by a push: the key is
+            // the usual one of K3Cloud's outbound, not confirmed by the reference.
+            e("FEntity", "FSOEntryId", "销售订单EntryId", Text, false),
             e("FEntity", "FEntrynote", "备注", Text, false),
         ],
         entities: vec![EntityDef {

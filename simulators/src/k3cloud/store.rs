@@ -652,6 +652,7 @@ pub(crate) fn push_model(
                 "FTaxPrice": f("FTaxPrice"),
                 "FSrcBillNo": source.number,
                 "FSoorDerno": source.number,
+                "FSOEntryId": line.id,
                 "FEntity_Link": [{
                     "FEntity_Link_FRuleId": "SaleOrder-OutStock",
                     "FEntity_Link_FSTableName": "T_SAL_ORDERENTRY",

@@ -269,7 +269,7 @@ impl<'a> Drain<'a> {
         };
         let now = self.engine.clock.now_ms();
         let start = Changes {
-            sends_put: sends
+            sends_start: sends
                 .iter()
                 .map(|s| PendingSend {
                     started_at: Some(now),
@@ -288,9 +288,9 @@ impl<'a> Drain<'a> {
             })
             .collect();
         while let Some((send, outcomes)) = flying.next().await {
-            let key = send.source_key;
             let mut changes = Changes::default();
-            changes.sends_clear.push((key.clone(), action.to_owned()));
+            changes.sends_done.push(send.clone());
+            let key = send.source_key;
             let now = self.engine.clock.now_ms();
             let outcome = outcomes.into_iter().next().map(|(o, _)| o);
             match outcome.unwrap_or(ActionOutcome::Unknown {

@@ -16,6 +16,8 @@ use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
 
 const ID: &str = "_id";
 const DETAILS: &str = "details";
+/// A payload's detail rows updated one by one, by their `_id`.
+const UPDATE_DETAILS: &str = "update_details";
 
 /// What an [`ObjectSink`] does with the mapped records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub struct ObjectSinkConfig {
     trigger_workflow: Option<bool>,
     trigger_approval_flow: Option<bool>,
     notifications: Vec<Notification>,
+    detail_objects: Vec<String>,
+    first_needs: Option<String>,
 }
 
 impl ObjectSinkConfig {
@@ -68,7 +72,26 @@ impl ObjectSinkConfig {
             trigger_workflow: None,
             trigger_approval_flow: None,
             notifications: Vec::new(),
+            detail_objects: Vec::new(),
+            first_needs: None,
         }
+    }
+
+    /// A detail object (`SalesOrderProductObj`) whose records a payload's
+    /// `update_details.<object>` rows update one by one, by their `_id` (see [`ObjectSink`]);
+    /// named here so that mappings are checked against it.
+    pub fn update_details(mut self, object: impl Into<String>) -> Self {
+        self.detail_objects.push(object.into());
+        self
+    }
+
+    /// A record written for the first time (no target in the ID map yet) whose payload has no
+    /// value for `field` is skipped ([`WriteOutcome::Skipped`]): nothing is written, no action
+    /// runs, and a later change of it is written as a first one. For the deliveries flow, an
+    /// order whose outbounds were saved but none audited has nothing to tell yet.
+    pub fn first_write_needs(mut self, field: impl Into<String>) -> Self {
+        self.first_needs = Some(field.into());
+        self
     }
 
     /// Whether writes start work flows (the API's default: yes).
@@ -93,7 +116,10 @@ impl ObjectSinkConfig {
 /// Writes mapped records to a CRM object, one call per record (the API has no batch write).
 ///
 /// A payload's `details` map (`{"SalesOrderProductObj": [lines…]}`) is sent as the detail lines
-/// of a create. A write sent without an answer is reported as unknown, so that the engine looks
+/// of a create (and, on an update, as the master's complete rows). An update's
+/// `update_details` map (same shape, each row with its `_id`) updates those detail records one
+/// by one and leaves the master's other rows alone (the deliveries flow's shipped quantity per
+/// order line); rows without an `_id` are skipped. A write sent without an answer is reported as unknown, so that the engine looks
 /// the record up by its natural key before sending it again.
 #[derive(Debug, Clone)]
 pub struct ObjectSink {
@@ -150,8 +176,19 @@ impl ObjectSink {
                 retryable: false,
             });
         };
+        if item.target.is_none()
+            && let Some(field) = &c.first_needs
+            && payload
+                .get(field)
+                .is_none_or(|v| v.is_null() || text(v).is_empty())
+        {
+            return Ok(WriteOutcome::Skipped {
+                reason: format!("no `{field}` yet: nothing to write"),
+            });
+        }
         let mut fields = payload.clone();
         let details = fields.remove(DETAILS);
+        let detail_updates = fields.remove(UPDATE_DETAILS);
         match &c.mode {
             SinkMode::UpdateExisting { id_field } => {
                 let id = fields
@@ -168,6 +205,7 @@ impl ObjectSink {
                     });
                 }
                 self.update(&id, fields, details).await?;
+                self.update_details(detail_updates).await?;
                 let target = TargetRef::new(id, None);
                 Ok(if item.target.is_some() {
                     WriteOutcome::Updated(target)
@@ -178,6 +216,7 @@ impl ObjectSink {
             SinkMode::Upsert { key_field } => {
                 if let Some(target) = &item.target {
                     self.update(&target.id, fields, details).await?;
+                    self.update_details(detail_updates).await?;
                     return Ok(WriteOutcome::Updated(target.clone()));
                 }
                 let number = fields.get(key_field).map(text).filter(|n| !n.is_empty());
@@ -246,6 +285,36 @@ impl ObjectSink {
             update = update.trigger_approval_flow(on);
         }
         update.send().await.map(drop)
+    }
+
+    /// Updates each detail row of `updates` (`{object: [rows with _id]}`) on its own.
+    async fn update_details(&self, updates: Option<Value>) -> Result<(), FxError> {
+        let Some(Value::Object(updates)) = updates else {
+            return Ok(());
+        };
+        for (object, rows) in updates {
+            let rows = match rows {
+                Value::Array(rows) => rows,
+                other => vec![other],
+            };
+            for row in rows {
+                let Value::Object(mut fields) = row else {
+                    continue;
+                };
+                let id = fields.remove(ID).map(|v| text(&v)).unwrap_or_default();
+                if id.is_empty() || fields.is_empty() {
+                    continue;
+                }
+                fields.remove("owner");
+                self.client
+                    .update(&object, &id)
+                    .fields(Value::Object(fields))
+                    .trigger_workflow(false)
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn notify(&self, n: &Notification, target: &TargetRef) -> ActionOutcome {
@@ -433,6 +502,21 @@ impl Sink for ObjectSink {
             for field in description.fields.values_mut() {
                 field.required = false;
             }
+        }
+        for object in &self.config.detail_objects {
+            let d = self
+                .client
+                .describe(object)
+                .send()
+                .await
+                .map_err(connector_error)?;
+            let mut detail = describe(&d);
+            for field in detail.fields.values_mut() {
+                field.required = false;
+            }
+            description
+                .entries
+                .insert(format!("{UPDATE_DETAILS}.{object}"), detail);
         }
         Ok(Some(description))
     }

@@ -1,7 +1,7 @@
 //! A CRM object as a [`Source`]: records changed in the window, in `(last_modified_time, _id)`
 //! order, with their detail lines and referenced records attached.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -157,7 +157,14 @@ impl ObjectSourceConfig {
 }
 
 /// A window and the positions of the records whose details changed in it.
-type DetailsChanged = (Window, Arc<Vec<Position>>);
+type DetailsChanged = (Window, Arc<ChangedDetails>);
+
+/// The records whose details changed in a window: in read order, and each key's place.
+#[derive(Debug, Default)]
+struct ChangedDetails {
+    order: Vec<Position>,
+    latest: HashMap<String, i64>,
+}
 
 /// Reads changed records of a CRM object.
 ///
@@ -186,7 +193,7 @@ impl ObjectSource {
 
     /// The records whose related records changed in `window`: each record's key at its
     /// details' latest change in the window, in `(version, key)` order.
-    async fn details_changed(&self, window: Window) -> Result<Arc<Vec<Position>>, ConnectorError> {
+    async fn details_changed(&self, window: Window) -> Result<Arc<ChangedDetails>, ConnectorError> {
         if let Some((w, found)) = &*self
             .details_changed
             .lock()
@@ -218,12 +225,18 @@ impl ObjectSource {
                 }
             }
         }
-        let mut found: Vec<Position> = latest
-            .into_iter()
-            .map(|(key, version)| Position { version, key })
+        let mut order: Vec<Position> = latest
+            .iter()
+            .map(|(key, version)| Position {
+                version: *version,
+                key: key.clone(),
+            })
             .collect();
-        found.sort();
-        let found = Arc::new(found);
+        order.sort();
+        let found = Arc::new(ChangedDetails {
+            order,
+            latest: latest.into_iter().collect(),
+        });
         *self
             .details_changed
             .lock()
@@ -242,13 +255,36 @@ impl ObjectSource {
         has_more: bool,
     ) -> Result<Page, ConnectorError> {
         let changed = self.details_changed(request.window).await?;
+        // While the records' own query has more, nothing past what it has read may join: not
+        // past its last record, nor past where the page started when it brought none.
         let bound = if has_more {
-            records.last().map(Record::position)
+            Some(
+                records
+                    .last()
+                    .map(Record::position)
+                    .or_else(|| after.clone())
+                    .unwrap_or(Position {
+                        version: i64::MIN,
+                        key: String::new(),
+                    }),
+            )
         } else {
             None
         };
+        // Each record once a window, at its latest change: one read again for a detail that
+        // changed after it waits for that place.
+        records.retain(|r| {
+            changed
+                .latest
+                .get(&r.key)
+                .is_none_or(|detail| *detail <= r.version)
+        });
+        let here: BTreeSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
         let pending: Vec<&Position> = changed
+            .order
             .iter()
+            // Read here at its own place, which is not before its detail's.
+            .filter(|p| !here.contains(p.key.as_str()))
             .filter(|p| after.as_ref().is_none_or(|a| *p > a))
             .filter(|p| bound.as_ref().is_none_or(|b| *p <= b))
             .collect();
@@ -287,20 +323,26 @@ impl ObjectSource {
             .filter_map(|(p, r)| {
                 r.or_else(|| {
                     // At the detail's time: its place in this window's order.
-                    fetched.remove(&p.key).map(|mut r| {
-                        r.version = p.version;
-                        r
-                    })
+                    fetched
+                        .remove(&p.key)
+                        // Changed itself at or after its detail: read at its own place.
+                        .filter(|r| !(request.window.contains(r.version) && r.version >= p.version))
+                        .map(|mut r| {
+                            r.version = p.version;
+                            r
+                        })
                 })
             })
             .collect();
-        let remaining = last.as_ref().is_some_and(|l| changed.iter().any(|p| p > l));
+        let remaining = last
+            .as_ref()
+            .is_some_and(|l| changed.order.iter().any(|p| p > l));
         Ok(Page {
             records,
             has_more: has_more || cut || remaining,
             // Where this page ended, even when every record of it was filtered out (the
             // engine's position does not move then).
-            token: last.map(|p| format!("{}:{}", p.version, p.key)),
+            token: last.as_ref().map(crate::source::position_token),
         })
     }
 
@@ -460,22 +502,6 @@ impl ObjectSource {
     }
 }
 
-/// Where the next page starts: after the engine's position, or after the page the source's
-/// token names when that is further (a page whose records were all filtered out).
-fn resume_after(request: &PageRequest) -> Option<Position> {
-    let token = request.token.as_deref().and_then(|t| {
-        let (version, key) = t.split_once(':')?;
-        Some(Position {
-            version: version.parse().ok()?,
-            key: key.to_owned(),
-        })
-    });
-    match (request.after.clone(), token) {
-        (Some(a), Some(t)) => Some(a.max(t)),
-        (a, t) => a.or(t),
-    }
-}
-
 /// A place in the records that the source's settings name (`""`: the record itself).
 fn place(path: &str) -> Result<FieldPath, ConnectorError> {
     FieldPath::place(path)
@@ -509,7 +535,7 @@ impl Source for ObjectSource {
             .limit(limit)
             .order_by(MODIFIED, true)
             .pages::<Map<String, Value>>();
-        let after = resume_after(request);
+        let after = request.resume_after();
         if let Some(after) = &after {
             pager = pager.start_after(after.version, after.key.clone());
         }

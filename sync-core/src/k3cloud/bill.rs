@@ -21,10 +21,10 @@ pub enum AuditedEdits {
     /// bill there, or un-audit it so that the next run saves the edit.
     #[default]
     Refuse,
-    /// Take the bill back to draft (UnAudit, or CancelAssign when it is submitted), save the
-    /// edit, then Submit and Audit it again. A bill found in 重新审核 (un-audited) is saved and
-    /// audited again too: that is where an interrupted re-audit leaves it. Never for a bill with
-    /// downstream documents.
+    /// Take an audited bill back to draft (UnAudit), save the edit, then Submit and Audit it
+    /// again. A bill found in 重新审核 (un-audited) is saved and audited again too: that is where
+    /// an interrupted re-audit leaves it. Never for a bill with downstream documents, nor for
+    /// one submitted for approval (审核中), which is refused as under `Refuse`.
     Reaudit,
 }
 
@@ -51,7 +51,7 @@ pub enum Cancellations {
 ///     BillLifecycle::new("FCancelStatus")
 ///         .audited_edits(AuditedEdits::Reaudit)
 ///         .lines("FSaleOrderEntry", "F_CRM_LineId")
-///         .downstream("SAL_OUTSTOCK", "FSoorDerno"),
+///         .downstream("SAL_OUTSTOCK", "FSoorDerno", "FEntity"),
 /// );
 /// # let _ = orders;
 /// ```
@@ -61,7 +61,7 @@ pub struct BillLifecycle {
     audited: AuditedEdits,
     cancellations: Cancellations,
     lines: Option<(String, String)>,
-    downstream: Vec<(String, String)>,
+    downstream: Vec<(String, String, String)>,
 }
 
 impl BillLifecycle {
@@ -105,11 +105,18 @@ impl BillLifecycle {
         self
     }
 
-    /// A form whose documents are made from these bills (`SAL_OUTSTOCK`), and its field that
-    /// holds the bill's number (`FSoorDerno`). An audited bill with such a document is never
-    /// edited from the source: the edit is refused with the documents' numbers.
-    pub fn downstream(mut self, form: impl Into<String>, number_field: impl Into<String>) -> Self {
-        self.downstream.push((form.into(), number_field.into()));
+    /// A form whose documents are made from these bills (`SAL_OUTSTOCK`), its field that
+    /// holds the bill's number (`FSoorDerno`) and the entry that field is on (`FEntity`). An
+    /// audited bill with such a document is never edited from the source, nor reopened: the edit
+    /// is refused with the documents' numbers.
+    pub fn downstream(
+        mut self,
+        form: impl Into<String>,
+        number_field: impl Into<String>,
+        entry: impl Into<String>,
+    ) -> Self {
+        self.downstream
+            .push((form.into(), number_field.into(), entry.into()));
         self
     }
 }
@@ -305,8 +312,18 @@ impl FormSink {
                 "{name} is closed in the ERP; reopen it there to take edits from the source"
             )));
         }
-        // In force again: reopened, and the edit saved only where the policy allows it (a
-        // recovery is not an edit of the audited content).
+        // Closed, and the record is in force: the order was closed by a cancellation since
+        // recovered — or closed in the ERP by its people. One that shipped is theirs to reopen.
+        if let Some(docs) = downstream {
+            return Err(refuse(format!(
+                "{name} is closed in the ERP and has downstream documents ({}); it is not \
+                 reopened from the source: reopen it there if the order goes on",
+                docs.join(", ")
+            )));
+        }
+        // Reopened, and the edit saved where the policy allows it. Under `Refuse` an audited
+        // order is only reopened: a recovery is not an edit of its audited content, and
+        // nothing here tells a recovery from a recovery with other changes (documented).
         Ok(match edit {
             Ok(Plan::Save { back, reaudit, .. }) => Plan::Save {
                 reopen: true,
@@ -538,6 +555,10 @@ impl FormSink {
             fields.push(format!("{entity}_FEntryID"));
             fields.push(key.clone());
         }
+        let order = match &bill.lines {
+            Some((entity, _)) => format!("{} ASC, {entity}_FEntryID ASC", self.id_field()),
+            None => format!("{} ASC", self.id_field()),
+        };
         let mut states: HashMap<String, BillState> = HashMap::new();
         for chunk in ids.chunks(100) {
             let rows: Vec<Vec<Value>> = self
@@ -548,7 +569,9 @@ impl FormSink {
                     self.id_field(),
                     chunk.iter().map(String::as_str),
                 ))
-                .order_by(format!("{} ASC", self.id_field()))
+                // One row per line: paged in (id, entry id) order, a unique key, so that a page
+                // boundary neither skips nor repeats a line.
+                .order_by(order.clone())
                 .pages()
                 .collect_all()
                 .await
@@ -577,14 +600,15 @@ impl FormSink {
         numbers: &[String],
     ) -> Result<BTreeMap<String, Vec<String>>, ConnectorError> {
         let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (form, field) in &bill.downstream {
+        for (form, field, entry) in &bill.downstream {
             for chunk in numbers.chunks(100) {
                 let rows: Vec<(Value, Value)> = self
                     .client()
                     .query(form)
                     .fields([field.as_str(), "FBillNo"])
                     .filter(Filter::is_in(field, chunk.iter().map(String::as_str)))
-                    .order_by("FBillNo ASC")
+                    // One row per line: a unique order keeps offset pages apart.
+                    .order_by(format!("FID ASC, {entry}_FEntryID ASC"))
                     .pages()
                     .collect_all()
                     .await
@@ -627,15 +651,16 @@ fn edit_plan(
             if !reaudit {
                 return Err(refuse(format!(
                     "{name} is audited in the ERP and this flow does not change audited bills: \
-                     change it there, or un-audit it there and the next run saves the edit"
+                     change it there, or un-audit it there and retry this record"
                 )));
             }
             Ok(save(Some("UnAudit"), true))
         }
-        "B" if reaudit => Ok(save(Some("CancelAssign"), true)),
+        // Never taken back under `Reaudit` either: CancelAssign leaves a draft that nothing
+        // tells apart from one never submitted, so an interrupted re-submit would be lost.
         "B" => Err(refuse(format!(
             "{name} is submitted for approval (审核中) in the ERP and this flow does not change \
-             it: withdraw it there and the next run saves the edit"
+             it: withdraw (撤销) or audit it there, then retry this record"
         ))),
         "D" => Ok(save(None, reaudit)),
         _ => Ok(save(None, false)),

@@ -23,9 +23,11 @@
 
 mod bill;
 mod convert;
+mod shipments;
 mod sink;
 mod source;
 
 pub use bill::{AuditedEdits, BillLifecycle, Cancellations};
+pub use shipments::{ShipmentSource, ShipmentSourceConfig};
 pub use sink::{FormSink, FormSinkConfig, UpdatePolicy};
 pub use source::{FormSource, FormSourceConfig};

@@ -30,7 +30,7 @@ pub struct FormSourceConfig {
 }
 
 /// K3Cloud stores local times without a zone; servers in China run at UTC+8.
-const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+pub(super) const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     Some(offset) => offset,
     None => panic!("+08:00 is a valid offset"),
 };

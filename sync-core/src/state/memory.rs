@@ -216,6 +216,23 @@ impl StateStore for MemoryStore {
             st.sends
                 .insert((s.source_key.clone(), s.action.clone()), s.clone());
         }
+        for s in &changes.sends_start {
+            if let Some(queued) = st.sends.get_mut(&(s.source_key.clone(), s.action.clone()))
+                && queued.queued_at == s.queued_at
+            {
+                queued.started_at = s.started_at;
+            }
+        }
+        for s in &changes.sends_done {
+            let key = (s.source_key.clone(), s.action.clone());
+            if st
+                .sends
+                .get(&key)
+                .is_some_and(|q| q.queued_at == s.queued_at)
+            {
+                st.sends.remove(&key);
+            }
+        }
         if let Some(c) = &changes.cursor {
             st.cursor = Some(c.clone());
         }

@@ -187,6 +187,13 @@ pub struct Changes {
     pub sends_put: Vec<PendingSend>,
     /// Sends whose outcome is known, by source key and action.
     pub sends_clear: Vec<(String, String)>,
+    /// Sends about to go out: each is marked as being sent (its `started_at`) only while it
+    /// is still the send queued at its `queued_at` — the same record queued again meanwhile
+    /// keeps its own, newer send waiting.
+    pub sends_start: Vec<PendingSend>,
+    /// Sends whose outcome is known: each is removed only while it is still the send queued
+    /// at its `queued_at` (a newer send of the same record stays queued).
+    pub sends_done: Vec<PendingSend>,
     /// The new cursor.
     pub cursor: Option<Cursor>,
 }
@@ -205,6 +212,8 @@ impl Changes {
             && self.deferrals_clear.is_empty()
             && self.sends_put.is_empty()
             && self.sends_clear.is_empty()
+            && self.sends_start.is_empty()
+            && self.sends_done.is_empty()
             && self.cursor.is_none()
     }
 }

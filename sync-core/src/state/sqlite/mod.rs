@@ -552,6 +552,30 @@ impl StateStore for SqliteStore {
                 ])?;
             }
         }
+        if !changes.sends_start.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE sends SET started_at = ?5
+                 WHERE flow = ?1 AND source_key = ?2 AND action = ?3 AND queued_at = ?4",
+            )?;
+            for s in &changes.sends_start {
+                stmt.execute(params![
+                    flow,
+                    s.source_key,
+                    s.action,
+                    s.queued_at,
+                    s.started_at
+                ])?;
+            }
+        }
+        if !changes.sends_done.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM sends
+                 WHERE flow = ?1 AND source_key = ?2 AND action = ?3 AND queued_at = ?4",
+            )?;
+            for s in &changes.sends_done {
+                stmt.execute(params![flow, s.source_key, s.action, s.queued_at])?;
+            }
+        }
         if let Some(c) = &changes.cursor {
             tx.execute(
                 "INSERT INTO cursors (flow, version, key, updated_at) VALUES (?1, ?2, ?3, ?4)
