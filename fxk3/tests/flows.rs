@@ -1342,3 +1342,33 @@ async fn deliveries_add_up_per_order_line_cover_several_orders_and_are_taken_bac
     assert_eq!(counts(&out, "deliveries").updated, 0);
     assert_eq!(messages(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_deleted_in_the_erp_leaves_no_action_waiting_for_it() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let order = w.order(&account, &product, "12");
+    let no = order_no(&w, &order);
+    let _ = w
+        .sandbox
+        .set_fault(Fault::new(Api::K3cloud, "Audit", FaultKind::QuotaExceeded).next(10));
+    let app = w.app().await;
+    let out = app.run(&[], false, None).await.unwrap();
+    let reason = dead_letter_reason(&out, "orders");
+    assert!(!reason.is_empty());
+    assert_eq!(erp_order(&w, &app, &no).await[0]["FDocumentStatus"], "B");
+
+    // Invalidated while its Audit waits to be retried: withdrawn and deleted, and the Audit
+    // letter goes with it.
+    w.sandbox
+        .fxiaoke_invalidate("SalesOrderObj", &order)
+        .unwrap();
+    next_millisecond().await;
+    let out = app.run(&["orders".into()], false, None).await.unwrap();
+    let c = counts(&out, "orders");
+    assert_eq!((c.removed, c.dead_lettered), (1, 0), "{c:?}");
+    assert!(erp_order(&w, &app, &no).await.is_empty());
+    let retry = app.retry_dead_letters("orders", None).await.unwrap();
+    assert_eq!(retry.counts.read, 0, "{:?}", retry.counts);
+}

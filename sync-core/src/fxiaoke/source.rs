@@ -349,12 +349,23 @@ impl ObjectSource {
     /// The records `keys` that meet the source's filters (a record whose detail changed is
     /// read only if it is one the flow reads).
     async fn filtered(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        self.by_ids(keys, &self.config.filters).await
+    }
+
+    /// The records `keys` that also meet `filters`, 100 keys per query, with their related
+    /// records attached.
+    async fn by_ids(
+        &self,
+        keys: &[String],
+        filters: &[Filter],
+    ) -> Result<Vec<Record>, ConnectorError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_LIMIT) {
-            let mut filters = self.config.filters.clone();
-            filters.push(Filter::is_in(ID, chunk.iter().map(String::as_str)));
+            // At most 100 rows for 100 ids: one page, no walk.
+            let mut all = filters.to_vec();
+            all.push(Filter::is_in(ID, chunk.iter().map(String::as_str)));
             let rows = self
-                .query(&self.config.object, filters, &self.projection())
+                .query(&self.config.object, all, &self.projection())
                 .send::<Map<String, Value>>()
                 .await
                 .map_err(connector_error)?
@@ -571,19 +582,7 @@ impl Source for ObjectSource {
     /// 100 keys per query, with their related records attached a page at a time (deferred
     /// orders and dead letters are re-read this way).
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Record>, ConnectorError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(MAX_LIMIT) {
-            // At most 100 rows for 100 ids: one page, no walk.
-            let filter = Filter::is_in(ID, chunk.iter().map(String::as_str));
-            let rows = self
-                .query(&self.config.object, vec![filter], &self.projection())
-                .send::<Map<String, Value>>()
-                .await
-                .map_err(connector_error)?
-                .rows;
-            out.extend(self.records(rows).await?);
-        }
-        Ok(out)
+        self.by_ids(keys, &[]).await
     }
 
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {

@@ -7,7 +7,7 @@ use k3cloud_sdk::Filter;
 use serde_json::{Map, Value};
 
 use super::convert::connector_error;
-use super::sink::{FormSink, field_keys, id_value, take_status};
+use super::sink::{FormSink, field_keys, id_value, settled, take_status};
 use crate::error::ConnectorError;
 use crate::json::text;
 use crate::sink::{ActionOutcome, Sink, TargetRef, WriteItem, WriteOutcome};
@@ -187,14 +187,7 @@ impl FormSink {
             self.change_bills(bill, &items, &cancel, &existing, &mut out, sent)
                 .await?;
         }
-        Ok(out
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or(WriteOutcome::Unknown {
-                    reason: "no outcome".into(),
-                })
-            })
-            .collect())
+        Ok(settled(out))
     }
 
     /// Edits and cancellations of bills that exist: their state is read first (one query),

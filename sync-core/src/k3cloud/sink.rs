@@ -608,14 +608,7 @@ impl FormSink {
             .await?;
             sent = true;
         }
-        Ok(out
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or(WriteOutcome::Unknown {
-                    reason: "no outcome".into(),
-                })
-            })
-            .collect())
+        Ok(settled(out))
     }
 
     /// Forbids the saved documents that must be forbidden and are not, and enables the updated
@@ -708,6 +701,18 @@ pub(super) fn take_status(key: &str, items: &[WriteItem]) -> (Vec<WriteItem>, Ve
             (item, wanted)
         })
         .unzip()
+}
+
+/// Every item's outcome; one the sink did not settle is unknown (looked up before anything is
+/// sent again).
+pub(super) fn settled(out: Vec<Option<WriteOutcome>>) -> Vec<WriteOutcome> {
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or(WriteOutcome::Unknown {
+                reason: "no outcome".into(),
+            })
+        })
+        .collect()
 }
 
 /// A saved record whose forbid status could not be set: tried again (save and status) later.
