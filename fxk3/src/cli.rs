@@ -85,6 +85,12 @@ pub(crate) enum Command {
         /// Flows to rebuild, in dependency order; default all.
         flows: Vec<String>,
     },
+    /// Read every synced record again: changes no run saw are written, and records deleted
+    /// in the source close or delete their ERP orders and forbid their customers (nightly).
+    Sweep {
+        /// Flows to sweep, in dependency order; default all.
+        flows: Vec<String>,
+    },
     /// Set a flow's cursor: the next run reads what changed from this time on (less the
     /// look-back). For a cursor a fast clock put in the future, or to read a period again;
     /// records that did not change are not written again.

@@ -1372,3 +1372,106 @@ async fn a_cancelled_order_deleted_in_the_erp_leaves_no_action_waiting_for_it() 
     let retry = app.retry_dead_letters("orders", None).await.unwrap();
     assert_eq!(retry.counts.read, 0, "{:?}", retry.counts);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_finds_the_deletions_no_run_can_see() {
+    let w = World::new(false).await;
+    let product = w.base_data();
+    let account = w.account("KH00001", "甲公司", "1");
+    let leaving = w.account("KH00002", "乙公司", "2");
+    let audited = w.order(&account, &product, "12");
+    let draft = w.order(&account, &product, "3");
+    let shipped = w.order(&account, &product, "10");
+    let app = w.app().await;
+    app.run(&[], false, None).await.unwrap();
+    let (audited_no, draft_no) = (order_no(&w, &audited), order_no(&w, &draft));
+    let k3 = app.k3cloud().unwrap();
+    k3.unaudit("SAL_SaleOrder")
+        .numbers([draft_no.as_str()])
+        .send()
+        .await
+        .unwrap();
+    let line = erp_line(&w, &app, &shipped).await;
+    outbound(&w, &app, &[(&shipped, line.clone(), 6.0)], "SF1").await;
+    let second = outbound(&w, &app, &[(&shipped, line, 4.0)], "SF2").await;
+    app.run(&[], false, None).await.unwrap();
+    assert_eq!(crm_shipping(&w, &shipped).0, json!(10.0));
+
+    // Between two runs: invalidated and purged in the CRM, un-audited and deleted in the ERP.
+    for (api, id) in [
+        ("SalesOrderObj", &audited),
+        ("SalesOrderObj", &draft),
+        ("AccountObj", &leaving),
+    ] {
+        w.sandbox.fxiaoke_invalidate(api, id).unwrap();
+        w.sandbox.fxiaoke_delete(api, id).unwrap();
+    }
+    k3.unaudit("SAL_OUTSTOCK")
+        .ids([second.as_str()])
+        .send()
+        .await
+        .unwrap();
+    k3.delete("SAL_OUTSTOCK")
+        .ids([second.as_str()])
+        .send()
+        .await
+        .unwrap();
+    // A run later still: nothing of it is visible to an incremental read.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut config = w.config();
+    for flow in &mut config.flows {
+        flow.lookback = Some("0s".into());
+    }
+    let app = App::build(config, &sandbox_secrets(&w.sandbox))
+        .await
+        .unwrap();
+    app.run(&[], false, None).await.unwrap();
+    assert_eq!(
+        erp_order(&w, &app, &audited_no).await[0]["FCloseStatus"],
+        "A"
+    );
+    assert_eq!(erp_order(&w, &app, &draft_no).await.len(), 1);
+    assert_eq!(crm_shipping(&w, &shipped).0, json!(10.0));
+    let messages = w.sandbox.fxiaoke_messages().len();
+
+    // The sweep: the audited order closed, the draft deleted, the customer forbidden, the
+    // deleted outbound's quantity taken back (and the owner told).
+    let reports = app.sweep(&[]).await.unwrap();
+    let counts = |flow: &str| reports.iter().find(|r| r.flow == flow).unwrap().counts;
+    assert_eq!(counts("orders").removed, 1, "{:?}", counts("orders"));
+    assert_eq!(counts("orders").updated, 1, "{:?}", counts("orders"));
+    assert_eq!(counts("customers").updated, 1, "{:?}", counts("customers"));
+    assert_eq!(
+        counts("deliveries").updated,
+        1,
+        "{:?}",
+        counts("deliveries")
+    );
+    assert_eq!(
+        erp_order(&w, &app, &audited_no).await[0]["FCloseStatus"],
+        "B"
+    );
+    assert!(erp_order(&w, &app, &draft_no).await.is_empty());
+    assert_eq!(
+        forbid_status(&w, &app).await,
+        [
+            json!({"FNumber": "KH00001", "FForbidStatus": "A"}),
+            json!({"FNumber": "KH00002", "FForbidStatus": "B"}),
+        ]
+    );
+    assert_eq!(crm_shipping(&w, &shipped).0, json!(6.0));
+    assert_eq!(w.sandbox.fxiaoke_messages().len(), messages + 1);
+
+    // Swept again: nothing more to do.
+    let saves = w.sandbox.calls("k3cloud:BatchSave");
+    let ops = w.sandbox.calls("k3cloud:ExcuteOperation");
+    let reports = app.sweep(&[]).await.unwrap();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.counts.created + r.counts.updated + r.counts.removed == 0),
+        "{reports:?}"
+    );
+    assert_eq!(w.sandbox.calls("k3cloud:BatchSave"), saves);
+    assert_eq!(w.sandbox.calls("k3cloud:ExcuteOperation"), ops);
+}

@@ -417,6 +417,15 @@ impl Sandbox {
             .map_err(Error::Rejected)
     }
 
+    /// Deletes an invalidated CRM record for good (`delete`, emptying the recycle bin), as the
+    /// API does: a record in use is refused.
+    pub fn fxiaoke_delete(&self, api_name: &str, id: &str) -> Result<(), Error> {
+        self.shared
+            .fx
+            .delete(api_name, id, self.shared.clock.now_ms())
+            .map_err(Error::Rejected)
+    }
+
     /// Recovers an invalidated CRM record (`recover`), as the API does.
     pub fn fxiaoke_recover(&self, api_name: &str, id: &str) -> Result<(), Error> {
         self.shared

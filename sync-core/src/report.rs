@@ -273,6 +273,9 @@ pub enum RunKind {
     DryRun,
     /// An ID-map rebuild.
     Rebuild,
+    /// A sweep of the ID map: every record read again, the ones gone from the source handed to
+    /// the sink.
+    Sweep,
 }
 
 impl RunKind {
@@ -282,6 +285,7 @@ impl RunKind {
             RunKind::DeadLetters => "dead_letters",
             RunKind::DryRun => "dry_run",
             RunKind::Rebuild => "rebuild",
+            RunKind::Sweep => "sweep",
         }
     }
     pub(crate) fn parse(s: &str) -> Self {
@@ -289,6 +293,7 @@ impl RunKind {
             "dead_letters" => RunKind::DeadLetters,
             "dry_run" => RunKind::DryRun,
             "rebuild" => RunKind::Rebuild,
+            "sweep" => RunKind::Sweep,
             _ => RunKind::Incremental,
         }
     }

@@ -157,6 +157,22 @@ pub trait Sink: Send + Sync {
         )))
     }
 
+    /// The source records of `targets` are gone: deleted in the source, which lists no deleted
+    /// records, so only a sweep of the ID map finds them ([`Engine::sweep`](crate::Engine::sweep)).
+    /// One outcome per target: `Removed` (the target was deleted: its ID-map entry is dropped),
+    /// `Updated` (closed, forbidden), `Failed` (tried again by the next sweep) — or, the
+    /// default, `Unchanged`: the target is left as it is.
+    async fn source_gone(
+        &self,
+        targets: &[TargetRef],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        Ok(targets
+            .iter()
+            .cloned()
+            .map(WriteOutcome::Unchanged)
+            .collect())
+    }
+
     /// Whether `action` may be sent again when its outcome is unknown or after a crash: true for
     /// Submit and Audit (a second one reports "already done"), false for a message, which
     /// cannot be looked up and must not reach a person twice. The engine commits the write

@@ -215,6 +215,30 @@ async fn contract(store: &dyn StateStore) {
         "101"
     );
 
+    // The ID map a page at a time, in key order (a sweep walks it).
+    store
+        .apply(
+            &lease,
+            &Changes {
+                id_map: vec![entry("k3", "103"), entry("k0", "100")],
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    let page = |after: Option<&'static str>| async move {
+        store
+            .id_map_page(FLOW, after, 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.source_key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(None).await, ["k0", "k1"]);
+    assert_eq!(page(Some("k1")).await, ["k3"]);
+    assert!(page(Some("k3")).await.is_empty());
+
     // The write-back queue: by source key, apart from the sends of actions.
     let send = |key: &str, action: &str| PendingSend {
         source_key: key.into(),

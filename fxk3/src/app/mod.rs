@@ -491,6 +491,18 @@ impl App {
         Ok(out)
     }
 
+    /// Sweeps the flows named (all when `names` is empty), in dependency order: every record
+    /// of a flow's ID map is read again, and the ones gone from the source are handed to the
+    /// sink (see [`sync_core::Engine::sweep`]).
+    pub async fn sweep(&self, names: &[String]) -> Result<Vec<RunReport>, AppError> {
+        let engine = self.engine(None);
+        let mut out = Vec::new();
+        for flow in self.select(names)? {
+            out.push(engine.sweep(flow).await?);
+        }
+        Ok(out)
+    }
+
     /// Rebuilds one flow's ID map (see [`rebuild_id_maps`](Self::rebuild_id_maps)).
     pub async fn rebuild_id_map(&self, name: &str) -> Result<RunReport, AppError> {
         let flow = self.flow(name)?;

@@ -112,6 +112,34 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
             }
             Ok(OK)
         }
+        Command::Sweep { flows } => {
+            let app = load_reachable(cli, flows).await?;
+            let reports = app.sweep(flows).await?;
+            if cli.json {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).unwrap_or_default()
+                );
+            } else {
+                for r in &reports {
+                    let c = &r.counts;
+                    out!(
+                        "{}: {} records read again, {} written, {} deleted in the target \
+                         (gone from the source), {} dead letters",
+                        r.flow,
+                        c.read,
+                        c.created + c.updated,
+                        c.removed,
+                        c.dead_lettered
+                    );
+                }
+            }
+            Ok(if reports.iter().all(sync_core::RunReport::is_clean) {
+                OK
+            } else {
+                crate::RECORDS_NEED_ATTENTION
+            })
+        }
         Command::Sandbox { listen, no_demo } => sandbox(listen, *no_demo).await,
     }
 }

@@ -350,6 +350,15 @@ impl FxSim {
             .map_err(|e| e.message)
     }
 
+    /// `delete` of one invalidated record (and its details), as the API does it.
+    pub(crate) fn delete(&self, api: &str, id: &str, now: i64) -> Result<(), String> {
+        let ctx = self.write_ctx(ADMIN_OPEN_USER_ID, now);
+        self.crm
+            .write()
+            .delete(api, &[id.to_owned()], &ctx)
+            .map_err(|e| e.message)
+    }
+
     /// `invalid` (作废) or `recover` of one record, as the API does them.
     pub(crate) fn set_invalid(
         &self,

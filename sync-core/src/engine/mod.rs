@@ -18,6 +18,7 @@ mod process;
 mod rebuild;
 mod reconcile;
 mod run;
+mod sweep;
 mod window;
 
 pub use crate::report::{Counts, Failure, PlannedWrite, RecordOutcome, RunReport};
@@ -158,6 +159,18 @@ impl Engine {
     pub async fn rerun_dead_letters(&self, flow: &Flow) -> Result<RunReport> {
         let mut run = Run::start(self, flow, RunKind::DeadLetters).await?;
         let result = run.drained(Writes::DeadLetters).await;
+        run.finish(result).await
+    }
+
+    /// Sweeps the flow's ID map: every record in it is read again from the source and
+    /// processed like a changed one (a change no run saw is written; an unchanged record sends
+    /// nothing), and the records gone from the source — deleted there, which no incremental
+    /// run can see — are handed to the sink ([`Sink::source_gone`](crate::Sink::source_gone)):
+    /// a K3Cloud order is closed or deleted, a customer forbidden. It reads the whole ID map:
+    /// run it now and then (nightly), not every run.
+    pub async fn sweep(&self, flow: &Flow) -> Result<RunReport> {
+        let mut run = Run::start(self, flow, RunKind::Sweep).await?;
+        let result = run.drained(Writes::Sweep).await;
         run.finish(result).await
     }
 

@@ -33,6 +33,7 @@ pub(crate) struct Run<'a> {
 pub(crate) enum Writes {
     Incremental,
     DeadLetters,
+    Sweep,
 }
 
 impl<'a> Run<'a> {
@@ -116,6 +117,7 @@ impl<'a> Run<'a> {
         match writes {
             Writes::Incremental => self.incremental().await,
             Writes::DeadLetters => self.dead_letters().await,
+            Writes::Sweep => self.sweep().await,
         }
     }
 

@@ -532,6 +532,52 @@ impl Sink for FormSink {
             .collect())
     }
 
+    /// A bill whose source record is gone is cancelled ([`BillLifecycle`]: closed or deleted
+    /// by its state); a document with a forbid status is forbidden; any other is left alone.
+    async fn source_gone(
+        &self,
+        targets: &[TargetRef],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        if let Some(bill) = &self.config.bill {
+            let items: Vec<WriteItem> = targets
+                .iter()
+                .map(|t| WriteItem {
+                    source_key: t.id.clone(),
+                    natural_key: t.number.clone().unwrap_or_default(),
+                    payload: serde_json::json!({ bill.cancel_field(): "B" }),
+                    target: Some(t.clone()),
+                })
+                .collect();
+            return self.write_bills(bill, &items).await;
+        }
+        if self.config.forbid_status_field.is_none() {
+            return Ok(targets
+                .iter()
+                .cloned()
+                .map(WriteOutcome::Unchanged)
+                .collect());
+        }
+        // Forbidden by an earlier sweep: nothing to do, and said so.
+        let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+        let forbidden = self.forbid_statuses(&ids).await?;
+        let mut out: Vec<WriteOutcome> = targets
+            .iter()
+            .map(|t| {
+                if forbidden.contains(&t.id) {
+                    WriteOutcome::Unchanged(t.clone())
+                } else {
+                    WriteOutcome::Updated(t.clone())
+                }
+            })
+            .collect();
+        let wanted: Vec<Option<bool>> = out
+            .iter()
+            .map(|o| matches!(o, WriteOutcome::Updated(_)).then_some(true))
+            .collect();
+        self.set_forbid_status(&wanted, &mut out).await;
+        Ok(out)
+    }
+
     async fn describe(&self) -> Result<Option<ObjectDescription>, ConnectorError> {
         let mut form = describe_form(&self.client, &self.config.form_id).await?;
         // Not fields of the form's Save, but what this sink acts on (Forbid and Enable; close or

@@ -137,6 +137,25 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
+    async fn id_map_page(
+        &self,
+        flow: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IdMapEntry>> {
+        let flows = self.lock();
+        let Some(st) = flows.get(flow) else {
+            return Ok(Vec::new());
+        };
+        let mut entries: Vec<&IdMapEntry> = st
+            .id_map
+            .values()
+            .filter(|e| after.is_none_or(|a| e.source_key.as_str() > a))
+            .collect();
+        entries.sort_by(|a, b| a.source_key.cmp(&b.source_key));
+        Ok(entries.into_iter().take(limit).cloned().collect())
+    }
+
     async fn id_map_by_target(&self, flow: &str, target_id: &str) -> Result<Option<IdMapEntry>> {
         let flows = self.lock();
         Ok(flows.get(flow).and_then(|st| {

@@ -70,6 +70,15 @@ pub trait StateStore: Send + Sync {
         keys: &[String],
     ) -> Result<HashMap<String, IdMapEntry>>;
 
+    /// Up to `limit` ID-map entries in source-key order, after `after` (a sweep walks them
+    /// all).
+    async fn id_map_page(
+        &self,
+        flow: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IdMapEntry>>;
+
     /// The ID-map entry pointing at a target id (the reverse direction).
     async fn id_map_by_target(&self, flow: &str, target_id: &str) -> Result<Option<IdMapEntry>>;
 

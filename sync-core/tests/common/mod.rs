@@ -160,6 +160,14 @@ impl StateStore for CrashStore {
     ) -> Result<HashMap<String, IdMapEntry>> {
         self.inner.id_map_get_many(flow, keys).await
     }
+    async fn id_map_page(
+        &self,
+        flow: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IdMapEntry>> {
+        self.inner.id_map_page(flow, after, limit).await
+    }
     async fn id_map_by_target(&self, flow: &str, id: &str) -> Result<Option<IdMapEntry>> {
         self.inner.id_map_by_target(flow, id).await
     }

@@ -385,6 +385,27 @@ impl StateStore for SqliteStore {
         )?)
     }
 
+    async fn id_map_page(
+        &self,
+        flow: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IdMapEntry>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{ID_MAP_COLS} WHERE flow = ?1 AND source_key > ?2 ORDER BY source_key LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                flow,
+                after.unwrap_or(""),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            read_id_map,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     async fn id_map_by_target(&self, flow: &str, target_id: &str) -> Result<Option<IdMapEntry>> {
         let conn = self.lock();
         let mut stmt =
