@@ -1499,3 +1499,36 @@ async fn a_crm_clock_behind_this_machines_loses_nothing_and_a_cursor_from_a_fast
     let out = s.fxk3(&["run", "customers"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_after_a_run_reads_every_synced_record_and_sends_nothing() {
+    let s = Setup::start().await;
+    assert_eq!(s.fxk3(&["run"]).await.code, Some(0));
+    let out = s.fxk3(&["--json", "sweep"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let reports = out.json();
+    let kinds: Vec<(&str, &str, u64, u64)> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let c = &r["counts"];
+            (
+                r["flow"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                c["read"].as_u64().unwrap(),
+                c["created"].as_u64().unwrap()
+                    + c["updated"].as_u64().unwrap()
+                    + c["removed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("customers", "Sweep", 300, 0),
+            ("orders", "Sweep", 200, 0),
+            ("deliveries", "Sweep", 0, 0)
+        ]
+    );
+}

@@ -96,10 +96,7 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
             let app = load_reachable(cli, flows).await?;
             let reports = app.rebuild_id_maps(flows).await?;
             if cli.json {
-                out!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
+                print_reports(&reports);
             } else {
                 for r in &reports {
                     out!(
@@ -116,10 +113,7 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
             let app = load_reachable(cli, flows).await?;
             let reports = app.sweep(flows).await?;
             if cli.json {
-                out!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
+                print_reports(&reports);
             } else {
                 for r in &reports {
                     let c = &r.counts;
@@ -142,6 +136,14 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
         }
         Command::Sandbox { listen, no_demo } => sandbox(listen, *no_demo).await,
     }
+}
+
+/// Run reports as JSON, for `--json`.
+fn print_reports(reports: &[sync_core::RunReport]) {
+    out!(
+        "{}",
+        serde_json::to_string_pretty(reports).unwrap_or_default()
+    );
 }
 
 pub(crate) fn local_time(ms: i64, zone: chrono::FixedOffset) -> String {

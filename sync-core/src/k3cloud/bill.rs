@@ -141,11 +141,11 @@ enum Plan {
     Delete {
         withdraw: bool,
     },
-    /// Saved; `reopen` first when it was closed, `back` (UnAudit / CancelAssign) first, and
-    /// audited again afterwards when `reaudit`.
+    /// Saved; reopened first when `reopen`, un-audited first when `unaudit`, and audited again
+    /// afterwards when `reaudit`.
     Save {
         reopen: bool,
-        back: Option<&'static str>,
+        unaudit: bool,
         reaudit: bool,
     },
 }
@@ -318,9 +318,11 @@ impl FormSink {
         // order is only reopened: a recovery is not an edit of its audited content, and
         // nothing here tells a recovery from a recovery with other changes (documented).
         Ok(match edit {
-            Ok(Plan::Save { back, reaudit, .. }) => Plan::Save {
+            Ok(Plan::Save {
+                unaudit, reaudit, ..
+            }) => Plan::Save {
                 reopen: true,
-                back,
+                unaudit,
                 reaudit,
             },
             _ => Plan::Reopen,
@@ -368,13 +370,11 @@ impl FormSink {
         for i in delete {
             out[i].get_or_insert(WriteOutcome::Removed(target(i)));
         }
-        for back in ["UnAudit", "CancelAssign"] {
-            let group = alive(
-                out,
-                pick(&|p| matches!(p, Plan::Save { back: Some(b), .. } if *b == back)),
-            );
-            self.step(back, &group, items, out).await;
-        }
+        let unaudit = alive(
+            out,
+            pick(&|p| matches!(p, Plan::Save { unaudit: true, .. })),
+        );
+        self.step("UnAudit", &unaudit, items, out).await;
         // Those that went back to draft are audited again whatever their save's outcome: a
         // refused edit must not leave an order un-audited.
         let reaudit: Vec<usize> = alive(
@@ -627,9 +627,9 @@ fn edit_plan(
     downstream: Option<&Vec<String>>,
 ) -> Result<Plan, WriteOutcome> {
     let reaudit = bill.audited == AuditedEdits::Reaudit;
-    let save = |back, reaudit| Plan::Save {
+    let save = |unaudit, reaudit| Plan::Save {
         reopen: false,
-        back,
+        unaudit,
         reaudit,
     };
     match state.status.as_str() {
@@ -647,7 +647,7 @@ fn edit_plan(
                      change it there, or un-audit it there and retry this record"
                 )));
             }
-            Ok(save(Some("UnAudit"), true))
+            Ok(save(true, true))
         }
         // Never taken back under `Reaudit` either: CancelAssign leaves a draft that nothing
         // tells apart from one never submitted, so an interrupted re-submit would be lost.
@@ -655,8 +655,8 @@ fn edit_plan(
             "{name} is submitted for approval (审核中) in the ERP and this flow does not change \
              it: withdraw (撤销) or audit it there, then retry this record"
         ))),
-        "D" => Ok(save(None, reaudit)),
-        _ => Ok(save(None, false)),
+        "D" => Ok(save(false, reaudit)),
+        _ => Ok(save(false, false)),
     }
 }
 
