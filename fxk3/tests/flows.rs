@@ -132,17 +132,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        k3.submit("SAL_OUTSTOCK")
-            .ids([outbound.as_str()])
-            .send()
-            .await
-            .unwrap();
-        k3.audit("SAL_OUTSTOCK")
-            .ids([outbound.as_str()])
-            .send()
-            .await
-            .unwrap();
-        next_millisecond().await;
+        submit_and_audit(k3, &outbound).await;
     }
 
     /// K3Cloud rows, through the SDK as any client would read them.
@@ -156,6 +146,13 @@ impl World {
             .await
             .unwrap()
     }
+}
+
+/// The warehouse submits and audits outbound `id`; the audit belongs to the next run.
+async fn submit_and_audit(k3: &k3cloud_sdk::Client, id: &str) {
+    k3.submit("SAL_OUTSTOCK").ids([id]).send().await.unwrap();
+    k3.audit("SAL_OUTSTOCK").ids([id]).send().await.unwrap();
+    next_millisecond().await;
 }
 
 /// A run reads changes up to its start, exclusive (with `settle = 0s`): a change made in the
@@ -532,17 +529,7 @@ async fn a_delivery_updates_its_crm_order_and_notifies_the_owner_once() {
     // Not audited yet: the deliveries flow leaves it alone.
     let out = app.run(&["deliveries".into()], false, None).await.unwrap();
     assert_eq!(counts(&out, "deliveries").created, 0);
-    k3.submit("SAL_OUTSTOCK")
-        .ids([outbound.as_str()])
-        .send()
-        .await
-        .unwrap();
-    k3.audit("SAL_OUTSTOCK")
-        .ids([outbound.as_str()])
-        .send()
-        .await
-        .unwrap();
-    next_millisecond().await;
+    submit_and_audit(k3, &outbound).await;
 
     let out = app.run(&["deliveries".into()], false, None).await.unwrap();
     let c = counts(&out, "deliveries");
@@ -1212,19 +1199,8 @@ async fn outbound(w: &World, app: &App, lines: &[(&str, Value, f64)], carriage: 
         .send()
         .await
         .unwrap();
-    let id = saved.id.clone();
-    k3.submit("SAL_OUTSTOCK")
-        .ids([id.as_str()])
-        .send()
-        .await
-        .unwrap();
-    k3.audit("SAL_OUTSTOCK")
-        .ids([id.as_str()])
-        .send()
-        .await
-        .unwrap();
-    next_millisecond().await;
-    id
+    submit_and_audit(k3, &saved.id).await;
+    saved.id.clone()
 }
 
 /// What the CRM shows of order `order`: shipped quantity, 发货状态, carriage number, and its
@@ -1417,7 +1393,7 @@ async fn a_sweep_finds_the_deletions_no_run_can_see() {
         .await
         .unwrap();
     // A run later still: nothing of it is visible to an incremental read.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    next_millisecond().await;
     let mut config = w.config();
     for flow in &mut config.flows {
         flow.lookback = Some("0s".into());

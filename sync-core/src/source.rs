@@ -6,6 +6,7 @@ use crate::record::{Position, Record};
 use crate::sink::TargetRef;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The half-open time range a run reads: `low <= version < high`, epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,43 @@ impl PageRequest {
             (Some(a), Some(t)) => Some(a.max(t)),
             (a, t) => a.or(t),
         }
+    }
+}
+
+/// What a source works out once per window and reuses for every page of it (the records whose
+/// details changed, the orders whose outbounds changed). Cheap to clone: clones share it.
+#[derive(Debug)]
+pub(crate) struct PerWindow<T>(Arc<Mutex<Option<Kept<T>>>>);
+
+/// A window and what was worked out for it.
+type Kept<T> = (Window, Arc<T>);
+
+impl<T> Clone for PerWindow<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for PerWindow<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T> PerWindow<T> {
+    /// What was kept for `window`, if anything.
+    pub(crate) fn get(&self, window: Window) -> Option<Arc<T>> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(w, _)| *w == window)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value` for `window` (forgetting the previous window's) and hands it out.
+    pub(crate) fn put(&self, window: Window, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((window, value.clone()));
+        value
     }
 }
 

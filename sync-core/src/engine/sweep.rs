@@ -1,6 +1,7 @@
 //! Sweeping the ID map: what no incremental run can see — records deleted in the source, and
 //! changes a run missed.
 
+use super::dead_letter::letter;
 use super::run::Run;
 use crate::error::Result;
 use crate::report::RecordOutcome;
@@ -57,9 +58,11 @@ impl Run<'_> {
             .source_gone(&targets)
             .await
             .map_err(|e| self.sink_error(e))?;
+        let keys: Vec<String> = entries.iter().map(|e| e.source_key.clone()).collect();
+        let states = self.engine.store.lookup(&self.flow.name, &keys).await?;
         let mut changes = Changes::default();
         let now = self.now();
-        for (entry, outcome) in entries.into_iter().zip(outcomes) {
+        for ((entry, outcome), state) in entries.into_iter().zip(outcomes).zip(states) {
             let key = entry.source_key;
             let outcome = match outcome {
                 WriteOutcome::Removed(t) => {
@@ -74,16 +77,14 @@ impl Run<'_> {
                 // re-run of it finds the record gone and clears it.
                 WriteOutcome::Failed { reason, .. } | WriteOutcome::Unknown { reason } => {
                     let reason = format!("gone from the source: {reason}");
-                    changes.dead_letters_put.push(crate::state::DeadLetter {
-                        source_key: key.clone(),
-                        stage: Stage::Write,
-                        reason: reason.clone(),
-                        payload: None,
-                        attempts: 1,
-                        retryable: true,
-                        first_at: now,
-                        last_at: now,
-                    });
+                    let prior = state.dead_letter(&Stage::Write);
+                    changes.dead_letters_put.push(letter(
+                        &key,
+                        prior,
+                        Stage::Write,
+                        reason.clone(),
+                        now,
+                    ));
                     RecordOutcome::DeadLettered {
                         stage: Stage::Write,
                         reason,

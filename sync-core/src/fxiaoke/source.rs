@@ -2,7 +2,7 @@
 //! order, with their detail lines and referenced records attached.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fxiaoke_sdk::{Client, Filter, Query};
@@ -14,7 +14,7 @@ use crate::json::text;
 use crate::metadata::ObjectDescription;
 use crate::path::FieldPath;
 use crate::record::{Position, Record};
-use crate::source::{Page, PageRequest, Source, Window};
+use crate::source::{Page, PageRequest, PerWindow, Source, Window};
 
 const MODIFIED: &str = "last_modified_time";
 const ID: &str = "_id";
@@ -157,8 +157,6 @@ impl ObjectSourceConfig {
 }
 
 /// A window and the positions of the records whose details changed in it.
-type DetailsChanged = (Window, Arc<ChangedDetails>);
-
 /// The records whose details changed in a window: in read order, and each key's place.
 #[derive(Debug, Default)]
 struct ChangedDetails {
@@ -178,7 +176,7 @@ pub struct ObjectSource {
     config: ObjectSourceConfig,
     /// The records whose details changed in the last window asked for (see
     /// [`ObjectSourceConfig::watch_details`]), read once per window.
-    details_changed: Arc<Mutex<Option<DetailsChanged>>>,
+    details_changed: PerWindow<ChangedDetails>,
 }
 
 impl ObjectSource {
@@ -187,20 +185,15 @@ impl ObjectSource {
         Self {
             client,
             config,
-            details_changed: Arc::default(),
+            details_changed: PerWindow::default(),
         }
     }
 
     /// The records whose related records changed in `window`: each record's key at its
     /// details' latest change in the window, in `(version, key)` order.
     async fn details_changed(&self, window: Window) -> Result<Arc<ChangedDetails>, ConnectorError> {
-        if let Some((w, found)) = &*self
-            .details_changed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            && *w == window
-        {
-            return Ok(found.clone());
+        if let Some(found) = self.details_changed.get(window) {
+            return Ok(found);
         }
         let mut latest: BTreeMap<String, i64> = BTreeMap::new();
         for related in &self.config.related {
@@ -233,14 +226,13 @@ impl ObjectSource {
             })
             .collect();
         order.sort();
-        let found = Arc::new(ChangedDetails {
-            order,
-            latest: latest.into_iter().collect(),
-        });
-        *self
-            .details_changed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((window, found.clone()));
+        let found = self.details_changed.put(
+            window,
+            ChangedDetails {
+                order,
+                latest: latest.into_iter().collect(),
+            },
+        );
         Ok(found)
     }
 

@@ -2,7 +2,7 @@
 //! order whose outbounds changed, with what every audited outbound of it shipped so far.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
@@ -13,7 +13,7 @@ use super::convert::{connector_error, permanent};
 use crate::error::ConnectorError;
 use crate::json::text;
 use crate::record::{Position, Record};
-use crate::source::{Page, PageRequest, Source, Window};
+use crate::source::{Page, PageRequest, PerWindow, Source, Window};
 
 /// How a [`ShipmentSource`] reads outbounds and the orders they ship.
 #[derive(Debug, Clone)]
@@ -80,11 +80,8 @@ impl ShipmentSourceConfig {
 pub struct ShipmentSource {
     client: Client,
     config: ShipmentSourceConfig,
-    changed: Arc<Mutex<Option<Changed>>>,
+    changed: PerWindow<Vec<Position>>,
 }
-
-/// A window and the orders whose outbounds changed in it.
-type Changed = (Window, Arc<Vec<Position>>);
 
 const ORDER_NO: &str = "FSoorDerno";
 const ORDER_LINE: &str = "FSOEntryId";
@@ -95,7 +92,7 @@ impl ShipmentSource {
         Self {
             client,
             config,
-            changed: Arc::default(),
+            changed: PerWindow::default(),
         }
     }
 
@@ -116,13 +113,8 @@ impl ShipmentSource {
 
     /// The orders whose outbounds changed in `window`, each at its latest change, in order.
     async fn changed(&self, window: Window) -> Result<Arc<Vec<Position>>, ConnectorError> {
-        if let Some((w, found)) = &*self
-            .changed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            && *w == window
-        {
-            return Ok(found.clone());
+        if let Some(found) = self.changed.get(window) {
+            return Ok(found);
         }
         let (low, high) = (self.local(window.low)?, self.local(window.high)?);
         let in_window = |field: &str| Filter::ge(field, low).and(Filter::lt(field, high));
@@ -159,11 +151,7 @@ impl ShipmentSource {
             .map(|(key, version)| Position { version, key })
             .collect();
         found.sort();
-        let found = Arc::new(found);
-        *self
-            .changed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((window, found.clone()));
+        let found = self.changed.put(window, found);
         Ok(found)
     }
 
