@@ -65,6 +65,15 @@ pub(crate) enum Command {
         /// The interval (default: schedule.every, else 5m).
         #[arg(long)]
         every: Option<String>,
+        /// Also serve the web page and /metrics, at serve.listen (127.0.0.1:9184) or ADDR.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+        serve: Option<String>,
+    },
+    /// Serve the operator's web page, its JSON endpoints and /metrics (until Ctrl-C).
+    Serve {
+        /// Where to listen (default serve.listen, else 127.0.0.1:9184).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Show cursors, pending writes, dead letters, deferrals and the last runs.
     Status {
@@ -141,7 +150,11 @@ pub(crate) enum DeadLetters {
     },
 }
 
-pub(crate) fn init_logging(verbose: u8) {
+/// Logs on standard error, and the SDKs' call spans counted into `metrics`.
+pub(crate) fn init_logging(verbose: u8, metrics: &fxk3::metrics::Metrics) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let default = match verbose {
         // Without -v the run report lists the records not synced; the engine's warning per
         // record would repeat it on stderr.
@@ -154,9 +167,18 @@ pub(crate) fn init_logging(verbose: u8) {
     // Colours only for a person at a terminal: not in a file or the journal, not with NO_COLOR.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
+        .with_filter(filter);
+    // Whatever the log level, the calls are counted: their spans are at info.
+    let calls = metrics.call_layer().with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("fxiaoke_sdk", tracing::Level::INFO)
+            .with_target("k3cloud_sdk", tracing::Level::INFO),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(calls)
         .try_init();
 }

@@ -28,6 +28,12 @@ pub struct Config {
     /// How `watch` repeats runs.
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// Who `watch` tells about problems, and when.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// The operator's web page (`fxk3 serve`, `fxk3 watch --serve`).
+    #[serde(default)]
+    pub serve: ServeConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -353,6 +359,94 @@ pub struct ScheduleConfig {
     pub every: Option<String>,
 }
 
+/// `[alerts]`: `watch` checks the state after every run and tells the channels about each
+/// problem once, again every `remind_every` while it lasts, and once when it clears.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AlertsConfig {
+    /// Tell again while a problem lasts, this often (default `4h`).
+    pub remind_every: Option<String>,
+    /// A write-back or message waiting this long means the follow-ups are stalled (default
+    /// `30m`).
+    pub stall_after: Option<String>,
+    /// `zh` (default) or `en`.
+    #[serde(default)]
+    pub language: crate::alerts::Lang,
+    /// Where alerts go (`[[alerts.channels]]`); none by default.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+}
+
+impl AlertsConfig {
+    /// [`remind_every`](Self::remind_every), checked.
+    pub fn remind_every(&self) -> Duration {
+        self.remind_every
+            .as_deref()
+            .and_then(|e| parse_interval(e).ok())
+            .unwrap_or(Duration::from_secs(4 * 3600))
+    }
+
+    /// [`stall_after`](Self::stall_after), checked.
+    pub fn stall_after(&self) -> Duration {
+        self.stall_after
+            .as_deref()
+            .and_then(|e| parse_interval(e).ok())
+            .unwrap_or(Duration::from_secs(30 * 60))
+    }
+}
+
+/// `[[alerts.channels]]`: one place alerts go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ChannelConfig {
+    /// `webhook`, `wecom` (企业微信), `dingtalk` (钉钉), `feishu` (飞书) or `crm`.
+    pub kind: crate::alerts::ChannelKind,
+    /// The environment variable holding the webhook's address (all kinds but `crm`): robots'
+    /// addresses carry their key, so they are secrets.
+    pub url_env: Option<String>,
+    /// The environment variable holding the robot's signing secret (加签; `dingtalk`,
+    /// `feishu`), when it has one.
+    pub secret_env: Option<String>,
+    /// The CRM users told (`FSUID_…`; `crm` only).
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+/// `[serve]`: the operator's web page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// Where to listen (default `127.0.0.1:9184`: this machine only).
+    pub listen: Option<String>,
+    /// The environment variable holding the token that buttons (retry, drop) must give; without
+    /// it the page only shows.
+    #[serde(default = "serve_token_env")]
+    pub token_env: String,
+}
+
+fn serve_token_env() -> String {
+    "FXK3_SERVE_TOKEN".into()
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: None,
+            token_env: serve_token_env(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Where to listen.
+    pub fn listen(&self) -> &str {
+        self.listen.as_deref().unwrap_or("127.0.0.1:9184")
+    }
+}
+
 impl Config {
     /// Reads and checks a configuration file. Relative paths in it are resolved from the
     /// file's directory. Environment variables are not read here (see
@@ -469,6 +563,7 @@ impl Config {
             parse_interval(every)
                 .map_err(|e| ConfigError::Invalid(format!("schedule.every: {e}")))?;
         }
+        self.check_alerts()?;
         if let Some(k3) = &self.k3cloud
             && k3.auth != K3Auth::Password
             && k3.app_id.as_deref().is_none_or(|a| a.trim().is_empty())
@@ -484,6 +579,51 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "fxiaoke: give `operator` (FSUID_…) or `operator_mobile`".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn check_alerts(&self) -> Result<(), ConfigError> {
+        use crate::alerts::ChannelKind;
+        let a = &self.alerts;
+        for (name, value) in [
+            ("remind_every", &a.remind_every),
+            ("stall_after", &a.stall_after),
+        ] {
+            if let Some(v) = value {
+                parse_interval(v)
+                    .map_err(|e| ConfigError::Invalid(format!("alerts.{name}: {e}")))?;
+            }
+        }
+        for c in &a.channels {
+            let kind = c.kind.as_str();
+            let invalid = |what: &str| {
+                Err(ConfigError::Invalid(format!(
+                    "alerts channel `{kind}`: {what}"
+                )))
+            };
+            match c.kind {
+                ChannelKind::Crm if c.users.is_empty() => {
+                    return invalid("give `users` (FSUID_…) to tell");
+                }
+                ChannelKind::Crm if self.fxiaoke.is_none() => {
+                    return invalid("needs the [fxiaoke] connection");
+                }
+                ChannelKind::Crm if c.url_env.is_some() || c.secret_env.is_some() => {
+                    return invalid("takes `users`, not `url_env` or `secret_env`");
+                }
+                ChannelKind::Crm => {}
+                _ if c.url_env.is_none() => {
+                    return invalid("give `url_env`, the environment variable holding its address");
+                }
+                _ if !c.users.is_empty() => return invalid("`users` is for `crm` only"),
+                ChannelKind::Webhook | ChannelKind::Wecom if c.secret_env.is_some() => {
+                    return invalid(
+                        "has no signing secret (`secret_env` is for dingtalk and feishu)",
+                    );
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -690,6 +830,42 @@ mod tests {
                 .contains("`use_org` applies to flows of kind customers only"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn alert_channels_are_checked_and_default_to_none() {
+        let c = Config::from_toml("", Path::new(".")).unwrap();
+        assert!(c.alerts.channels.is_empty());
+        assert_eq!(c.alerts.remind_every(), Duration::from_secs(4 * 3600));
+        assert_eq!(c.alerts.stall_after(), Duration::from_secs(1800));
+        assert_eq!(c.serve.listen(), "127.0.0.1:9184");
+        assert_eq!(c.serve.token_env, "FXK3_SERVE_TOKEN");
+        let table = [
+            ("[alerts]\nremind_every = \"0s\"\n", "alerts.remind_every"),
+            (
+                "[[alerts.channels]]\nkind = \"wecom\"\n",
+                "alerts channel `wecom`: give `url_env`",
+            ),
+            (
+                "[[alerts.channels]]\nkind = \"crm\"\nusers = [\"FSUID_1\"]\n",
+                "alerts channel `crm`: needs the [fxiaoke] connection",
+            ),
+            (
+                "[[alerts.channels]]\nkind = \"webhook\"\nurl_env = \"U\"\nsecret_env = \"S\"\n",
+                "alerts channel `webhook`: has no signing secret",
+            ),
+            (
+                "[[alerts.channels]]\nkind = \"sms\"\nurl_env = \"U\"\n",
+                "unknown variant `sms`",
+            ),
+        ];
+        for (text, want) in table {
+            let e = Config::from_toml(text, Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+        let signed =
+            "[[alerts.channels]]\nkind = \"dingtalk\"\nurl_env = \"U\"\nsecret_env = \"S\"\n";
+        assert!(Config::from_toml(signed, Path::new(".")).is_ok());
     }
 
     #[test]

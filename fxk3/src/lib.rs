@@ -19,13 +19,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 mod app;
 pub mod config;
 mod demo;
 mod error;
+pub mod health;
+pub mod metrics;
 pub mod observers;
 pub mod presets;
 pub mod report;
+pub mod serve;
 
 pub use app::{App, FlowOutcome, SecretSource, advice, environment};
 pub use config::{Config, FlowConfig, FlowKind};

@@ -30,8 +30,9 @@ use cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose);
-    match commands::execute(&cli).await {
+    let metrics = fxk3::metrics::Metrics::new();
+    cli::init_logging(cli.verbose, &metrics);
+    match commands::execute(&cli, &metrics).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = match &e {

@@ -127,6 +127,18 @@ pub fn table(outcomes: &[FlowOutcome]) -> String {
     out
 }
 
+/// Epoch milliseconds as a time in `zone`, with its offset (`2024-05-18 08:30:00+08:00`).
+pub fn local_time(ms: i64, zone: chrono::FixedOffset) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S%:z")
+                .to_string()
+        },
+    )
+}
+
 /// The outcomes as JSON (`--json`).
 pub fn json(outcomes: &[FlowOutcome]) -> String {
     serde_json::to_string_pretty(outcomes).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

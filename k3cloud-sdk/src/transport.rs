@@ -80,6 +80,7 @@ impl Transport {
             attempts = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
             outcome = tracing::field::Empty,
+            error_code = tracing::field::Empty,
         );
         let started = tokio::time::Instant::now();
         let result = self
@@ -94,6 +95,10 @@ impl Transport {
                 Err(e) => e.kind_label(),
             },
         );
+        // The vendor's code, for metrics by code (`fxk3`'s call counter reads the span).
+        if let Some(code) = result.as_ref().err().and_then(Error::msg_code) {
+            span.record("error_code", code);
+        }
         result
     }
 

@@ -2,6 +2,7 @@
 //! (built in `flows`); `advice` says what to do about a flow that stopped.
 
 mod advice;
+mod alerting;
 mod flows;
 
 pub use advice::advice;
@@ -33,6 +34,8 @@ pub struct App {
     store: Arc<dyn StateStore>,
     flows: Vec<Flow>,
     calls: CallCounter,
+    alert_channels: Vec<crate::alerts::Channel>,
+    serve_token: Option<secrecy::SecretString>,
 }
 
 impl std::fmt::Debug for App {
@@ -217,6 +220,8 @@ impl App {
                 })?)
             }
         };
+        let alert_channels = alerting::alert_channels(&config, env, fxiaoke.as_ref())?;
+        let serve_token = env(&config.serve.token_env).map(secrecy::SecretString::from);
         let store: Arc<dyn StateStore> = sqlite;
         let counter = {
             let (fx, k3) = (fxiaoke.clone(), k3cloud.clone());
@@ -232,6 +237,8 @@ impl App {
             store,
             flows: Vec::new(),
             calls: counter,
+            alert_channels,
+            serve_token,
         };
         let mut flows = Vec::with_capacity(app.config.flows.len());
         for flow in &app.config.flows {
@@ -279,7 +286,10 @@ impl App {
             fx.operator = Some(fx.operator.clone().unwrap_or_else(|| "offline".into()));
         }
         let placeholder: SecretSource = Arc::new(|_| Some("offline".into()));
-        Self::build(config, &placeholder).await
+        let mut app = Self::build(config, &placeholder).await?;
+        // Nothing offline may change state through the page: the placeholder is no token.
+        app.serve_token = None;
+        Ok(app)
     }
 
     /// HTTP requests the flow's last run or retry sent to both systems.

@@ -1,13 +1,14 @@
 //! One module per command; `execute` runs the one the command line names.
 
 use fxk3::config::{Config, parse_interval};
+use fxk3::report::local_time;
 use fxk3::{App, AppError, environment};
 
 use crate::OK;
 use crate::cli::{Cli, Command, DeadLetters};
 use dead_letters::dead_letters;
 use init::init;
-use run::{run_once, stop_on_signals, watch};
+use run::{Watch, run_once, stop_on_signals, watch};
 use sandbox::sandbox;
 use status::status;
 use validate::validate;
@@ -16,6 +17,7 @@ mod dead_letters;
 mod init;
 mod run;
 mod sandbox;
+mod serve;
 mod status;
 mod validate;
 
@@ -38,7 +40,7 @@ pub(crate) async fn load_reachable(cli: &Cli, flows: &[String]) -> Result<App, A
     Ok(app)
 }
 
-pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
+pub(crate) async fn execute(cli: &Cli, metrics: &fxk3::metrics::Metrics) -> Result<u8, AppError> {
     match &cli.command {
         Command::Init { dir, force } => init(dir, *force, cli.json),
         Command::Run {
@@ -47,7 +49,15 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
             every: None,
         } => {
             let app = load_reachable(cli, flows).await?;
-            run_once(&app, flows, *dry_run, cli.json, Some(stop_on_signals())).await
+            run_once(
+                &app,
+                flows,
+                *dry_run,
+                cli.json,
+                Some(stop_on_signals()),
+                None,
+            )
+            .await
         }
         Command::Run {
             flows,
@@ -58,9 +68,20 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
             // Checked once: later runs ride out an outage.
             let app = load_reachable(cli, flows).await?;
-            watch(&app, flows, every, *dry_run, cli.json).await
+            let w = Watch {
+                flows,
+                every,
+                dry_run: *dry_run,
+                json: cli.json,
+                serve: None,
+            };
+            watch(app, metrics, w).await
         }
-        Command::Watch { flows, every } => {
+        Command::Watch {
+            flows,
+            every,
+            serve,
+        } => {
             let every = every
                 .as_deref()
                 .map(parse_interval)
@@ -68,7 +89,22 @@ pub(crate) async fn execute(cli: &Cli) -> Result<u8, AppError> {
                 .map_err(|e| fxk3::ConfigError::Invalid(format!("--every: {e}")))?;
             let app = load_reachable(cli, flows).await?;
             let every = every.unwrap_or_else(|| app.config().every());
-            watch(&app, flows, every, false, cli.json).await
+            let w = Watch {
+                flows,
+                every,
+                dry_run: false,
+                json: cli.json,
+                serve: serve.as_deref(),
+            };
+            watch(app, metrics, w).await
+        }
+        Command::Serve { listen } => {
+            serve::serve(
+                load(cli).await?,
+                metrics,
+                listen.as_deref().unwrap_or_default(),
+            )
+            .await
         }
         Command::Status { flows } => status(&load_offline(cli).await?, flows, cli.json).await,
         Command::DeadLetters(cmd @ DeadLetters::Retry { flow }) => {
@@ -144,15 +180,4 @@ fn print_reports(reports: &[sync_core::RunReport]) {
         "{}",
         serde_json::to_string_pretty(reports).unwrap_or_default()
     );
-}
-
-pub(crate) fn local_time(ms: i64, zone: chrono::FixedOffset) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| {
-            t.with_timezone(&zone)
-                .format("%Y-%m-%d %H:%M:%S%:z")
-                .to_string()
-        },
-    )
 }

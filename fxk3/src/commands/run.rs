@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use fxk3::alerts::Alerter;
+use fxk3::metrics::Metrics;
 use fxk3::observers::{DryRunTally, Fanout, Progress};
 use fxk3::{App, AppError, FlowOutcome, report};
 use sync_core::Observer;
@@ -15,10 +17,14 @@ pub(crate) async fn run_once(
     dry_run: bool,
     json: bool,
     stop: Option<Arc<AtomicBool>>,
+    metrics: Option<&Metrics>,
 ) -> Result<u8, AppError> {
     let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
     if !json {
         observers.push(Arc::new(Progress::new()));
+    }
+    if let Some(m) = metrics {
+        observers.push(Arc::new(m.clone()));
     }
     let tally = Arc::new(DryRunTally::default());
     if dry_run {
@@ -26,6 +32,16 @@ pub(crate) async fn run_once(
     }
     let observer: Arc<dyn Observer> = Arc::new(Fanout(observers));
     let outcomes = app.run_with(flows, dry_run, Some(observer), stop).await?;
+    if let Some(m) = metrics {
+        for o in &outcomes {
+            let ms = u64::try_from(o.duration_ms).unwrap_or_default();
+            m.run_done(
+                &o.flow,
+                o.error.is_some(),
+                std::time::Duration::from_millis(ms),
+            );
+        }
+    }
     print_outcomes(&outcomes, dry_run, json);
     if !dry_run {
         return Ok(exit_code(&outcomes));
@@ -107,23 +123,83 @@ pub(crate) fn print_outcomes(outcomes: &[FlowOutcome], dry_run: bool, json: bool
     }
 }
 
-pub(crate) async fn watch(
-    app: &App,
-    flows: &[String],
-    every: std::time::Duration,
-    dry_run: bool,
-    json: bool,
-) -> Result<u8, AppError> {
+/// How `watch` repeats runs.
+#[derive(Debug)]
+pub(crate) struct Watch<'a> {
+    pub(crate) flows: &'a [String],
+    pub(crate) every: std::time::Duration,
+    pub(crate) dry_run: bool,
+    pub(crate) json: bool,
+    /// Serve the web page beside the runs, at this address (`""`: the configuration's).
+    pub(crate) serve: Option<&'a str>,
+}
+
+/// Runs every `every` until Ctrl-C or SIGTERM; after each run (not dry runs) reads the state
+/// into the metrics and tells the alert channels what changed.
+pub(crate) async fn watch(app: App, metrics: &Metrics, w: Watch<'_>) -> Result<u8, AppError> {
+    let app = Arc::new(app);
     let (stop, mut stopped) = stop_and_notify_on_signals();
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let server = match w.serve {
+        Some(listen) => {
+            let listener = super::serve::bind(&app, listen).await?;
+            Some(super::serve::spawn(
+                listener,
+                app.clone(),
+                metrics.clone(),
+                changed.clone(),
+                stopped.clone(),
+            ))
+        }
+        None => None,
+    };
+    let mut alerter = app.alerter()?;
     let mut code = OK;
     while !stop.load(Ordering::SeqCst) {
-        code = run_once(app, flows, dry_run, json, Some(stop.clone())).await?;
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stopped.wait_for(|s| *s) => {}
+        code = run_once(
+            &app,
+            w.flows,
+            w.dry_run,
+            w.json,
+            Some(stop.clone()),
+            Some(metrics),
+        )
+        .await?;
+        if !w.dry_run {
+            check(&app, &mut alerter, metrics).await;
+        }
+        let next = tokio::time::Instant::now() + w.every;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => break,
+                _ = stopped.wait_for(|s| *s) => break,
+                // A retry or drop from the page: its problem may be gone now.
+                () = changed.notified() => check(&app, &mut alerter, metrics).await,
+            }
         }
     }
+    if let Some(server) = server {
+        let _ = server.await;
+    }
     Ok(code)
+}
+
+/// Reads the state after a run: the metrics' gauges, then the alerts. A failure to read is
+/// logged; the next run's check tries again.
+async fn check(app: &App, alerter: &mut Alerter, metrics: &Metrics) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let health = match app.health().await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the state for metrics and alerts");
+            return;
+        }
+    };
+    let stall = app.config().alerts.stall_after();
+    metrics.set_health(&health, now, stall);
+    let problems: Vec<_> = health.iter().flat_map(|h| h.problems(now, stall)).collect();
+    let checked = alerter.check(&problems, now).await;
+    metrics.alerted(&checked.notices);
 }
 
 /// A flag set by the first Ctrl-C or SIGTERM (what systemd and `docker stop` send): the run

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 /// How the reason of a dead letter for an action that may have happened begins: re-runs of
 /// dead letters leave such letters alone when the action must not repeat.
-pub(crate) const UNKNOWN_SEND: &str = "outcome unknown: ";
+pub(crate) const UNKNOWN_SEND: &str = crate::state::DeadLetter::UNKNOWN_OUTCOME;
 
 /// A record that was written (or found by reconciliation) and may need follow-ups.
 #[derive(Debug, Clone)]

@@ -97,6 +97,18 @@ pub struct DeadLetter {
     pub last_at: i64,
 }
 
+impl DeadLetter {
+    /// The start of the reason of a follow-up (a message) that may have been sent: it is
+    /// never sent again by a retry, only dropped by a person who checked.
+    pub const UNKNOWN_OUTCOME: &'static str = "outcome unknown: ";
+
+    /// True for a follow-up that may have happened (see [`Self::UNKNOWN_OUTCOME`]), rather
+    /// than one that failed.
+    pub fn is_unknown_outcome(&self) -> bool {
+        !self.retryable && self.reason.starts_with(Self::UNKNOWN_OUTCOME)
+    }
+}
+
 /// A record waiting for a reference that is not in the ID map yet (rule 6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deferral {
