@@ -652,6 +652,23 @@ async fn serve_alone_shows_the_state_and_without_a_token_changes_nothing() {
     let (code, page) = get(&format!("{}/", w.base)).await;
     assert_eq!(code, 200);
     assert!(page.contains("<title>fxk3</title>"), "{page}");
+    // Another site's name rebound to 127.0.0.1 is refused; loopback names are not.
+    for (host, want) in [
+        ("attacker.example:9184", 421),
+        ("127.0.0.1.attacker.example", 421),
+        ("localhost:9184", 200),
+        ("[::1]:9184", 200),
+    ] {
+        let code = reqwest::Client::new()
+            .get(format!("{}/api/status", w.base))
+            .header("Host", host)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(code, want, "Host: {host}");
+    }
     let (_, status) = get(&format!("{}/api/status", w.base)).await;
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["can_change"], false);
@@ -701,5 +718,89 @@ async fn serve_alone_shows_the_state_and_without_a_token_changes_nothing() {
         sandbox.all_calls().values().sum::<u64>(),
         calls,
         "nothing was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_failing_run_after_run_is_alerted_once_and_resolved_once_when_it_recovers() {
+    let sandbox = Sandbox::builder().demo_data(true).start().await.unwrap();
+    sandbox.fxiaoke_set_rate_limit(None);
+    // The company's OpenAPI licence lapses: the CRM refuses every call, and each run of the
+    // flow fails.
+    sandbox.fxiaoke_set_openapi_purchased(false);
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let w = start(
+        &sandbox,
+        &[
+            "watch",
+            "customers",
+            "--every",
+            "1s",
+            "--serve",
+            "127.0.0.1:0",
+        ],
+        "[alerts]\nlanguage = \"en\"\n\
+         [[alerts.channels]]\nkind = \"webhook\"\nurl_env = \"FXK3_ALERT_WEBHOOK\"\n",
+        &[("FXK3_ALERT_WEBHOOK", format!("{}/hook", receiver.uri()))],
+    );
+    let failed_runs = || async {
+        let (_, m) = get(&format!("{}/metrics", w.base)).await;
+        metric(&m, "fxk3_runs_total{flow=\"customers\",result=\"failed\"}").unwrap_or_default()
+    };
+    until("three failed runs", || async { failed_runs().await >= 3.0 }).await;
+    let told = bodies(&receiver).await;
+    assert_eq!(told.len(), 1, "one alert however many runs fail: {told:?}");
+    assert_eq!(
+        (&told[0]["event"], &told[0]["problem"], &told[0]["title"]),
+        (
+            &json!("alert"),
+            &json!("flow_failed"),
+            &json!("[fxk3 alert] customers: the flow failed")
+        ),
+        "{}",
+        told[0]
+    );
+    let (_, m) = get(&format!("{}/metrics", w.base)).await;
+    assert_eq!(
+        metric(
+            &m,
+            "fxk3_problems{flow=\"customers\",problem=\"flow_failed\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    sandbox.fxiaoke_set_openapi_purchased(true);
+    until("the resolution", || async {
+        bodies(&receiver).await.len() == 2
+    })
+    .await;
+    let told = bodies(&receiver).await;
+    assert_eq!(
+        (&told[1]["event"], &told[1]["problem"]),
+        (&json!("resolved"), &json!("flow_failed")),
+        "{}",
+        told[1]
+    );
+    // Runs go on cleanly: nothing more is told.
+    let (_, m) = get(&format!("{}/metrics", w.base)).await;
+    let ok_runs =
+        metric(&m, "fxk3_runs_total{flow=\"customers\",result=\"ok\"}").unwrap_or_default();
+    until("two more clean runs", || async {
+        let (_, m) = get(&format!("{}/metrics", w.base)).await;
+        metric(&m, "fxk3_runs_total{flow=\"customers\",result=\"ok\"}").unwrap_or_default()
+            >= ok_runs + 2.0
+    })
+    .await;
+    assert_eq!(bodies(&receiver).await.len(), 2);
+    assert_eq!(
+        sandbox.k3cloud_records("BD_Customer").len(),
+        300,
+        "every customer reached the ERP once the CRM answered"
     );
 }

@@ -1,6 +1,8 @@
 //! `fxk3 serve`: the operator's web page, its JSON endpoints and `/metrics`.
 //!
-//! Reads need nothing; anything that changes state (retry, drop) needs the token of
+//! On loopback, requests must name a loopback host (`Host: 127.0.0.1:9184`, `localhost:…`):
+//! a page of another site that rebinds its own name to 127.0.0.1 cannot read this one.
+//! Reads need nothing more; anything that changes state (retry, drop) needs the token of
 //! `[serve] token_env` as `Authorization: Bearer …` — a header, so that another site's page
 //! cannot make a browser send it. Without a token configured the page only shows. No secret
 //! is ever in an answer: the state file holds none, and errors come from the SDKs, which
@@ -31,8 +33,15 @@ struct Shared {
 
 /// The page, its endpoints and `/metrics` for `app`; `changed` is notified after the page
 /// changed the state (`watch` then checks its alerts at once, not after its next run).
-pub fn router(app: Arc<App>, metrics: Metrics, changed: Arc<tokio::sync::Notify>) -> Router {
-    Router::new()
+/// `loopback_only`: refuse requests that do not name a loopback host (see the module's
+/// documentation); for a server bound to loopback.
+pub fn router(
+    app: Arc<App>,
+    metrics: Metrics,
+    changed: Arc<tokio::sync::Notify>,
+    loopback_only: bool,
+) -> Router {
+    let router = Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics_text))
         .route("/api/status", get(status))
@@ -43,7 +52,42 @@ pub fn router(app: Arc<App>, metrics: Metrics, changed: Arc<tokio::sync::Notify>
             app,
             metrics,
             changed,
-        }))
+        }));
+    if loopback_only {
+        router.layer(axum::middleware::from_fn(loopback_host))
+    } else {
+        router
+    }
+}
+
+/// Lets through requests whose `Host` is a loopback name or address.
+async fn loopback_host(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    // `name:port`, `[v6]:port`, or without the port.
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') && port.chars().all(|c| c.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(json!({"error": "this page answers only to a loopback host name (127.0.0.1, localhost)"})),
+        )
+            .into_response()
+    }
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes.
@@ -54,7 +98,8 @@ pub async fn serve(
     changed: Arc<tokio::sync::Notify>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app, metrics, changed))
+    let loopback = listener.local_addr()?.ip().is_loopback();
+    axum::serve(listener, router(app, metrics, changed, loopback))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -68,7 +113,8 @@ async fn page() -> impl IntoResponse {
             // The page's own script and style only; nothing from elsewhere.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 frame-ancestors 'none'",
             ),
         ],
         Html(PAGE),
