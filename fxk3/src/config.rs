@@ -425,6 +425,10 @@ pub struct ServeConfig {
     /// it the page only shows.
     #[serde(default = "serve_token_env")]
     pub token_env: String,
+    /// Host names the page also answers to on loopback besides `127.0.0.1` and `localhost`:
+    /// the name a reverse proxy in front passes on (`Host`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 fn serve_token_env() -> String {
@@ -436,6 +440,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: None,
             token_env: serve_token_env(),
+            hosts: Vec::new(),
         }
     }
 }

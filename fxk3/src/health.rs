@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sync_core::Counts;
 use sync_core::StateStore;
-use sync_core::state::{DeadLetter, RunRecord, WRITE_BACK};
+use sync_core::state::{DeadLetter, RunKind, RunRecord, WRITE_BACK};
 
 /// The most dead letters (and queued write-backs) read per flow; counts above it are shown as
 /// this many.
@@ -38,6 +38,10 @@ pub struct FlowHealth {
     pub deferred: usize,
     /// The latest runs, newest first.
     pub last_runs: Vec<RunSummary>,
+    /// Why the flow's latest run stopped, when it failed. Retries of dead letters are not
+    /// counted: their success says nothing of the next run's, and their failures are dead
+    /// letters.
+    pub failed: Option<String>,
     /// The dead letters (at most [`LETTERS_READ`]), as the store lists them.
     #[serde(skip)]
     pub letters: Vec<DeadLetter>,
@@ -78,6 +82,7 @@ impl FlowHealth {
         // Listed by key, not by age: the oldest is looked for among the first ones.
         let write_backs = store.queued(flow, WRITE_BACK, LETTERS_READ).await?;
         let letters = store.dead_letters(flow, None, LETTERS_READ).await?;
+        let runs = store.runs(flow, 50).await?;
         Ok(FlowHealth {
             flow: flow.to_owned(),
             cursor: store.cursor(flow).await?.map(|c| c.version),
@@ -88,12 +93,11 @@ impl FlowHealth {
             dead_letters: letters.len(),
             unknown_outcomes: letters.iter().filter(|l| l.is_unknown_outcome()).count(),
             deferred: store.deferrals(flow, None, LETTERS_READ).await?.len(),
-            last_runs: store
-                .runs(flow, 5)
-                .await?
+            last_runs: runs.iter().take(5).cloned().map(RunSummary::from).collect(),
+            failed: runs
                 .into_iter()
-                .map(RunSummary::from)
-                .collect(),
+                .find(|r| r.kind != RunKind::DeadLetters)
+                .and_then(|r| r.error),
             letters,
         })
     }
@@ -110,8 +114,8 @@ impl FlowHealth {
                 detail,
             });
         };
-        if let Some(error) = self.last_runs.first().and_then(|r| r.error.clone()) {
-            add(ProblemKind::FlowFailed, 1, error);
+        if let Some(error) = &self.failed {
+            add(ProblemKind::FlowFailed, 1, error.clone());
         }
         let failed: Vec<&DeadLetter> = self
             .letters
@@ -243,6 +247,7 @@ mod tests {
             unknown_outcomes: 0,
             deferred: 0,
             last_runs: Vec::new(),
+            failed: None,
             letters: Vec::new(),
         }
     }
@@ -267,13 +272,7 @@ mod tests {
         ];
         h.unknown_outcomes = 1;
         h.pending_writes = 2;
-        h.last_runs = vec![RunSummary {
-            kind: "Incremental".into(),
-            started_at: 0,
-            finished_at: 1,
-            counts: Counts::default(),
-            error: Some("K3Cloud unreachable".into()),
-        }];
+        h.failed = Some("K3Cloud unreachable".into());
         h.pending_messages = 1;
         h.pending_write_backs = 2;
         h.oldest_follow_up_at = Some(1_000);

@@ -225,10 +225,16 @@ impl Metrics {
                 h.pending_messages + usize::try_from(h.pending_write_backs).unwrap_or(usize::MAX),
             );
             gauge(&m.deferred, h.deferred);
-            if let Some(cursor) = h.cursor {
-                m.cursor_lag
-                    .get_or_create(&flow)
-                    .set(now.saturating_sub(cursor).max(0) / 1000);
+            match h.cursor {
+                Some(cursor) => {
+                    m.cursor_lag
+                        .get_or_create(&flow)
+                        .set(now.saturating_sub(cursor).max(0) / 1000);
+                }
+                // No cursor (never run, or set back): no lag to show, not the last one.
+                None => {
+                    m.cursor_lag.remove(&flow);
+                }
             }
             let now_open: Vec<ProblemKind> = h
                 .problems(now, stall_after)
@@ -259,7 +265,8 @@ impl Metrics {
         }
     }
 
-    /// A run of `flow` that took `elapsed` and failed or not.
+    /// A run of `flow` that took `elapsed` and failed or not. A flow that did not start (its
+    /// dependency failed, another process holds it) counts as failed, with no duration.
     pub fn run_done(&self, flow: &str, failed: bool, elapsed: Duration) {
         let m = &self.0;
         m.runs
@@ -268,6 +275,9 @@ impl Metrics {
                 result: if failed { "failed" } else { "ok" },
             })
             .inc();
+        if failed && elapsed.is_zero() {
+            return;
+        }
         m.run_seconds
             .get_or_create(&FlowLabels {
                 flow: flow.to_owned(),

@@ -349,6 +349,16 @@ async fn an_injected_failure_is_alerted_once_resolved_once_and_shown_in_the_metr
     assert_eq!(status["flows"][0]["dead_letters"], 1);
     assert!(!status.to_string().contains(TOKEN));
 
+    // A retry before the fix fails again: the problem is the same, nobody is told again, but
+    // the check after it offers the robot that was down the alert it missed.
+    let (code, report) = post(&retry, Some(TOKEN)).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["report"]["counts"]["dead_lettered"], 1, "{report}");
+    until("the alert offered again", || async {
+        bodies(&flaky).await.len() == 2
+    })
+    .await;
+
     // The data is fixed in the CRM; a retry from the page clears the dead letter, and the
     // resolution goes out at once (the next run is an hour away).
     sandbox
@@ -642,13 +652,33 @@ async fn serve_alone_shows_the_state_and_without_a_token_changes_nothing() {
         serde_json::from_str::<Value>(&s).unwrap()["flows"][0]["dead_letters"] == 1
     })
     .await;
-    // The same state file, served alone, with no token in the environment.
-    let w = start_in(
-        first.stop(),
-        &sandbox,
-        &["serve", "--listen", "127.0.0.1:0"],
-        &[],
-    );
+    // The same state file, served alone, with no token in the environment, and an alert
+    // channel whose address is not in it either: only `watch` alerts, only it needs that.
+    let dir = first.stop();
+    let config = dir.path().join("fxk3.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let channel =
+        "[alerts]\n[[alerts.channels]]\nkind = \"wecom\"\nurl_env = \"FXK3_NOT_SET_URL\"\n";
+    std::fs::write(&config, format!("{text}\n{channel}")).unwrap();
+    let k3 = &sandbox.config().k3cloud;
+    let fx = &sandbox.config().fxiaoke.apps[0];
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_fxk3"));
+    watch
+        .current_dir(dir.path())
+        .args(["watch", "customers"])
+        .env("FXK3_FXIAOKE_APP_SECRET", &fx.app_secret)
+        .env("FXK3_FXIAOKE_PERMANENT_CODE", &fx.permanent_code)
+        .env("FXK3_K3CLOUD_APP_SECRET", &k3.app_secret)
+        .env_remove("FXK3_NOT_SET_URL");
+    // On a blocking thread: the simulators in this process keep answering meanwhile.
+    let out = tokio::task::spawn_blocking(move || watch.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("FXK3_NOT_SET_URL"), "{stderr}");
+    let w = start_in(dir, &sandbox, &["serve", "--listen", "127.0.0.1:0"], &[]);
     let (code, page) = get(&format!("{}/", w.base)).await;
     assert_eq!(code, 200);
     assert!(page.contains("<title>fxk3</title>"), "{page}");

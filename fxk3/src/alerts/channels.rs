@@ -69,9 +69,15 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// False for a message that may have gone out: it is not offered again.
+    /// False for a message that may have gone out, and for one the robot refused for good
+    /// (too long, a keyword missing, a bad signature): it is not offered again. Robots' rate
+    /// limits (企业微信 45009, 钉钉 130101) and failures to connect or answer are offered again.
     pub fn may_retry(&self) -> bool {
-        !matches!(self, DeliveryError::Crm(e) if e.is_outcome_unknown())
+        match self {
+            DeliveryError::Crm(e) => !e.is_outcome_unknown() && e.is_retryable(),
+            DeliveryError::Refused { code, .. } => matches!(code, 45009 | 130_101),
+            DeliveryError::Unreachable(_) | DeliveryError::Status(_) => true,
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //! (企业微信, 钉钉, 飞书) and CRM users (`channels`).
 //!
 //! What to tell is [`Ledger::step`], a pure function of the open problems, the problems now
-//! and the time; the [`Alerter`] sends what it returns and keeps a notice a channel did not
-//! take, to offer it again at the next check.
+//! and the time. The [`Alerter`] queues what it returns per channel ([`Outbox`]) and sends
+//! each channel's queue in order, stopping at its first failure: a channel that is down gets
+//! the rest at the next check, in the order things happened, without stale reminders.
 
 mod channels;
 mod text;
@@ -132,8 +133,50 @@ impl Ledger {
     }
 }
 
-/// How long a notice a channel refused is offered again before it is given up.
+/// How long a notice a channel did not take is offered again before it is given up.
 const KEEP_UNDELIVERED_MS: i64 = 24 * 3600 * 1000;
+
+/// One channel's notices not delivered yet, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outbox {
+    queue: Vec<Notice>,
+}
+
+impl Outbox {
+    /// Queues `n`, folding it into what waits for the same problem: a reminder behind a
+    /// waiting alert or reminder says nothing new (it replaces a reminder); a resolution of a
+    /// problem whose alert never went out cancels both (the channel never heard of it).
+    pub fn push(&mut self, n: Notice) {
+        let key = n.problem.key();
+        let waiting = |e: Event| {
+            self.queue
+                .iter()
+                .position(|q| q.event == e && q.problem.key() == key)
+        };
+        match n.event {
+            Event::Alert => self.queue.push(n),
+            Event::Reminder => match (waiting(Event::Alert), waiting(Event::Reminder)) {
+                (Some(_), _) => {}
+                (None, Some(i)) => self.queue[i] = n,
+                (None, None) => self.queue.push(n),
+            },
+            Event::Resolved => {
+                if waiting(Event::Alert).is_some() {
+                    self.queue.retain(|q| q.problem.key() != key);
+                } else {
+                    self.queue
+                        .retain(|q| !(q.event == Event::Reminder && q.problem.key() == key));
+                    self.queue.push(n);
+                }
+            }
+        }
+    }
+
+    /// The notices waiting, oldest first.
+    pub fn waiting(&self) -> &[Notice] {
+        &self.queue
+    }
+}
 
 /// Sends alerts to the configured channels.
 #[derive(Debug)]
@@ -143,8 +186,8 @@ pub struct Alerter {
     lang: Lang,
     zone: chrono::FixedOffset,
     ledger: Ledger,
-    /// `(channel index, notice)` not delivered yet.
-    undelivered: Vec<(usize, Notice)>,
+    /// Per channel, what it has not taken yet.
+    outboxes: Vec<Outbox>,
 }
 
 /// What one check sent.
@@ -153,8 +196,8 @@ pub struct Alerter {
 pub struct Checked {
     /// The notices made by this check.
     pub notices: Vec<Notice>,
-    /// Deliveries that failed (channel, error); they are tried again at the next check,
-    /// unless the message may have gone out.
+    /// Deliveries that failed (channel, error). The notice is offered again at the next
+    /// check, unless it may have gone out or the channel refused it for good.
     pub failed: Vec<(ChannelKind, DeliveryError)>,
 }
 
@@ -166,13 +209,14 @@ impl Alerter {
         lang: Lang,
         zone: chrono::FixedOffset,
     ) -> Self {
+        let outboxes = vec![Outbox::default(); channels.len()];
         Alerter {
             channels,
             remind_every,
             lang,
             zone,
             ledger: Ledger::default(),
-            undelivered: Vec::new(),
+            outboxes,
         }
     }
 
@@ -181,31 +225,47 @@ impl Alerter {
         &self.ledger
     }
 
-    /// Compares `problems` with the open ones at `now` and tells every channel what changed;
-    /// notices a channel did not take before are offered to it again first.
+    /// Compares `problems` with the open ones at `now` and tells every channel what changed,
+    /// after what it did not take before. A channel's sending stops at its first failure
+    /// (one timeout per channel and check, at most); the rest waits for the next check.
     pub async fn check(&mut self, problems: &[Problem], now: i64) -> Checked {
         let notices = self.ledger.step(problems, now, self.remind_every);
-        let mut queue = std::mem::take(&mut self.undelivered);
-        queue.retain(|(_, n)| now.saturating_sub(n.at) < KEEP_UNDELIVERED_MS);
-        for notice in &notices {
-            queue.extend((0..self.channels.len()).map(|i| (i, notice.clone())));
-        }
         let mut failed = Vec::new();
-        for (i, notice) in queue {
-            let channel = &self.channels[i];
-            let message = text::render(&notice, self.lang, self.zone);
-            match channel.send(&notice, &message).await {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::warn!(channel = channel.kind().as_str(), error = %e, "alert not delivered; tried again at the next check");
-                    if e.may_retry() {
-                        self.undelivered.push((i, notice));
+        for (channel, outbox) in self.channels.iter().zip(&mut self.outboxes) {
+            outbox
+                .queue
+                .retain(|n| now.saturating_sub(n.at) < KEEP_UNDELIVERED_MS);
+            for notice in &notices {
+                outbox.push(notice.clone());
+            }
+            while let Some(notice) = outbox.queue.first() {
+                let message = text::render(notice, self.lang, self.zone);
+                match channel.send(notice, &message).await {
+                    Ok(()) => {
+                        outbox.queue.remove(0);
                     }
-                    failed.push((channel.kind(), e));
+                    Err(e) if e.may_retry() => {
+                        tracing::warn!(channel = channel.kind().as_str(), error = %e, "alert not delivered; offered again at the next check");
+                        failed.push((channel.kind(), e));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = channel.kind().as_str(), error = %e, "alert not delivered and not offered again");
+                        failed.push((channel.kind(), e));
+                        outbox.queue.remove(0);
+                    }
                 }
             }
         }
         Checked { notices, failed }
+    }
+
+    /// Each channel's notices not delivered yet.
+    pub fn outboxes(&self) -> impl Iterator<Item = (ChannelKind, &Outbox)> {
+        self.channels
+            .iter()
+            .map(Channel::kind)
+            .zip(self.outboxes.iter())
     }
 }
 
@@ -280,6 +340,113 @@ mod tests {
                 want.into_iter().map(|(e, k)| (e, k.to_owned())).collect();
             assert_eq!(events(&got), want, "at {now}");
         }
+    }
+
+    fn notice(event: Event, kind: ProblemKind, at: i64) -> Notice {
+        Notice {
+            event,
+            problem: problem(kind, "orders", 1),
+            since: 0,
+            at,
+        }
+    }
+
+    #[test]
+    fn a_channel_that_is_down_gets_what_it_missed_in_order_without_stale_reminders() {
+        use Event::{Alert, Reminder, Resolved};
+        let (dead, failed) = (ProblemKind::DeadLetters, ProblemKind::FlowFailed);
+        let of = |o: &Outbox| -> Vec<(Event, ProblemKind, i64)> {
+            o.waiting()
+                .iter()
+                .map(|n| (n.event, n.problem.kind, n.at))
+                .collect()
+        };
+        // Reminders behind a waiting alert add nothing.
+        let mut o = Outbox::default();
+        for n in [
+            notice(Alert, dead, 1),
+            notice(Reminder, dead, 2),
+            notice(Reminder, dead, 3),
+        ] {
+            o.push(n);
+        }
+        assert_eq!(of(&o), [(Alert, dead, 1)]);
+        // A problem that cleared before its alert went out: nothing to tell.
+        o.push(notice(Resolved, dead, 4));
+        assert!(o.waiting().is_empty());
+        // Told, then the channel went down: the newest reminder, then the resolution, which
+        // makes the reminder moot; another problem's notices keep their place.
+        o.push(notice(Reminder, dead, 5));
+        o.push(notice(Alert, failed, 6));
+        o.push(notice(Reminder, dead, 7));
+        assert_eq!(of(&o), [(Reminder, dead, 7), (Alert, failed, 6)]);
+        o.push(notice(Resolved, dead, 8));
+        assert_eq!(of(&o), [(Alert, failed, 6), (Resolved, dead, 8)]);
+        // Back again before the resolution went out: resolution, then the new alert.
+        o.push(notice(Alert, dead, 9));
+        assert_eq!(
+            of(&o),
+            [(Alert, failed, 6), (Resolved, dead, 8), (Alert, dead, 9)]
+        );
+    }
+
+    #[tokio::test]
+    async fn sending_to_a_channel_stops_at_its_first_failure_and_resumes_in_order() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(502))
+            .up_to_n_times(2)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let channel = Channel::url(
+            ChannelKind::Webhook,
+            reqwest::Client::new(),
+            secrecy::SecretString::from(format!("{}/hook", server.uri())),
+            None,
+        );
+        let hour = Duration::from_secs(3600);
+        let zone = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let mut alerter = Alerter::new(vec![channel], hour, Lang::En, zone);
+        let dead = problem(ProblemKind::DeadLetters, "orders", 1);
+        let failed = problem(ProblemKind::FlowFailed, "orders", 1);
+        // Two alerts: the first meets the failure, the second is not tried.
+        let c = alerter.check(&[dead.clone(), failed.clone()], 0).await;
+        assert_eq!((c.notices.len(), c.failed.len()), (2, 1));
+        let sent = || async { server.received_requests().await.unwrap().len() };
+        assert_eq!(sent().await, 1);
+        // Still down: one try again, of the oldest.
+        let c = alerter.check(&[dead.clone(), failed.clone()], 60_000).await;
+        assert_eq!((c.notices.len(), c.failed.len()), (0, 1));
+        assert_eq!(sent().await, 2);
+        // Up: what waited, in order, then what happened since.
+        let c = alerter.check(&[dead.clone(), failed], 120_000).await;
+        assert!(c.failed.is_empty());
+        let c = alerter.check(&[dead], 180_000).await;
+        assert!(c.failed.is_empty());
+        let bodies: Vec<String> = server.received_requests().await.unwrap()[2..]
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                format!("{} {}", v["event"], v["problem"])
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                r#""alert" "dead_letters""#,
+                r#""alert" "flow_failed""#,
+                r#""resolved" "flow_failed""#
+            ]
+        );
+        assert!(alerter.outboxes().all(|(_, o)| o.waiting().is_empty()));
     }
 
     #[test]

@@ -33,6 +33,7 @@ impl Rendered {
 
 pub(crate) fn render(n: &Notice, lang: Lang, zone: chrono::FixedOffset) -> Rendered {
     let p = &n.problem;
+    let detail = short(&p.detail);
     let flow = &p.flow;
     let count = p.count;
     let since = crate::report::local_time(n.since, zone);
@@ -54,8 +55,7 @@ pub(crate) fn render(n: &Notice, lang: Lang, zone: chrono::FixedOffset) -> Rende
             let body = match n.event {
                 Event::Resolved => format!("已恢复，持续 {minutes} 分钟（自 {since} 起）"),
                 _ => format!(
-                    "原因：{}\n自 {since} 起\n处理：{}",
-                    p.detail,
+                    "原因：{detail}\n自 {since} 起\n处理：{}",
                     action(p.kind, flow, lang)
                 ),
             };
@@ -81,13 +81,23 @@ pub(crate) fn render(n: &Notice, lang: Lang, zone: chrono::FixedOffset) -> Rende
             let body = match n.event {
                 Event::Resolved => format!("cleared after {minutes} min (since {since})"),
                 _ => format!(
-                    "reason: {}\nsince {since}\nwhat to do: {}",
-                    p.detail,
+                    "reason: {detail}\nsince {since}\nwhat to do: {}",
                     action(p.kind, flow, lang)
                 ),
             };
             Rendered { title, body }
         }
+    }
+}
+
+/// At most this many characters of a reason: robots cap a text (企业微信 at 2,048 bytes, and a
+/// Chinese character is 3), and the full reason is on the page and in `fxk3 dead-letters`.
+const DETAIL_CHARS: usize = 300;
+
+fn short(detail: &str) -> String {
+    match detail.char_indices().nth(DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail.to_owned(),
     }
 }
 
@@ -120,6 +130,28 @@ fn action(kind: ProblemKind, flow: &str, lang: Lang) -> String {
 mod tests {
     use super::*;
     use crate::health::Problem;
+
+    #[test]
+    fn a_long_reason_is_cut_so_that_the_text_fits_a_robot() {
+        let n = Notice {
+            event: Event::Reminder,
+            problem: Problem {
+                kind: ProblemKind::FlowFailed,
+                flow: "orders".into(),
+                count: 1,
+                detail: "金蝶拒绝：".repeat(200),
+            },
+            since: 0,
+            at: 0,
+        };
+        let zone = chrono::FixedOffset::east_opt(0).unwrap();
+        let text = render(&n, Lang::Zh, zone).full();
+        assert!(text.len() < 2_048, "{} bytes", text.len());
+        assert!(
+            text.contains(&format!("原因：{}…\n", "金蝶拒绝：".repeat(60))),
+            "{text}"
+        );
+    }
 
     #[test]
     fn notices_read_in_both_languages() {

@@ -9,13 +9,13 @@ use super::{App, SecretSource, secret};
 use crate::alerts::{Alerter, Channel, ChannelKind};
 use crate::config::Config;
 use crate::error::{AppError, ConfigError};
-use crate::health::{self, FlowHealth, Problem};
+use crate::health::{self, FlowHealth};
 
 /// How long a webhook may take to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The channels of `[alerts]`, their addresses and signing secrets read from `env`.
-pub(super) fn alert_channels(
+fn alert_channels(
     config: &Config,
     env: &SecretSource,
     fxiaoke: Option<&fxiaoke_sdk::Client>,
@@ -65,27 +65,22 @@ pub(super) fn alert_channels(
 }
 
 impl App {
-    /// The state of every flow, in the file's order.
-    pub async fn health(&self) -> Result<Vec<FlowHealth>, AppError> {
-        let names: Vec<&str> = self.flows.iter().map(sync_core::Flow::name).collect();
+    /// The state of the flows named (all when `names` is empty), in dependency order.
+    pub async fn health(&self, names: &[String]) -> Result<Vec<FlowHealth>, AppError> {
+        let names: Vec<&str> = self
+            .select(names)?
+            .into_iter()
+            .map(sync_core::Flow::name)
+            .collect();
         Ok(health::read_all(self.store.as_ref(), &names).await?)
     }
 
-    /// The problems of every flow at `now` (epoch ms).
-    pub async fn problems(&self, now: i64) -> Result<Vec<Problem>, AppError> {
-        let stall = self.config.alerts.stall_after();
-        Ok(self
-            .health()
-            .await?
-            .iter()
-            .flat_map(|h| h.problems(now, stall))
-            .collect())
-    }
-
-    /// An alerter for the configured channels (none: it only keeps the ledger).
+    /// An alerter for the configured channels (none: it only keeps the ledger). Their
+    /// addresses and secrets are read now: only `watch` alerts, so only `watch` needs them.
     pub fn alerter(&self) -> Result<Alerter, AppError> {
+        let channels = alert_channels(&self.config, &self.env, self.fxiaoke.as_ref())?;
         Ok(Alerter::new(
-            self.alert_channels.clone(),
+            channels,
             self.config.alerts.remind_every(),
             self.config.alerts.language,
             self.config.time_zone()?,

@@ -34,7 +34,8 @@ pub struct App {
     store: Arc<dyn StateStore>,
     flows: Vec<Flow>,
     calls: CallCounter,
-    alert_channels: Vec<crate::alerts::Channel>,
+    /// Where the alert channels' secrets are read, when `watch` starts alerting.
+    env: SecretSource,
     serve_token: Option<secrecy::SecretString>,
 }
 
@@ -220,7 +221,6 @@ impl App {
                 })?)
             }
         };
-        let alert_channels = alerting::alert_channels(&config, env, fxiaoke.as_ref())?;
         let serve_token = env(&config.serve.token_env).map(secrecy::SecretString::from);
         let store: Arc<dyn StateStore> = sqlite;
         let counter = {
@@ -237,7 +237,7 @@ impl App {
             store,
             flows: Vec::new(),
             calls: counter,
-            alert_channels,
+            env: env.clone(),
             serve_token,
         };
         let mut flows = Vec::with_capacity(app.config.flows.len());

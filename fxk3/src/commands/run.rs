@@ -166,7 +166,7 @@ pub(crate) async fn watch(app: App, metrics: &Metrics, w: Watch<'_>) -> Result<u
         )
         .await?;
         if !w.dry_run {
-            check(&app, &mut alerter, metrics).await;
+            check(&app, w.flows, &mut alerter, metrics).await;
         }
         let next = tokio::time::Instant::now() + w.every;
         loop {
@@ -174,7 +174,7 @@ pub(crate) async fn watch(app: App, metrics: &Metrics, w: Watch<'_>) -> Result<u
                 () = tokio::time::sleep_until(next) => break,
                 _ = stopped.wait_for(|s| *s) => break,
                 // A retry or drop from the page: its problem may be gone now.
-                () = changed.notified() => check(&app, &mut alerter, metrics).await,
+                () = changed.notified() => check(&app, w.flows, &mut alerter, metrics).await,
             }
         }
     }
@@ -184,11 +184,12 @@ pub(crate) async fn watch(app: App, metrics: &Metrics, w: Watch<'_>) -> Result<u
     Ok(code)
 }
 
-/// Reads the state after a run: the metrics' gauges, then the alerts. A failure to read is
-/// logged; the next run's check tries again.
-async fn check(app: &App, alerter: &mut Alerter, metrics: &Metrics) {
+/// Reads the state of the flows this `watch` runs after a run: the metrics' gauges, then the
+/// alerts (another `watch` may run and tell the others). A failure to read is logged; the
+/// next run's check tries again.
+async fn check(app: &App, flows: &[String], alerter: &mut Alerter, metrics: &Metrics) {
     let now = chrono::Utc::now().timestamp_millis();
-    let health = match app.health().await {
+    let health = match app.health(flows).await {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the state for metrics and alerts");

@@ -33,14 +33,15 @@ struct Shared {
 
 /// The page, its endpoints and `/metrics` for `app`; `changed` is notified after the page
 /// changed the state (`watch` then checks its alerts at once, not after its next run).
-/// `loopback_only`: refuse requests that do not name a loopback host (see the module's
-/// documentation); for a server bound to loopback.
+/// `loopback_only`: refuse requests that do not name a loopback host or one of `[serve]
+/// hosts` (see the module's documentation); for a server bound to loopback.
 pub fn router(
     app: Arc<App>,
     metrics: Metrics,
     changed: Arc<tokio::sync::Notify>,
     loopback_only: bool,
 ) -> Router {
+    let hosts = app.config().serve.hosts.clone();
     let router = Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics_text))
@@ -54,20 +55,43 @@ pub fn router(
             changed,
         }));
     if loopback_only {
-        router.layer(axum::middleware::from_fn(loopback_host))
+        router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            loopback_host,
+        ))
     } else {
         router
     }
 }
 
-/// Lets through requests whose `Host` is a loopback name or address.
-async fn loopback_host(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Lets through requests whose `Host` is a loopback name or address, or one of `hosts`.
+async fn loopback_host(
+    State(hosts): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    // `name:port`, `[v6]:port`, or without the port.
+    if host_allowed(host, &hosts) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(
+                json!({"error": "this page answers only to a loopback host name (127.0.0.1, \
+                                  localhost) or one of [serve] hosts"}),
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// `host` (a `Host` header: `name:port`, `[v6]:port`, or without the port) names a loopback
+/// address, `localhost`, or one of `hosts`.
+fn host_allowed(host: &str, hosts: &[String]) -> bool {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if !port.contains(']') && port.chars().all(|c| c.is_ascii_digit()) => {
             name
@@ -75,18 +99,42 @@ async fn loopback_host(request: axum::extract::Request, next: axum::middleware::
         _ => host,
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    let loopback = name.eq_ignore_ascii_case("localhost")
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::MISDIRECTED_REQUEST,
-            Json(json!({"error": "this page answers only to a loopback host name (127.0.0.1, localhost)"})),
-        )
-            .into_response()
+            .is_ok_and(|ip| ip.is_loopback())
+        || hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_loopback_names_and_the_configured_hosts_are_let_through() {
+        let hosts = ["fxk3.corp.example".to_owned()];
+        for (host, allowed) in [
+            ("127.0.0.1:9184", true),
+            ("127.0.0.1", true),
+            ("127.8.9.10:80", true),
+            ("localhost:9184", true),
+            ("LOCALHOST", true),
+            ("localhost.:9184", true),
+            ("[::1]:9184", true),
+            ("[::1]", true),
+            ("fxk3.corp.example", true),
+            ("FXK3.corp.example:443", true),
+            ("", false),
+            ("attacker.example:9184", false),
+            ("127.0.0.1.attacker.example", false),
+            ("localhost.attacker.example", false),
+            ("[::2]:9184", false),
+            ("10.0.0.1:9184", false),
+            ("corp.example", false),
+        ] {
+            assert_eq!(host_allowed(host, &hosts), allowed, "Host: {host}");
+        }
     }
 }
 
@@ -127,7 +175,7 @@ fn now() -> i64 {
 
 async fn metrics_text(State(s): AppState) -> Response {
     // `serve` alone has no runs to update the gauges after: read the state now.
-    match s.app.health().await {
+    match s.app.health(&[]).await {
         Ok(health) => {
             s.metrics
                 .set_health(&health, now(), s.app.config().alerts.stall_after());
@@ -146,7 +194,7 @@ async fn metrics_text(State(s): AppState) -> Response {
 
 async fn status(State(s): AppState) -> Response {
     let at = now();
-    let health = match s.app.health().await {
+    let health = match s.app.health(&[]).await {
         Ok(h) => h,
         Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
@@ -208,7 +256,16 @@ async fn retry(State(s): AppState, Path(flow): Path<String>, headers: HeaderMap)
         return refused;
     }
     let started = Instant::now();
-    match s.app.retry_dead_letters(&flow, None).await {
+    // On its own task: a browser that goes away must not cancel a run halfway (its lease
+    // would stay taken until it expires, and the run would not be on record).
+    let app = s.app.clone();
+    let name = flow.clone();
+    let result = match tokio::spawn(async move { app.retry_dead_letters(&name, None).await }).await
+    {
+        Ok(result) => result,
+        Err(e) => return stopped(&e),
+    };
+    match result {
         Ok(report) => {
             let mut outcome = FlowOutcome::new(&flow, report, started.elapsed());
             outcome.api_calls = s.app.api_calls(&flow);
@@ -245,7 +302,14 @@ async fn drop_letters(
         )
             .into_response();
     };
-    match s.app.drop_dead_letters(&flow, &body.keys).await {
+    let app = s.app.clone();
+    let (name, keys) = (flow.clone(), body.keys.clone());
+    let result = match tokio::spawn(async move { app.drop_dead_letters(&name, &keys).await }).await
+    {
+        Ok(result) => result,
+        Err(e) => return stopped(&e),
+    };
+    match result {
         Ok(dropped) => {
             tracing::info!(%flow, dropped = dropped.len(), "dead letters dropped from the web page");
             s.changed.notify_one();
@@ -293,6 +357,15 @@ fn authorize(app: &App, headers: &HeaderMap) -> Option<Response> {
 /// Compares in a time that does not depend on where the two differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The task doing a change ended without an answer (it panicked).
+fn stopped(e: &tokio::task::JoinError) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": format!("stopped before it answered: {e}")})),
+    )
+        .into_response()
 }
 
 fn failure(status: StatusCode, e: &AppError) -> Response {
