@@ -168,6 +168,29 @@ async fn post(url: &str, token: Option<&str>) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// A local receiver of alerts at `at`, answering as the robots do (`errcode` 0) after
+/// answering the first `down_for` posts with 502.
+async fn alert_receiver(at: &str, down_for: u64) -> MockServer {
+    let server = MockServer::start().await;
+    if down_for > 0 {
+        Mock::given(method("POST"))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(502))
+            .up_to_n_times(down_for)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
 async fn bodies(server: &MockServer) -> Vec<Value> {
     server
         .received_requests()
@@ -196,37 +219,11 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_failure_is_alerted_once_resolved_once_and_shown_in_the_metrics() {
     let (sandbox, id) = sandbox_with_a_bad_account().await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    let robot = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/webhook/send"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
-        )
-        .mount(&robot)
-        .await;
+    let receiver = alert_receiver("/hook", 0).await;
+    let robot = alert_receiver("/cgi-bin/webhook/send", 0).await;
     // A robot that is down at the first alert: the alert is offered to it again at the
     // next check.
-    let flaky = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/robot/send"))
-        .respond_with(ResponseTemplate::new(502))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&flaky)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/robot/send"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
-        )
-        .mount(&flaky)
-        .await;
+    let flaky = alert_receiver("/robot/send", 1).await;
     let extra = format!(
         "[alerts]\nlanguage = \"zh\"\n\
          [[alerts.channels]]\nkind = \"webhook\"\nurl_env = \"FXK3_ALERT_WEBHOOK\"\n\
@@ -758,12 +755,7 @@ async fn a_flow_failing_run_after_run_is_alerted_once_and_resolved_once_when_it_
     // The company's OpenAPI licence lapses: the CRM refuses every call, and each run of the
     // flow fails.
     sandbox.fxiaoke_set_openapi_purchased(false);
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = alert_receiver("/hook", 0).await;
     let w = start(
         &sandbox,
         &[
