@@ -15,8 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sync_core::state::RunKind;
-use sync_core::{Observer, RecordOutcome, RunReport, Window};
+use sync_core::{Observer, RecordOutcome};
 
 use crate::alerts::Notice;
 use crate::health::{FlowHealth, ProblemKind};
@@ -328,8 +327,6 @@ fn outcome_label(o: &RecordOutcome) -> &'static str {
 }
 
 impl Observer for Metrics {
-    fn run_started(&self, _flow: &str, _kind: RunKind, _window: Option<&Window>) {}
-
     fn record_settled(&self, flow: &str, _key: &str, outcome: &RecordOutcome) {
         self.0
             .records
@@ -339,8 +336,6 @@ impl Observer for Metrics {
             })
             .inc();
     }
-
-    fn run_finished(&self, _report: &RunReport) {}
 }
 
 /// Counts the SDKs' `fxiaoke.call` and `k3cloud.call` spans when they close, by their

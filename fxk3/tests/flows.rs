@@ -155,6 +155,18 @@ async fn submit_and_audit(k3: &k3cloud_sdk::Client, id: &str) {
     next_millisecond().await;
 }
 
+/// Un-audits an outbound in the ERP, as a warehouse clerk taking it back does.
+async fn unaudit_outbound(k3: &k3cloud_sdk::Client, id: &str) {
+    k3.unaudit("SAL_OUTSTOCK").ids([id]).send().await.unwrap();
+    next_millisecond().await;
+}
+
+/// Deletes an (un-audited) outbound in the ERP.
+async fn delete_outbound(k3: &k3cloud_sdk::Client, id: &str) {
+    k3.delete("SAL_OUTSTOCK").ids([id]).send().await.unwrap();
+    next_millisecond().await;
+}
+
 /// A run reads changes up to its start, exclusive (with `settle = 0s`): a change made in the
 /// millisecond a run starts belongs to the next run. Tests that change data and run at once
 /// let that millisecond pass.
@@ -1271,12 +1283,7 @@ async fn deliveries_add_up_per_order_line_cover_several_orders_and_are_taken_bac
 
     // Un-audited in the ERP: taken back, and the owner told.
     let k3 = app.k3cloud().unwrap();
-    k3.unaudit("SAL_OUTSTOCK")
-        .ids([second.as_str()])
-        .send()
-        .await
-        .unwrap();
-    next_millisecond().await;
+    unaudit_outbound(k3, &second).await;
     let out = run().await;
     assert_eq!(counts(&out, "deliveries").updated, 1);
     assert_eq!(
@@ -1285,23 +1292,13 @@ async fn deliveries_add_up_per_order_line_cover_several_orders_and_are_taken_bac
     );
     assert_eq!(messages(), 4);
     // …then deleted: nothing more to take back.
-    k3.delete("SAL_OUTSTOCK")
-        .ids([second.as_str()])
-        .send()
-        .await
-        .unwrap();
-    next_millisecond().await;
+    delete_outbound(k3, &second).await;
     let out = run().await;
     assert_eq!(counts(&out, "deliveries").updated, 0);
     assert_eq!(messages(), 4);
 
     // The first one un-audited too: nothing shipped, the carriage number cleared.
-    k3.unaudit("SAL_OUTSTOCK")
-        .ids([first.as_str()])
-        .send()
-        .await
-        .unwrap();
-    next_millisecond().await;
+    unaudit_outbound(k3, &first).await;
     let out = run().await;
     assert_eq!(counts(&out, "deliveries").updated, 2);
     assert_eq!(
@@ -1382,18 +1379,9 @@ async fn a_sweep_finds_the_deletions_no_run_can_see() {
         w.sandbox.fxiaoke_invalidate(api, id).unwrap();
         w.sandbox.fxiaoke_delete(api, id).unwrap();
     }
-    k3.unaudit("SAL_OUTSTOCK")
-        .ids([second.as_str()])
-        .send()
-        .await
-        .unwrap();
-    k3.delete("SAL_OUTSTOCK")
-        .ids([second.as_str()])
-        .send()
-        .await
-        .unwrap();
+    unaudit_outbound(k3, &second).await;
+    delete_outbound(k3, &second).await;
     // A run later still: nothing of it is visible to an incremental read.
-    next_millisecond().await;
     let mut config = w.config();
     for flow in &mut config.flows {
         flow.lookback = Some("0s".into());

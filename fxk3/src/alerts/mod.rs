@@ -220,11 +220,6 @@ impl Alerter {
         }
     }
 
-    /// The problems told and not yet resolved.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-
     /// Compares `problems` with the open ones at `now` and tells every channel what changed,
     /// after what it did not take before. A channel's sending stops at its first failure
     /// (one timeout per channel and check, at most); the rest waits for the next check.

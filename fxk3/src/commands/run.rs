@@ -156,13 +156,15 @@ pub(crate) async fn watch(app: App, metrics: &Metrics, w: Watch<'_>) -> Result<u
     let mut alerter = app.alerter()?;
     let mut code = OK;
     while !stop.load(Ordering::SeqCst) {
+        // A dry run writes nothing: its outcomes are not the flows' and stay out of the metrics.
+        let counted = (!w.dry_run).then_some(metrics);
         code = run_once(
             &app,
             w.flows,
             w.dry_run,
             w.json,
             Some(stop.clone()),
-            Some(metrics),
+            counted,
         )
         .await?;
         if !w.dry_run {
